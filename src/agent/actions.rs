@@ -1,0 +1,162 @@
+//! What start, stop, monitor and validate-all decide, against the `Firewall` trait.
+
+use std::path::PathBuf;
+
+use super::error::AgentError;
+use super::kind::AgentKind;
+use super::params::{DEFAULT_CHAIN, Params};
+use super::state::StateFile;
+use crate::firewall::block::BadValue;
+use crate::firewall::{Backend, Block, ChainName, Families, Firewall, FirewallError, Presence};
+use crate::lock::HostLock;
+use crate::ocf::{Logger, OcfCode, OcfEnv};
+
+/// One agent invocation: its inputs, already read, and the effects it may use.
+pub(crate) struct Agent<'a, F: Firewall> {
+    pub(crate) kind: AgentKind,
+    pub(crate) env: &'a OcfEnv,
+    pub(crate) log: &'a Logger,
+    pub(crate) firewall: &'a F,
+    pub(crate) params: Result<Params, BadValue>,
+    pub(crate) state: StateFile,
+    pub(crate) is_root: bool,
+    pub(crate) lock_path: PathBuf,
+}
+
+type Outcome = Result<OcfCode, AgentError>;
+
+impl<F: Firewall> Agent<'_, F> {
+    fn params(&self) -> Result<&Params, AgentError> {
+        self.params
+            .as_ref()
+            .map_err(|e| AgentError::Config(e.clone()))
+    }
+
+    fn require_root(&self) -> Result<(), AgentError> {
+        if self.is_root {
+            Ok(())
+        } else {
+            Err(AgentError::NotRoot)
+        }
+    }
+
+    fn lock(&self) -> Result<HostLock, AgentError> {
+        Ok(HostLock::acquire(&self.lock_path, self.env.budget())?)
+    }
+
+    pub(crate) fn validate(&self) -> Outcome {
+        let params = self.params()?;
+        if self.env.check_level >= 10 {
+            self.firewall.installed(&params.block)?;
+        }
+        Ok(OcfCode::Success)
+    }
+
+    pub(crate) fn start(&self) -> Outcome {
+        let block = &self.params()?.block;
+        self.require_root()?;
+        let _lock = self.lock()?;
+        if let Some(old) = self.state.read(self.kind)
+            && old.block != *block
+        {
+            self.log.info(&format!(
+                "parameters changed since start: removing the old block of port {}",
+                old.block.port
+            ));
+            self.firewall.remove_block(&old.block)?;
+        }
+        // Recorded first, so a stop after a half-done start knows what to clean up.
+        self.state
+            .write(block)
+            .map_err(|source| AgentError::State {
+                path: self.state.path().to_path_buf(),
+                source,
+            })?;
+        self.firewall.ensure_block(block)?;
+        self.log.info(&format!(
+            "port {} blocked ({}, match {}, {}, chain {})",
+            block.port, block.families, block.match_by, block.reject_with, block.chain
+        ));
+        Ok(OcfCode::Success)
+    }
+
+    pub(crate) fn stop(&self) -> Outcome {
+        self.require_root()?;
+        let _lock = self.lock()?;
+        let mut blocks: Vec<Block> = Vec::new();
+        if let Some(recorded) = self.state.read(self.kind) {
+            blocks.push(recorded.block);
+        }
+        if let Ok(params) = &self.params
+            && !blocks.contains(&params.block)
+        {
+            blocks.push(params.block.clone());
+        }
+        if blocks.is_empty() {
+            self.remove_by_tag()?;
+        }
+        for block in &blocks {
+            match self.firewall.remove_block(block) {
+                Ok(()) => {}
+                // Without that iptables nothing of ours can be in its tables.
+                Err(FirewallError::NotInstalled { program }) => self.log.warn(&format!(
+                    "{program} is not installed: nothing to remove there"
+                )),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.state.remove().map_err(|source| AgentError::State {
+            path: self.state.path().to_path_buf(),
+            source,
+        })?;
+        self.log
+            .info(&format!("{} stopped: port unblocked", self.kind.name()));
+        Ok(OcfCode::Success)
+    }
+
+    /// Neither the state file nor the parameters say what was installed: remove every
+    /// rule tagged with this agent's name from the default chain, in both families.
+    fn remove_by_tag(&self) -> Result<(), AgentError> {
+        let chain = ChainName::parse(DEFAULT_CHAIN).expect("the default chain name is valid");
+        let prefix = Block::tag_prefix(self.kind.name());
+        for families in [Families::Ipv4, Families::Ipv6] {
+            match self
+                .firewall
+                .remove_tagged(&chain, families, Backend::Auto, &prefix)
+            {
+                Ok(0) => {}
+                Ok(n) => self
+                    .log
+                    .info(&format!("removed {n} {families} rule(s) tagged {prefix}*")),
+                Err(FirewallError::NotInstalled { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn monitor(&self) -> Outcome {
+        let block = &self.params()?.block;
+        self.require_root()?;
+        match self.firewall.presence(block) {
+            Ok(Presence::Present) => {
+                self.log.debug(&format!("port {} is blocked", block.port));
+                Ok(OcfCode::Success)
+            }
+            Ok(Presence::Absent) if !self.state.exists() => Ok(OcfCode::NotRunning),
+            Ok(Presence::Absent) => Err(AgentError::Vanished {
+                port: block.port.to_string(),
+                chain: block.chain.to_string(),
+                state: self.state.path().to_path_buf(),
+            }),
+            Ok(Presence::Partial) => Err(AgentError::Partial {
+                port: block.port.to_string(),
+                chain: block.chain.to_string(),
+            }),
+            Err(FirewallError::NotInstalled { .. }) if self.env.is_probe() => {
+                Ok(OcfCode::NotRunning)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}

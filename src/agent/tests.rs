@@ -1,0 +1,337 @@
+//! The agents' decisions against a recording fake firewall. The real iptables behaviour
+//! of the same cases is tested in `tests/agent_traffic.rs`.
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+
+use super::actions::Agent;
+use super::kind::AgentKind;
+use super::params;
+use super::state::StateFile;
+use crate::firewall::{Backend, Block, ChainName, Families, Firewall, FirewallError, Presence};
+use crate::ocf::{Logger, OcfCode, OcfEnv};
+use crate::process::Process;
+
+/// A firewall that keeps its blocks in memory and records what it was asked.
+#[derive(Default)]
+struct FakeFirewall {
+    blocks: RefCell<Vec<Block>>,
+    calls: RefCell<Vec<String>>,
+    missing: bool,
+    broken: bool,
+}
+
+impl FakeFirewall {
+    fn fail(&self) -> Result<(), FirewallError> {
+        if self.missing {
+            return Err(FirewallError::NotInstalled {
+                program: "iptables".into(),
+            });
+        }
+        if self.broken {
+            return Err(FirewallError::Failed {
+                command: "iptables -C".into(),
+                code: 2,
+                stderr: "unknown option".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Firewall for FakeFirewall {
+    fn installed(&self, _: &Block) -> Result<(), FirewallError> {
+        self.fail()
+    }
+
+    fn presence(&self, block: &Block) -> Result<Presence, FirewallError> {
+        self.fail()?;
+        self.calls
+            .borrow_mut()
+            .push(format!("presence {}", block.tag()));
+        Ok(if self.blocks.borrow().contains(block) {
+            Presence::Present
+        } else {
+            Presence::Absent
+        })
+    }
+
+    fn ensure_block(&self, block: &Block) -> Result<(), FirewallError> {
+        self.fail()?;
+        self.calls
+            .borrow_mut()
+            .push(format!("ensure {}", block.tag()));
+        if !self.blocks.borrow().contains(block) {
+            self.blocks.borrow_mut().push(block.clone());
+        }
+        Ok(())
+    }
+
+    fn remove_block(&self, block: &Block) -> Result<(), FirewallError> {
+        self.fail()?;
+        self.calls
+            .borrow_mut()
+            .push(format!("remove {}", block.tag()));
+        self.blocks.borrow_mut().retain(|b| b != block);
+        Ok(())
+    }
+
+    fn remove_tagged(
+        &self,
+        chain: &ChainName,
+        families: Families,
+        _: Backend,
+        prefix: &str,
+    ) -> Result<usize, FirewallError> {
+        self.fail()?;
+        self.calls
+            .borrow_mut()
+            .push(format!("remove_tagged {chain} {families} {prefix}"));
+        let before = self.blocks.borrow().len();
+        self.blocks
+            .borrow_mut()
+            .retain(|b| !b.tag().starts_with(prefix));
+        Ok(before - self.blocks.borrow().len())
+    }
+}
+
+/// A scratch directory for state and lock files, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("redis-ha-unit-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn env(dir: &Scratch, vars: &[(&str, &str)]) -> OcfEnv {
+    let mut all = vec![("HA_RSCTMP", dir.0.to_str().unwrap())];
+    all.extend_from_slice(vars);
+    OcfEnv::from_process(&Process::new(["agent"], all))
+}
+
+/// Runs `f` with an agent of `kind` whose parameters are `pairs`.
+fn with_agent<R>(
+    dir: &Scratch,
+    fw: &FakeFirewall,
+    env: &OcfEnv,
+    pairs: &[(&str, &str)],
+    is_root: bool,
+    f: impl FnOnce(&Agent<'_, FakeFirewall>) -> R,
+) -> R {
+    let kind = AgentKind::Write;
+    let log = Logger::from_process(&Process::default(), kind.name(), None);
+    let agent = Agent {
+        kind,
+        env,
+        log: &log,
+        firewall: fw,
+        params: params::parse(kind, |k| {
+            pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| *v)
+        }),
+        state: StateFile::new(&dir.0, kind, Some("w")),
+        is_root,
+        lock_path: dir.0.join("lock"),
+    };
+    f(&agent)
+}
+
+fn code(outcome: Result<OcfCode, super::error::AgentError>) -> i32 {
+    match outcome {
+        Ok(c) => c.exit_code(),
+        Err(e) => e.code().exit_code(),
+    }
+}
+
+#[test]
+fn lifecycle_start_monitor_stop() {
+    let dir = Scratch::new("lifecycle");
+    let fw = FakeFirewall::default();
+    let e = env(&dir, &[("OCF_RESKEY_CRM_meta_interval", "10000")]);
+    let run = |f: &dyn Fn(&Agent<'_, FakeFirewall>) -> i32| with_agent(&dir, &fw, &e, &[], true, f);
+    assert_eq!(run(&|a| code(a.monitor())), 7, "monitor before start");
+    assert_eq!(run(&|a| code(a.start())), 0, "start");
+    assert_eq!(run(&|a| code(a.start())), 0, "second start");
+    assert_eq!(fw.blocks.borrow().len(), 1);
+    assert_eq!(run(&|a| code(a.monitor())), 0, "monitor after start");
+    assert_eq!(run(&|a| code(a.stop())), 0, "stop");
+    assert_eq!(run(&|a| code(a.stop())), 0, "second stop");
+    assert!(fw.blocks.borrow().is_empty());
+    assert_eq!(run(&|a| code(a.monitor())), 7, "monitor after stop");
+}
+
+#[test]
+fn monitor_fails_when_the_rule_vanished_behind_our_back() {
+    let dir = Scratch::new("vanished");
+    let fw = FakeFirewall::default();
+    let e = env(&dir, &[("OCF_RESKEY_CRM_meta_interval", "10000")]);
+    assert_eq!(with_agent(&dir, &fw, &e, &[], true, |a| code(a.start())), 0);
+    fw.blocks.borrow_mut().clear();
+    assert_eq!(
+        with_agent(&dir, &fw, &e, &[], true, |a| code(a.monitor())),
+        1
+    );
+}
+
+#[test]
+fn iptables_failure_is_never_absent() {
+    let dir = Scratch::new("broken");
+    let fw = FakeFirewall {
+        broken: true,
+        ..Default::default()
+    };
+    let e = env(&dir, &[]);
+    assert_eq!(
+        with_agent(&dir, &fw, &e, &[], true, |a| code(a.monitor())),
+        1
+    );
+}
+
+#[test]
+fn missing_iptables_is_not_running_for_a_probe_and_not_installed_otherwise() {
+    let dir = Scratch::new("missing");
+    let fw = FakeFirewall {
+        missing: true,
+        ..Default::default()
+    };
+    let probe = env(&dir, &[]);
+    let recurring = env(&dir, &[("OCF_RESKEY_CRM_meta_interval", "10000")]);
+    let level10 = env(&dir, &[("OCF_CHECK_LEVEL", "10")]);
+    assert_eq!(
+        with_agent(&dir, &fw, &probe, &[], true, |a| code(a.monitor())),
+        7
+    );
+    assert_eq!(
+        with_agent(&dir, &fw, &recurring, &[], true, |a| code(a.monitor())),
+        5
+    );
+    assert_eq!(
+        with_agent(&dir, &fw, &probe, &[], true, |a| code(a.start())),
+        5
+    );
+    assert_eq!(
+        with_agent(&dir, &fw, &probe, &[], true, |a| code(a.validate())),
+        0
+    );
+    assert_eq!(
+        with_agent(&dir, &fw, &level10, &[], true, |a| code(a.validate())),
+        5
+    );
+    assert_eq!(
+        with_agent(&dir, &fw, &probe, &[], true, |a| code(a.stop())),
+        0
+    );
+}
+
+#[test]
+fn bad_parameters_change_nothing() {
+    let dir = Scratch::new("badparams");
+    let fw = FakeFirewall::default();
+    let e = env(&dir, &[]);
+    let bad = [("port", "99999")];
+    assert_eq!(
+        with_agent(&dir, &fw, &e, &bad, true, |a| code(a.validate())),
+        6
+    );
+    assert_eq!(
+        with_agent(&dir, &fw, &e, &bad, true, |a| code(a.start())),
+        6
+    );
+    assert_eq!(
+        with_agent(&dir, &fw, &e, &bad, true, |a| code(a.monitor())),
+        6
+    );
+    assert!(fw.calls.borrow().is_empty(), "{:?}", fw.calls.borrow());
+    assert!(!StateFile::new(&dir.0, AgentKind::Write, Some("w")).exists());
+}
+
+#[test]
+fn stop_with_now_invalid_parameters_removes_what_start_installed() {
+    let dir = Scratch::new("stopinvalid");
+    let fw = FakeFirewall::default();
+    let e = env(&dir, &[]);
+    let good = [("port", "7001")];
+    assert_eq!(
+        with_agent(&dir, &fw, &e, &good, true, |a| code(a.start())),
+        0
+    );
+    assert_eq!(
+        with_agent(&dir, &fw, &e, &[("port", "x")], true, |a| code(a.stop())),
+        0
+    );
+    assert!(fw.blocks.borrow().is_empty());
+}
+
+#[test]
+fn stop_without_state_or_valid_parameters_removes_by_tag() {
+    let dir = Scratch::new("stoptag");
+    let fw = FakeFirewall::default();
+    let e = env(&dir, &[]);
+    assert_eq!(with_agent(&dir, &fw, &e, &[], true, |a| code(a.start())), 0);
+    StateFile::new(&dir.0, AgentKind::Write, Some("w"))
+        .remove()
+        .unwrap();
+    assert_eq!(
+        with_agent(&dir, &fw, &e, &[("chain", "-")], true, |a| code(a.stop())),
+        0
+    );
+    assert!(fw.blocks.borrow().is_empty());
+    assert!(
+        fw.calls
+            .borrow()
+            .iter()
+            .any(|c| c.starts_with("remove_tagged REDIS-HA")),
+        "{:?}",
+        fw.calls.borrow()
+    );
+}
+
+#[test]
+fn start_with_changed_parameters_replaces_the_old_block() {
+    let dir = Scratch::new("changed");
+    let fw = FakeFirewall::default();
+    let e = env(&dir, &[]);
+    assert_eq!(with_agent(&dir, &fw, &e, &[], true, |a| code(a.start())), 0);
+    assert_eq!(
+        with_agent(&dir, &fw, &e, &[("port", "7002")], true, |a| code(
+            a.start()
+        )),
+        0
+    );
+    let ports: Vec<u16> = fw.blocks.borrow().iter().map(|b| b.port.get()).collect();
+    assert_eq!(ports, [7002]);
+}
+
+#[test]
+fn not_root_is_a_permission_error_and_changes_nothing() {
+    let dir = Scratch::new("notroot");
+    let fw = FakeFirewall::default();
+    let e = env(&dir, &[]);
+    let results = [
+        (
+            "start",
+            with_agent(&dir, &fw, &e, &[], false, |a| code(a.start())),
+        ),
+        (
+            "stop",
+            with_agent(&dir, &fw, &e, &[], false, |a| code(a.stop())),
+        ),
+        (
+            "monitor",
+            with_agent(&dir, &fw, &e, &[], false, |a| code(a.monitor())),
+        ),
+    ];
+    for (name, got) in results {
+        assert_eq!(got, 4, "{name}");
+    }
+    assert!(fw.calls.borrow().is_empty());
+}

@@ -1,0 +1,135 @@
+//! The admin command line `redis-ha`.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::agent::{self, AgentKind};
+use crate::firewall::{Backend, Families, Port};
+use crate::ports::{self, PortsConfig};
+use crate::process::Process;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "redis-ha",
+    version,
+    about = "Pacemaker agents and tools that steer a load balancer to the Redis primary"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a block agent action, exactly as Pacemaker runs it through the agent's link
+    /// (parameters from OCF_RESKEY_* variables).
+    Agent {
+        /// RedisLBReadBlock or RedisLBWriteBlock
+        #[arg(value_parser = ["RedisLBReadBlock", "RedisLBWriteBlock"])]
+        agent: String,
+        /// start, stop, monitor, validate-all, meta-data, usage
+        action: OsString,
+    },
+    /// Manage the nat REDIRECT rules that make the read and write ports reach Redis.
+    Ports {
+        #[arg(value_enum)]
+        op: PortsOp,
+        /// Public read port.
+        #[arg(long, default_value = "6380", value_parser = parse_port)]
+        read: Port,
+        /// Public write port.
+        #[arg(long, default_value = "6381", value_parser = parse_port)]
+        write: Port,
+        /// Redis's own port, where both are redirected.
+        #[arg(long, default_value = "6379", value_parser = parse_port)]
+        to: Port,
+        /// Also mark packets with their public port in mangle PREROUTING/OUTPUT
+        /// (for agents with match=mark).
+        #[arg(long)]
+        mark: bool,
+        /// ipv4, ipv6 or both.
+        #[arg(long, default_value = "ipv4", value_parser = parse_families)]
+        family: Families,
+        /// auto (iptables on PATH), nft or legacy.
+        #[arg(long, default_value = "auto", value_parser = parse_backend)]
+        backend: Backend,
+        /// Seconds to wait for the xtables lock.
+        #[arg(long, default_value = "10")]
+        wait: u64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum PortsOp {
+    /// Add what is missing, remove stale rules of ours (idempotent).
+    Install,
+    /// Remove our chains and the jumps to them.
+    Remove,
+    /// Exit non-zero and name what is missing.
+    Check,
+}
+
+fn parse_port(v: &str) -> Result<Port, String> {
+    Port::parse("port", v).map_err(|e| e.to_string())
+}
+
+fn parse_families(v: &str) -> Result<Families, String> {
+    Families::parse(v).map_err(|e| e.to_string())
+}
+
+fn parse_backend(v: &str) -> Result<Backend, String> {
+    Backend::parse(v).map_err(|e| e.to_string())
+}
+
+pub(crate) fn run(p: &Process) -> i32 {
+    let cli = match Cli::try_parse_from(p.args()) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match cli.command {
+        Command::Agent { agent, action } => {
+            let kind = AgentKind::from_name(&agent).expect("clap checked the agent name");
+            agent::run(kind, &p.with_args(vec![agent.into(), action]))
+        }
+        Command::Ports {
+            op,
+            read,
+            write,
+            to,
+            mark,
+            family,
+            backend,
+            wait,
+        } => {
+            let cfg = PortsConfig {
+                read,
+                write,
+                to,
+                mark,
+                families: family,
+                backend,
+            };
+            let wait = Duration::from_secs(wait.max(1));
+            let result = match op {
+                PortsOp::Install => ports::install(&cfg, wait),
+                PortsOp::Remove => ports::remove(&cfg, wait),
+                PortsOp::Check => ports::check(&cfg, wait),
+            };
+            match result {
+                Ok(report) => {
+                    println!("{report}");
+                    0
+                }
+                Err(e) => {
+                    eprintln!("redis-ha ports: {e}");
+                    1
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! What can go wrong when running iptables, classified so each case maps to one OCF code.
+
+/// A failed iptables run, with enough text to act on.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FirewallError {
+    #[error("{program} is not installed (not found on PATH)")]
+    NotInstalled { program: String },
+    #[error("{program} needs root: {stderr}")]
+    Permission { program: String, stderr: String },
+    #[error("the xtables lock stayed busy: {stderr}")]
+    LockBusy { stderr: String },
+    #[error("no time left within the operation timeout to run `{command}`")]
+    OutOfTime { command: String },
+    #[error("`{command}` failed with exit code {code}: {stderr}")]
+    Failed {
+        command: String,
+        code: i32,
+        stderr: String,
+    },
+    #[error("could not run `{command}`: {source}")]
+    Spawn {
+        command: String,
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,47 @@
+//! Refusing a port with iptables: what a block is, how it becomes rules, and the real
+//! implementation behind the `Firewall` trait the agents talk to.
+
+pub(crate) mod block;
+mod error;
+mod iptables;
+mod rule;
+pub(crate) mod save;
+mod xtables;
+
+pub(crate) use block::{Backend, Block, ChainName, Families, Family, MatchBy, Port, RejectWith};
+pub(crate) use error::FirewallError;
+pub(crate) use iptables::Iptables;
+pub(crate) use rule::{JUMP_TAG, Rule};
+pub(crate) use xtables::{Xtables, op_args};
+
+/// How much of a block is in the kernel, over all its address families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Presence {
+    /// Every family has the rule and the jump to our chain: traffic is refused.
+    Present,
+    /// No family has the rule.
+    Absent,
+    /// Some rules or jumps are there and some are not: traffic may pass.
+    Partial,
+}
+
+/// The firewall effects the agents need, in their own words.
+pub(crate) trait Firewall {
+    /// `Ok` when every program the block needs can be run.
+    fn installed(&self, block: &Block) -> Result<(), FirewallError>;
+    /// Whether the block is in force; never mistakes a failing iptables for "absent".
+    fn presence(&self, block: &Block) -> Result<Presence, FirewallError>;
+    /// Installs the block if missing (chain and jump included); idempotent.
+    fn ensure_block(&self, block: &Block) -> Result<(), FirewallError>;
+    /// Removes the block, and our chain with its jump once nothing of ours is left in it.
+    fn remove_block(&self, block: &Block) -> Result<(), FirewallError>;
+    /// Removes every rule in `chain` whose tag starts with `tag_prefix`: the way out when
+    /// neither the parameters nor the state file say exactly what was installed.
+    fn remove_tagged(
+        &self,
+        chain: &ChainName,
+        families: Families,
+        backend: Backend,
+        tag_prefix: &str,
+    ) -> Result<usize, FirewallError>;
+}

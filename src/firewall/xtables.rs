@@ -1,0 +1,265 @@
+//! Running iptables/ip6tables: bounded lock waits, and its exit codes read deliberately
+//! (its 4 is "resource problem", not OCF's 4; `-C`'s 1 means "no such rule").
+
+use std::io::ErrorKind;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use super::block::{Backend, Family};
+use super::error::FirewallError;
+use super::rule::Rule;
+
+/// Runs one backend's iptables programs until a deadline.
+#[derive(Debug, Clone)]
+pub(crate) struct Xtables {
+    deadline: Instant,
+    /// Longest wait for the xtables lock in any one call.
+    wait_cap: Duration,
+    /// ocf-tester asks us to behave as if no binary were installed.
+    pretend_missing: bool,
+}
+
+/// How a finished iptables run turned out.
+enum Ran {
+    Ok(String),
+    /// `-C`/`-D`/`-S` found no such rule or chain.
+    NoSuchRule,
+}
+
+impl Xtables {
+    pub(crate) fn new(budget: Duration, wait_cap: Duration, pretend_missing: bool) -> Self {
+        Self {
+            deadline: Instant::now() + budget,
+            wait_cap,
+            pretend_missing,
+        }
+    }
+
+    /// `-C`: is the rule there?
+    pub(crate) fn check(
+        &self,
+        backend: Backend,
+        family: Family,
+        rule: &Rule,
+    ) -> Result<bool, FirewallError> {
+        Ok(self.check_all(&[(backend, family, rule)])?[0])
+    }
+
+    /// Several `-C` at once, in parallel: a monitor costs one iptables run of wall time,
+    /// not one per rule.
+    pub(crate) fn check_all(
+        &self,
+        checks: &[(Backend, Family, &Rule)],
+    ) -> Result<Vec<bool>, FirewallError> {
+        let mut started = Vec::with_capacity(checks.len());
+        for &(backend, family, rule) in checks {
+            let args = rule_args("-C", rule);
+            started.push(self.spawn(backend, family, &args));
+        }
+        let mut found = Vec::with_capacity(checks.len());
+        let mut first_error = None;
+        for spawned in started {
+            let result = spawned.and_then(|(cmd, child)| finish(&cmd, child.wait_with_output()));
+            match result {
+                Ok(Ran::Ok(_)) => found.push(true),
+                Ok(Ran::NoSuchRule) => found.push(false),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(found),
+        }
+    }
+
+    /// Runs a changing command; "no such rule/chain" comes back as `Ok(false)`.
+    pub(crate) fn change(
+        &self,
+        backend: Backend,
+        family: Family,
+        args: &[String],
+    ) -> Result<bool, FirewallError> {
+        Ok(matches!(self.run(backend, family, args)?, Ran::Ok(_)))
+    }
+
+    /// The table's `-S` listing when `chain` exists in it, else `None`. Lists the whole
+    /// table: iptables-nft answers `-S CHAIN` for a table it has not created yet with an
+    /// "incompatible" error instead of "no such chain".
+    pub(crate) fn list(
+        &self,
+        backend: Backend,
+        family: Family,
+        table: &str,
+        chain: &str,
+    ) -> Result<Option<String>, FirewallError> {
+        let args = strings(&["-t", table, "-S"]);
+        let declared = format!("-N {chain}");
+        match self.run(backend, family, &args)? {
+            Ran::Ok(out) if out.lines().any(|l| l.trim_end() == declared) => Ok(Some(out)),
+            Ran::Ok(_) | Ran::NoSuchRule => Ok(None),
+        }
+    }
+
+    /// `-N CHAIN`, content when it already exists.
+    pub(crate) fn create_chain(
+        &self,
+        backend: Backend,
+        family: Family,
+        table: &str,
+        chain: &str,
+    ) -> Result<(), FirewallError> {
+        let args = strings(&["-t", table, "-N", chain]);
+        match self.run(backend, family, &args) {
+            Err(FirewallError::Failed { stderr, .. }) if stderr.contains("already exists") => {
+                Ok(())
+            }
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// Whether the program for this backend and family can be run at all.
+    pub(crate) fn installed(&self, backend: Backend, family: Family) -> bool {
+        !self.pretend_missing && on_path(backend.program(family))
+    }
+
+    fn run(&self, backend: Backend, family: Family, args: &[String]) -> Result<Ran, FirewallError> {
+        let (cmd, child) = self.spawn(backend, family, args)?;
+        finish(&cmd, child.wait_with_output())
+    }
+
+    fn spawn(
+        &self,
+        backend: Backend,
+        family: Family,
+        args: &[String],
+    ) -> Result<(String, Child), FirewallError> {
+        let program = backend.program(family);
+        let command = format!("{program} {}", args.join(" "));
+        if self.pretend_missing {
+            return Err(FirewallError::NotInstalled {
+                program: program.to_string(),
+            });
+        }
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left < Duration::from_millis(200) {
+            return Err(FirewallError::OutOfTime { command });
+        }
+        // iptables-legacy waits for the lock at most this long; iptables-nft ignores it.
+        let wait = self.wait_cap.min(left).as_secs().max(1).to_string();
+        let child = Command::new(program)
+            .arg("-w")
+            .arg(&wait)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn();
+        match child {
+            Ok(child) => Ok((command, child)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(FirewallError::NotInstalled {
+                program: program.to_string(),
+            }),
+            Err(source) => Err(FirewallError::Spawn { command, source }),
+        }
+    }
+}
+
+/// Reads iptables' verdict: 0 ok; 1 (or 2 naming a missing chain) "no such rule";
+/// 4 with a lock or permission message; anything else a failure that carries stderr.
+fn finish(command: &str, output: std::io::Result<Output>) -> Result<Ran, FirewallError> {
+    let output = output.map_err(|source| FirewallError::Spawn {
+        command: command.to_string(),
+        source,
+    })?;
+    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
+    let code = output.status.code().unwrap_or(-1);
+    let program = command.split(' ').next().unwrap_or("iptables").to_string();
+    match code {
+        0 => Ok(Ran::Ok(
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )),
+        1 if is_missing(&stderr) => Ok(Ran::NoSuchRule),
+        2 if stderr.contains("does not exist") => Ok(Ran::NoSuchRule),
+        4 if stderr.contains("xtables lock") => Err(FirewallError::LockBusy { stderr }),
+        4 if stderr.contains("ermission denied") => {
+            Err(FirewallError::Permission { program, stderr })
+        }
+        _ => Err(FirewallError::Failed {
+            command: command.to_string(),
+            code,
+            stderr,
+        }),
+    }
+}
+
+/// The messages of exit 1 that mean "no such rule or chain"; other exit-1 failures
+/// (a chain that already exists, a chain still referenced) stay errors.
+fn is_missing(stderr: &str) -> bool {
+    stderr.contains("does a matching rule exist")
+        || stderr.contains("No chain/target/match by that name")
+        || stderr.contains("does not exist")
+}
+
+fn rule_args(op: &str, rule: &Rule) -> Vec<String> {
+    let mut args = strings(&["-t", rule.table, op, &rule.chain]);
+    args.extend(rule.spec.iter().cloned());
+    args
+}
+
+/// `-A`/`-I 1`/`-D` of a rule, as arguments.
+pub(crate) fn op_args(op: &str, rule: &Rule) -> Vec<String> {
+    if op == "-I" {
+        let mut args = strings(&["-t", rule.table, "-I", &rule.chain, "1"]);
+        args.extend(rule.spec.iter().cloned());
+        args
+    } else {
+        rule_args(op, rule)
+    }
+}
+
+fn strings(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| w.to_string()).collect()
+}
+
+fn on_path(program: &str) -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).any(|dir| {
+        let candidate = dir.join(program);
+        std::fs::metadata(&candidate).is_ok_and(|m| m.is_file())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_rule_messages_are_recognised_and_others_are_not() {
+        let table = [
+            (
+                "iptables: Bad rule (does a matching rule exist in that chain?).",
+                true,
+            ),
+            ("iptables: No chain/target/match by that name.", true),
+            (
+                "iptables v1.8.9 (nf_tables): Chain 'FOO' does not exist",
+                true,
+            ),
+            ("iptables: Chain already exists.", false),
+            ("iptables: Too many links.", false),
+            ("", false),
+        ];
+        for (stderr, want) in table {
+            assert_eq!(is_missing(stderr), want, "{stderr}");
+        }
+    }
+
+    #[test]
+    fn insert_goes_to_the_top() {
+        let rule = Rule::new("filter", "INPUT", &["-j", "X"]);
+        assert_eq!(op_args("-I", &rule).join(" "), "-t filter -I INPUT 1 -j X");
+        assert_eq!(op_args("-D", &rule).join(" "), "-t filter -D INPUT -j X");
+    }
+}

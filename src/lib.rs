@@ -1,0 +1,23 @@
+//! redis-ha-ocf: Pacemaker resource agents that steer HAProxy to the Redis primary by
+//! refusing ports, as one multi-call binary.
+
+mod agent;
+mod cli;
+mod firewall;
+mod lock;
+mod ocf;
+mod persona;
+mod ports;
+mod process;
+
+pub use process::Process;
+
+use persona::Persona;
+
+/// Runs the persona named by `argv[0]`; returns the exit code.
+pub fn run(process: Process) -> i32 {
+    match Persona::from_argv0(process.argv0()) {
+        Persona::Agent(kind) => agent::run(kind, &process),
+        Persona::Cli => cli::run(&process),
+    }
+}

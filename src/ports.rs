@@ -1,0 +1,387 @@
+//! `redis-ha ports`: the nat REDIRECT rules (and optional marks) that make the public read
+//! and write ports reach Redis, kept in chains of our own.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::firewall::{Backend, Families, Family, FirewallError, JUMP_TAG, Port, Rule, Xtables};
+use crate::lock::{self, HostLock, LockError};
+
+/// What `redis-ha ports` manages.
+#[derive(Debug, Clone)]
+pub(crate) struct PortsConfig {
+    pub(crate) read: Port,
+    pub(crate) write: Port,
+    pub(crate) to: Port,
+    pub(crate) mark: bool,
+    pub(crate) families: Families,
+    pub(crate) backend: Backend,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PortsError {
+    #[error(transparent)]
+    Firewall(#[from] FirewallError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("missing:\n{0}")]
+    Missing(String),
+    #[error("--read and --write must differ from each other and from --to")]
+    SamePorts,
+}
+
+/// One of our chains: where it lives and which built-in chains jump to it.
+struct OwnChain {
+    table: &'static str,
+    name: &'static str,
+    from: &'static [&'static str],
+    rules: Vec<Rule>,
+}
+
+impl OwnChain {
+    fn jumps(&self) -> Vec<Rule> {
+        self.from
+            .iter()
+            .map(|from| {
+                Rule::new(
+                    self.table,
+                    from,
+                    &["-m", "comment", "--comment", JUMP_TAG, "-j", self.name],
+                )
+            })
+            .collect()
+    }
+
+    fn tags(&self) -> Vec<String> {
+        self.rules.iter().filter_map(|r| tag_of(&r.spec)).collect()
+    }
+}
+
+fn tag_of(spec: &[String]) -> Option<String> {
+    crate::firewall::save::comment_of(spec).map(str::to_string)
+}
+
+/// Every chain we own, with the rules the configuration wants in it. Pure.
+fn desired(cfg: &PortsConfig) -> Vec<OwnChain> {
+    let to = cfg.to.to_string();
+    let redirect = |chain: &str, port: Port, lo: bool| {
+        let p = port.to_string();
+        let tag = format!("redis-ha:ports:{p}:{to}");
+        let mut spec: Vec<&str> = Vec::new();
+        if lo {
+            spec.extend(["-o", "lo"]);
+        }
+        spec.extend([
+            "-p",
+            "tcp",
+            "--dport",
+            &p,
+            "-m",
+            "comment",
+            "--comment",
+            &tag,
+        ]);
+        spec.extend(["-j", "REDIRECT", "--to-ports", &to]);
+        Rule::new("nat", chain, &spec)
+    };
+    let mark = |chain: &str, port: Port| {
+        let p = port.to_string();
+        let tag = format!("redis-ha:mark:{p}");
+        let spec = [
+            "-p",
+            "tcp",
+            "--dport",
+            &p,
+            "-m",
+            "comment",
+            "--comment",
+            &tag,
+            "-j",
+            "MARK",
+            "--set-mark",
+            &p,
+        ];
+        Rule::new("mangle", chain, &spec)
+    };
+    let ports = [cfg.read, cfg.write];
+    let mut chains = vec![
+        OwnChain {
+            table: "nat",
+            name: "REDIS-HA-PRE",
+            from: &["PREROUTING"],
+            rules: ports
+                .iter()
+                .map(|&p| redirect("REDIS-HA-PRE", p, false))
+                .collect(),
+        },
+        // Local clients: their packets never pass PREROUTING.
+        OwnChain {
+            table: "nat",
+            name: "REDIS-HA-OUT",
+            from: &["OUTPUT"],
+            rules: ports
+                .iter()
+                .map(|&p| redirect("REDIS-HA-OUT", p, true))
+                .collect(),
+        },
+    ];
+    if cfg.mark {
+        // mangle runs before nat, so the port is still the public one here.
+        chains.push(OwnChain {
+            table: "mangle",
+            name: "REDIS-HA-MARK",
+            from: &["PREROUTING", "OUTPUT"],
+            rules: ports.iter().map(|&p| mark("REDIS-HA-MARK", p)).collect(),
+        });
+    }
+    chains
+}
+
+/// The chains a remove must clear, whatever the options are now.
+fn all_chains() -> [(&'static str, &'static str, &'static [&'static str]); 3] {
+    [
+        ("nat", "REDIS-HA-PRE", &["PREROUTING"]),
+        ("nat", "REDIS-HA-OUT", &["OUTPUT"]),
+        ("mangle", "REDIS-HA-MARK", &["PREROUTING", "OUTPUT"]),
+    ]
+}
+
+fn checked(cfg: &PortsConfig) -> Result<(), PortsError> {
+    if cfg.read == cfg.write || cfg.read == cfg.to || cfg.write == cfg.to {
+        return Err(PortsError::SamePorts);
+    }
+    Ok(())
+}
+
+fn xtables(wait: Duration) -> Xtables {
+    Xtables::new(wait * 4, wait, false)
+}
+
+pub(crate) fn install(cfg: &PortsConfig, wait: Duration) -> Result<String, PortsError> {
+    checked(cfg)?;
+    let _lock = HostLock::acquire(&lock::default_path(), wait)?;
+    let x = xtables(wait);
+    let mut report = String::new();
+    let wanted = desired(cfg);
+    for &family in cfg.families.list() {
+        for chain in &wanted {
+            x.create_chain(cfg.backend, family, chain.table, chain.name)?;
+            for rule in &chain.rules {
+                if !x.check(cfg.backend, family, rule)? {
+                    x.change(cfg.backend, family, &crate::firewall::op_args("-A", rule))?;
+                    let _ = writeln!(report, "added {}", describe(family, rule));
+                }
+            }
+            for jump in chain.jumps() {
+                if !x.check(cfg.backend, family, &jump)? {
+                    x.change(cfg.backend, family, &crate::firewall::op_args("-I", &jump))?;
+                    let _ = writeln!(report, "added {}", describe(family, &jump));
+                }
+            }
+            let tags = chain.tags();
+            for rule in listed(&x, cfg.backend, family, chain.table, chain.name)? {
+                if !tag_of(&rule.spec).is_some_and(|t| tags.contains(&t)) {
+                    x.change(cfg.backend, family, &crate::firewall::op_args("-D", &rule))?;
+                    let _ = writeln!(report, "removed stale {}", describe(family, &rule));
+                }
+            }
+        }
+        if !cfg.mark {
+            remove_chain(
+                &x,
+                cfg.backend,
+                family,
+                "mangle",
+                "REDIS-HA-MARK",
+                &["PREROUTING", "OUTPUT"],
+                &mut report,
+            )?;
+        }
+    }
+    report.push_str(&summary("installed", cfg));
+    Ok(report)
+}
+
+pub(crate) fn check(cfg: &PortsConfig, wait: Duration) -> Result<String, PortsError> {
+    checked(cfg)?;
+    let x = xtables(wait);
+    let mut missing = String::new();
+    for &family in cfg.families.list() {
+        let rules: Vec<Rule> = desired(cfg)
+            .iter()
+            .flat_map(|c| c.rules.iter().cloned().chain(c.jumps()))
+            .collect();
+        let checks: Vec<_> = rules.iter().map(|r| (cfg.backend, family, r)).collect();
+        for (rule, found) in rules.iter().zip(x.check_all(&checks)?) {
+            if !found {
+                let _ = writeln!(missing, "  {}", describe(family, rule));
+            }
+        }
+    }
+    if missing.is_empty() {
+        Ok(summary("in place", cfg))
+    } else {
+        Err(PortsError::Missing(format!(
+            "{missing}run `redis-ha ports install` with the same options to add them"
+        )))
+    }
+}
+
+pub(crate) fn remove(cfg: &PortsConfig, wait: Duration) -> Result<String, PortsError> {
+    let _lock = HostLock::acquire(&lock::default_path(), wait)?;
+    let x = xtables(wait);
+    let mut report = String::new();
+    for &family in cfg.families.list() {
+        for (table, name, from) in all_chains() {
+            remove_chain(&x, cfg.backend, family, table, name, from, &mut report)?;
+        }
+    }
+    report.push_str("redirect rules removed");
+    Ok(report)
+}
+
+/// Deletes the jumps to one of our chains, then the chain with its rules.
+fn remove_chain(
+    x: &Xtables,
+    backend: Backend,
+    family: Family,
+    table: &'static str,
+    name: &str,
+    from: &[&str],
+    report: &mut String,
+) -> Result<(), FirewallError> {
+    if x.list(backend, family, table, name)?.is_none() {
+        return Ok(());
+    }
+    for from in from {
+        let jump = Rule::new(
+            table,
+            from,
+            &["-m", "comment", "--comment", JUMP_TAG, "-j", name],
+        );
+        while x.change(backend, family, &crate::firewall::op_args("-D", &jump))? {}
+    }
+    let arg = |op: &str| ["-t", table, op, name].map(String::from).to_vec();
+    x.change(backend, family, &arg("-F"))?;
+    x.change(backend, family, &arg("-X"))?;
+    let _ = writeln!(
+        report,
+        "removed {} chain {table}/{name}",
+        family_word(family)
+    );
+    Ok(())
+}
+
+fn listed(
+    x: &Xtables,
+    backend: Backend,
+    family: Family,
+    table: &'static str,
+    chain: &str,
+) -> Result<Vec<Rule>, FirewallError> {
+    let listing = x.list(backend, family, table, chain)?.unwrap_or_default();
+    Ok(crate::firewall::save::rules_of(&listing, chain)
+        .into_iter()
+        .map(|spec| Rule {
+            table,
+            chain: chain.to_string(),
+            spec,
+        })
+        .collect())
+}
+
+fn family_word(family: Family) -> &'static str {
+    match family {
+        Family::V4 => "ipv4",
+        Family::V6 => "ipv6",
+    }
+}
+
+fn describe(family: Family, rule: &Rule) -> String {
+    format!(
+        "{} -t {} -A {} {}",
+        family_word(family),
+        rule.table,
+        rule.chain,
+        rule.spec.join(" ")
+    )
+}
+
+fn summary(what: &str, cfg: &PortsConfig) -> String {
+    format!(
+        "redirects {what}: {} (read) and {} (write) -> {}{} [{}]",
+        cfg.read,
+        cfg.write,
+        cfg.to,
+        if cfg.mark {
+            ", packets marked with their port"
+        } else {
+            ""
+        },
+        cfg.families
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(mark: bool) -> PortsConfig {
+        PortsConfig {
+            read: Port::new(6380),
+            write: Port::new(6381),
+            to: Port::new(6379),
+            mark,
+            families: Families::Ipv4,
+            backend: Backend::Auto,
+        }
+    }
+
+    #[test]
+    fn redirects_cover_remote_and_local_clients() {
+        let chains = desired(&cfg(false));
+        let text: Vec<String> = chains
+            .iter()
+            .flat_map(|c| {
+                c.rules
+                    .iter()
+                    .chain(c.jumps().iter())
+                    .map(|r| describe(Family::V4, r))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "ipv4 -t nat -A REDIS-HA-PRE -p tcp --dport 6380 -m comment --comment redis-ha:ports:6380:6379 -j REDIRECT --to-ports 6379",
+                "ipv4 -t nat -A REDIS-HA-PRE -p tcp --dport 6381 -m comment --comment redis-ha:ports:6381:6379 -j REDIRECT --to-ports 6379",
+                "ipv4 -t nat -A PREROUTING -m comment --comment redis-ha -j REDIS-HA-PRE",
+                "ipv4 -t nat -A REDIS-HA-OUT -o lo -p tcp --dport 6380 -m comment --comment redis-ha:ports:6380:6379 -j REDIRECT --to-ports 6379",
+                "ipv4 -t nat -A REDIS-HA-OUT -o lo -p tcp --dport 6381 -m comment --comment redis-ha:ports:6381:6379 -j REDIRECT --to-ports 6379",
+                "ipv4 -t nat -A OUTPUT -m comment --comment redis-ha -j REDIS-HA-OUT",
+            ]
+        );
+    }
+
+    #[test]
+    fn mark_variant_marks_in_mangle_from_both_hooks() {
+        let chains = desired(&cfg(true));
+        let mark = chains.iter().find(|c| c.name == "REDIS-HA-MARK").unwrap();
+        assert_eq!(mark.table, "mangle");
+        assert_eq!(mark.from, ["PREROUTING", "OUTPUT"]);
+        assert_eq!(
+            mark.rules[1].spec.join(" "),
+            "-p tcp --dport 6381 -m comment --comment redis-ha:mark:6381 -j MARK --set-mark 6381"
+        );
+    }
+
+    #[test]
+    fn ports_must_differ() {
+        let mut c = cfg(false);
+        c.write = Port::new(6380);
+        assert!(matches!(checked(&c), Err(PortsError::SamePorts)));
+        c.write = Port::new(6379);
+        assert!(matches!(checked(&c), Err(PortsError::SamePorts)));
+        assert!(checked(&cfg(false)).is_ok());
+    }
+}
