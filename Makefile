@@ -1,0 +1,44 @@
+# redis-ha-ocf: build, install, test, bench.
+PREFIX  ?= /usr
+DESTDIR ?=
+CARGO   ?= cargo
+
+BIN     := target/release/redis-ha
+LIBDIR  := $(DESTDIR)$(PREFIX)/lib/redis-ha
+OCFDIR  := $(DESTDIR)$(PREFIX)/lib/ocf/resource.d/redis-ha
+SBINDIR := $(DESTDIR)$(PREFIX)/sbin
+AGENTS  := RedisLBReadBlock RedisLBWriteBlock
+
+.PHONY: all build install uninstall test lint bench clean
+
+all: build
+
+build:
+	$(CARGO) build --release --locked
+
+# Directories are 0755 whatever the umask: ocf-tester and Pacemaker run meta-data as nobody.
+install: build
+	install -d -m 0755 $(LIBDIR) $(OCFDIR) $(SBINDIR)
+	install -m 0755 $(BIN) $(LIBDIR)/redis-ha
+	ln -sfn ../lib/redis-ha/redis-ha $(SBINDIR)/redis-ha
+	for a in $(AGENTS); do ln -sfn ../../../redis-ha/redis-ha $(OCFDIR)/$$a; done
+
+uninstall:
+	for a in $(AGENTS); do rm -f $(OCFDIR)/$$a; done
+	rm -f $(SBINDIR)/redis-ha $(LIBDIR)/redis-ha
+	-rmdir $(OCFDIR) $(LIBDIR) 2>/dev/null
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --locked --all-targets -- -D warnings
+
+# Needs root (network namespaces, iptables) and the packages .ci/run installs.
+# Installs into $(PREFIX) first: crm_resource only finds agents under /usr/lib/ocf.
+test: lint install
+	$(CARGO) test --release --locked -- --test-threads=4
+
+bench: install
+	bash tests/bench/agents.sh
+
+clean:
+	$(CARGO) clean

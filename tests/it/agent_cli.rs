@@ -1,0 +1,76 @@
+//! The binary's personas and the OCF actions that touch no firewall: meta-data, usage,
+//! unknown actions, the `redis-ha agent` path.
+
+use std::process::Command;
+
+use crate::util::{AgentCall, Netns, TempDir, bin, run};
+
+#[test]
+fn meta_data_is_exactly_the_shipped_file() {
+    let dir = TempDir::new("md");
+    for name in ["RedisLBReadBlock", "RedisLBWriteBlock"] {
+        let shipped =
+            std::fs::read_to_string(format!("{}/ocf/{name}.xml", env!("CARGO_MANIFEST_DIR")))
+                .unwrap();
+        let out = run(Command::new(dir.persona(name)).arg("meta-data")).expect(0);
+        assert_eq!(
+            out.stdout, shipped,
+            "{name} meta-data differs from ocf/{name}.xml"
+        );
+        assert_eq!(out.stderr, "", "{name} meta-data wrote to stderr");
+        let via_cli = run(Command::new(bin()).args(["agent", name, "meta-data"])).expect(0);
+        assert_eq!(via_cli.stdout, shipped, "redis-ha agent {name} meta-data");
+    }
+}
+
+#[test]
+fn unknown_actions_are_unimplemented_with_usage_and_a_reason() {
+    let dir = TempDir::new("unknown");
+    let ns = Netns::new("unknown");
+    let agent = dir.persona("RedisLBWriteBlock");
+    for action in ["promote", "demote", "notify", "reload", "bogus"] {
+        let out = AgentCall::new(&ns, &agent, dir.path())
+            .run(action)
+            .expect(3);
+        assert!(
+            out.stderr.contains("usage: RedisLBWriteBlock"),
+            "{action}\n{out}"
+        );
+        assert_eq!(
+            out.exit_reason(),
+            Some(format!("unsupported action \"{action}\"").as_str()),
+            "{out}"
+        );
+        assert_eq!(out.stdout, "", "{action}: nothing on stdout\n{out}");
+    }
+    let none = run(&mut Command::new(&agent)).expect(3);
+    assert!(none.stderr.contains("usage:"), "{none}");
+}
+
+#[test]
+fn usage_and_help_succeed() {
+    let dir = TempDir::new("usage");
+    for action in ["usage", "help"] {
+        let out = run(Command::new(dir.persona("RedisLBReadBlock")).arg(action)).expect(0);
+        assert!(
+            out.stdout
+                .starts_with("usage: RedisLBReadBlock {start|stop|monitor"),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn cli_persona_answers_under_any_other_name() {
+    let dir = TempDir::new("cli");
+    for name in ["redis-ha", "redis-ha-copy", "redislbwriteblock"] {
+        let out = run(Command::new(dir.persona(name)).arg("--help")).expect(0);
+        assert!(
+            out.stdout.contains("Usage: redis-ha") || out.stdout.contains("Usage:"),
+            "{name}\n{out}"
+        );
+        assert!(out.stdout.contains("ports"), "{name}\n{out}");
+    }
+    let bad = run(Command::new(bin()).args(["agent", "RedisLBBlock", "start"])).expect(2);
+    assert!(bad.stderr.contains("RedisLBWriteBlock"), "{bad}");
+}

@@ -1,0 +1,8 @@
+//! Integration tests: the built binary driven the way Pacemaker, Sentinel and people drive
+//! it, against real iptables in network namespaces, real Redis, and real Pacemaker tools.
+//! Run as root (`make test`, which `.ci/run` calls).
+
+mod util;
+
+mod agent_cli;
+mod agent_traffic;
