@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::firewall::{Backend, Families, Family, FirewallError, JUMP_TAG, Port, Rule, Xtables};
+use crate::firewall::{Backend, Families, Family, FirewallError, Port, Rule, Xtables};
 use crate::lock::{self, HostLock, LockError};
 
 /// What `redis-ha ports` manages.
@@ -42,13 +42,7 @@ impl OwnChain {
     fn jumps(&self) -> Vec<Rule> {
         self.from
             .iter()
-            .map(|from| {
-                Rule::new(
-                    self.table,
-                    from,
-                    &["-m", "comment", "--comment", JUMP_TAG, "-j", self.name],
-                )
-            })
+            .map(|from| Rule::jump_from(self.table, from, self.name))
             .collect()
     }
 
@@ -67,41 +61,20 @@ fn desired(cfg: &PortsConfig) -> Vec<OwnChain> {
     let redirect = |chain: &str, port: Port, lo: bool| {
         let p = port.to_string();
         let tag = format!("redis-ha:ports:{p}:{to}");
-        let mut spec: Vec<&str> = Vec::new();
-        if lo {
-            spec.extend(["-o", "lo"]);
-        }
-        spec.extend([
-            "-p",
-            "tcp",
-            "--dport",
+        let prefix: &[&str] = if lo { &["-o", "lo"] } else { &[] };
+        Rule::tcp_port_tagged(
+            "nat",
+            chain,
+            prefix,
             &p,
-            "-m",
-            "comment",
-            "--comment",
             &tag,
-        ]);
-        spec.extend(["-j", "REDIRECT", "--to-ports", &to]);
-        Rule::new("nat", chain, &spec)
+            &["REDIRECT", "--to-ports", &to],
+        )
     };
     let mark = |chain: &str, port: Port| {
         let p = port.to_string();
         let tag = format!("redis-ha:mark:{p}");
-        let spec = [
-            "-p",
-            "tcp",
-            "--dport",
-            &p,
-            "-m",
-            "comment",
-            "--comment",
-            &tag,
-            "-j",
-            "MARK",
-            "--set-mark",
-            &p,
-        ];
-        Rule::new("mangle", chain, &spec)
+        Rule::tcp_port_tagged("mangle", chain, &[], &p, &tag, &["MARK", "--set-mark", &p])
     };
     let ports = [cfg.read, cfg.write];
     let mut chains = vec![
@@ -254,11 +227,7 @@ fn remove_chain(
         return Ok(());
     }
     for from in from {
-        let jump = Rule::new(
-            table,
-            from,
-            &["-m", "comment", "--comment", JUMP_TAG, "-j", name],
-        );
+        let jump = Rule::jump_from(table, from, name);
         while x.change(backend, family, &crate::firewall::op_args("-D", &jump))? {}
     }
     let arg = |op: &str| ["-t", table, op, name].map(String::from).to_vec();

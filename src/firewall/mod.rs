@@ -11,7 +11,7 @@ mod xtables;
 pub(crate) use block::{Backend, Block, ChainName, Families, Family, MatchBy, Port, RejectWith};
 pub(crate) use error::FirewallError;
 pub(crate) use iptables::Iptables;
-pub(crate) use rule::{JUMP_TAG, Rule};
+pub(crate) use rule::Rule;
 pub(crate) use xtables::{Xtables, op_args};
 
 /// How much of a block is in the kernel, over all its address families.

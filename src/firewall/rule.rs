@@ -55,13 +55,43 @@ impl Rule {
         Rule::new("filter", block.chain.as_str(), &spec)
     }
 
-    /// The jump from INPUT into our chain.
+    /// The jump from INPUT into our filter chain.
     pub(crate) fn jump(chain: &ChainName) -> Self {
+        Rule::jump_from("filter", "INPUT", chain.as_str())
+    }
+
+    /// A tagged jump from a built-in chain into one of ours.
+    pub(crate) fn jump_from(table: &'static str, from: &str, chain: &str) -> Self {
         Rule::new(
-            "filter",
-            "INPUT",
-            &["-m", "comment", "--comment", JUMP_TAG, "-j", chain.as_str()],
+            table,
+            from,
+            &["-m", "comment", "--comment", JUMP_TAG, "-j", chain],
         )
+    }
+
+    /// `-p tcp --dport PORT` with our comment tag: how `redis-ha ports` rules start.
+    pub(crate) fn tcp_port_tagged(
+        table: &'static str,
+        chain: &str,
+        prefix: &[&str],
+        port: &str,
+        tag: &str,
+        target: &[&str],
+    ) -> Self {
+        let mut spec: Vec<&str> = prefix.to_vec();
+        spec.extend([
+            "-p",
+            "tcp",
+            "--dport",
+            port,
+            "-m",
+            "comment",
+            "--comment",
+            tag,
+            "-j",
+        ]);
+        spec.extend(target);
+        Rule::new(table, chain, &spec)
     }
 }
 
