@@ -6,3 +6,4 @@ mod util;
 
 mod agent_cli;
 mod agent_traffic;
+mod ports;

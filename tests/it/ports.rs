@@ -1,0 +1,121 @@
+//! `redis-ha ports install|check|remove`: the REDIRECTs that make 6380/6381 reach Redis.
+
+use crate::util::{Netns, Probe, Redis, bin, run, sock};
+
+/// `ports` subcommand inside `ns`.
+fn ports(ns: &Netns, args: &[&str]) -> crate::util::Run {
+    run(ns.cmd(bin()).arg("ports").args(args))
+}
+
+fn nat_and_mangle(ns: &Netns) -> String {
+    let mut out = String::new();
+    for table in ["nat", "mangle"] {
+        out.push_str(&crate::util::run_ok(
+            ns.cmd("iptables").args(["-t", table, "-S"]),
+        ));
+    }
+    out
+}
+
+#[test]
+fn install_is_idempotent_and_check_names_what_is_missing() {
+    let ns = Netns::new("ports");
+    let _redis = Redis::start(&ns);
+    let check = ports(&ns, &["check"]).expect(1);
+    assert!(check.stderr.contains("REDIS-HA-PRE"), "{check}");
+    assert!(check.stderr.contains("redis-ha ports install"), "{check}");
+    assert_eq!(
+        ns.probe(sock("127.0.0.1", 6381)),
+        Probe::Refused,
+        "nothing listens on 6381 yet"
+    );
+
+    ports(&ns, &["install"]).expect(0);
+    let first = nat_and_mangle(&ns);
+    let again = ports(&ns, &["install"]).expect(0);
+    assert!(
+        !again.stdout.contains("added"),
+        "second install changed something\n{again}"
+    );
+    assert_eq!(
+        nat_and_mangle(&ns),
+        first,
+        "second install changed the tables"
+    );
+    ports(&ns, &["check"]).expect(0);
+    for port in [6380, 6381] {
+        assert_eq!(
+            ns.probe(sock("127.0.0.1", port)),
+            Probe::Pong,
+            "local client on {port}"
+        );
+    }
+
+    // A rule deleted behind our back is named by check and restored by install.
+    crate::util::run_ok(ns.cmd("iptables").args(["-t", "nat", "-F", "REDIS-HA-OUT"]));
+    let broken = ports(&ns, &["check"]).expect(1);
+    assert!(
+        broken
+            .stderr
+            .contains("REDIS-HA-OUT -o lo -p tcp --dport 6381"),
+        "{broken}"
+    );
+    assert!(
+        !broken.stderr.contains("REDIS-HA-PRE"),
+        "only what is missing\n{broken}"
+    );
+    ports(&ns, &["install"]).expect(0);
+    ports(&ns, &["check"]).expect(0);
+
+    ports(&ns, &["remove"]).expect(0);
+    let left = nat_and_mangle(&ns);
+    assert!(
+        !left.contains("REDIS-HA"),
+        "remove left rules behind:\n{left}"
+    );
+    ports(&ns, &["remove"]).expect(0);
+    ports(&ns, &["check"]).expect(1);
+}
+
+#[test]
+fn changed_ports_replace_the_stale_rules() {
+    let ns = Netns::new("portmove");
+    let _redis = Redis::start(&ns);
+    ports(&ns, &["install"]).expect(0);
+    let moved = ports(&ns, &["install", "--write", "7381", "--mark"]).expect(0);
+    assert!(moved.stdout.contains("removed stale"), "{moved}");
+    let tables = nat_and_mangle(&ns);
+    assert!(
+        !tables.contains("--dport 6381"),
+        "stale 6381 redirect left:\n{tables}"
+    );
+    assert!(
+        tables.contains("redis-ha:mark:7381"),
+        "mark rule missing:\n{tables}"
+    );
+    assert_eq!(ns.probe(sock("127.0.0.1", 7381)), Probe::Pong);
+    assert_eq!(ns.probe(sock("127.0.0.1", 6381)), Probe::Refused);
+    // Dropping --mark removes the mangle chain again.
+    ports(&ns, &["install", "--write", "7381"]).expect(0);
+    let unmarked = nat_and_mangle(&ns);
+    assert!(!unmarked.contains("REDIS-HA-MARK"), "{unmarked}");
+    ports(&ns, &["check", "--write", "7381"]).expect(0);
+}
+
+#[test]
+fn bad_options_are_refused_before_anything_changes() {
+    let ns = Netns::new("portbad");
+    let before = nat_and_mangle(&ns);
+    let table: [&[&str]; 4] = [
+        &["install", "--read", "6379"],
+        &["install", "--write", "0"],
+        &["install", "--family", "inet"],
+        &["install", "--backend", "xt"],
+    ];
+    for args in table {
+        let out = ports(&ns, args);
+        assert_ne!(out.code, 0, "{args:?}\n{out}");
+        assert!(!out.stderr.is_empty(), "{args:?} gave no reason\n{out}");
+    }
+    assert_eq!(nat_and_mangle(&ns), before);
+}
