@@ -55,6 +55,8 @@ impl<F: Firewall> Agent<'_, F> {
     pub(crate) fn start(&self) -> Outcome {
         let block = &self.params()?.block;
         self.require_root()?;
+        // Before the state file: a start that cannot run iptables leaves no trace.
+        self.firewall.installed(block)?;
         let _lock = self.lock()?;
         if let Some(old) = self.state.read(self.kind)
             && old.block != *block

@@ -5,7 +5,7 @@ use std::io::ErrorKind;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use super::block::{Backend, Family};
+use super::block::{Backend, ChainName, Family};
 use super::error::FirewallError;
 use super::rule::Rule;
 
@@ -166,7 +166,7 @@ impl Xtables {
     }
 }
 
-/// Reads iptables' verdict: 0 ok; 1 (or 2 naming a missing chain) "no such rule";
+/// Reads iptables' verdict: 0 ok; 1 (or 2 naming a missing jump target) "no such rule";
 /// 4 with a lock or permission message; anything else a failure that carries stderr.
 fn finish(command: &str, output: std::io::Result<Output>) -> Result<Ran, FirewallError> {
     let output = output.map_err(|source| FirewallError::Spawn {
@@ -181,7 +181,9 @@ fn finish(command: &str, output: std::io::Result<Output>) -> Result<Ran, Firewal
             String::from_utf8_lossy(&output.stdout).into_owned(),
         )),
         1 if is_missing(&stderr) => Ok(Ran::NoSuchRule),
-        2 if stderr.contains("does not exist") => Ok(Ran::NoSuchRule),
+        2 if stderr.contains("does not exist") || is_missing_chain_target(&stderr) => {
+            Ok(Ran::NoSuchRule)
+        }
         4 if stderr.contains("xtables lock") => Err(FirewallError::LockBusy { stderr }),
         4 if stderr.contains("ermission denied") => {
             Err(FirewallError::Permission { program, stderr })
@@ -200,6 +202,17 @@ fn is_missing(stderr: &str) -> bool {
     stderr.contains("does a matching rule exist")
         || stderr.contains("No chain/target/match by that name")
         || stderr.contains("does not exist")
+}
+
+/// iptables-legacy's way of saying the chain a jump targets does not exist: it then looks
+/// for a target extension of that name and cannot load one (iptables-nft says "Chain 'X'
+/// does not exist"). Only a name that can be one of our chains counts, so a missing
+/// REJECT or REDIRECT extension stays an error.
+fn is_missing_chain_target(stderr: &str) -> bool {
+    stderr
+        .split_once("Couldn't load target `")
+        .and_then(|(_, rest)| rest.split_once('\''))
+        .is_some_and(|(name, _)| ChainName::parse(name).is_ok())
 }
 
 fn rule_args(op: &str, rule: &Rule) -> Vec<String> {
@@ -253,6 +266,35 @@ mod tests {
         ];
         for (stderr, want) in table {
             assert_eq!(is_missing(stderr), want, "{stderr}");
+        }
+    }
+
+    #[test]
+    fn legacy_jump_to_a_missing_chain_is_no_such_rule() {
+        let table = [
+            (
+                "iptables v1.8.9 (legacy): Couldn't load target `REDIS-HA':No such file or directory",
+                true,
+            ),
+            (
+                "ip6tables v1.8.9 (legacy): Couldn't load target `MY_CHAIN':No such file or directory",
+                true,
+            ),
+            (
+                "iptables v1.8.9 (legacy): Couldn't load target `REJECT':No such file or directory",
+                false,
+            ),
+            (
+                "iptables v1.8.9 (legacy): Couldn't load target `REDIRECT':No such file or directory",
+                false,
+            ),
+            (
+                "iptables v1.8.9 (legacy): unknown option \"--ctdir\"",
+                false,
+            ),
+        ];
+        for (stderr, want) in table {
+            assert_eq!(is_missing_chain_target(stderr), want, "{stderr}");
         }
     }
 
