@@ -119,3 +119,30 @@ fn bad_options_are_refused_before_anything_changes() {
     }
     assert_eq!(nat_and_mangle(&ns), before);
 }
+
+#[test]
+fn legacy_backend_installs_checks_and_removes_in_its_own_tables() {
+    let ns = Netns::new("portlegacy");
+    let _redis = Redis::start(&ns);
+    let args = |op: &'static str| [op, "--backend", "legacy", "--family", "both"];
+    let missing = ports(&ns, &args("check")).expect(1);
+    assert!(
+        missing.stderr.contains("ipv6 -t nat -A REDIS-HA-PRE"),
+        "{missing}"
+    );
+    ports(&ns, &args("install")).expect(0);
+    ports(&ns, &args("check")).expect(0);
+    let legacy = crate::util::run_ok(ns.cmd("iptables-legacy").args(["-t", "nat", "-S"]));
+    assert!(legacy.contains("redis-ha:ports:6381:6379"), "{legacy}");
+    assert!(
+        !nat_and_mangle(&ns).contains("REDIS-HA"),
+        "nft tables touched"
+    );
+    assert_eq!(
+        ns.probe(sock("::1", 6381)),
+        Probe::Pong,
+        "IPv6 local client"
+    );
+    ports(&ns, &args("remove")).expect(0);
+    ports(&ns, &args("check")).expect(1);
+}
