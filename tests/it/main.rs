@@ -7,3 +7,4 @@ mod util;
 mod agent_cli;
 mod agent_traffic;
 mod ports;
+mod snippets;
