@@ -6,5 +6,6 @@ mod util;
 
 mod agent_cli;
 mod agent_traffic;
+mod peer_tools;
 mod ports;
 mod snippets;
