@@ -137,12 +137,32 @@ impl<F: Firewall> Agent<'_, F> {
         Ok(())
     }
 
+    /// Rules seen in force at nf_tables generation G are still in force while the
+    /// generation is G: then no iptables runs at all. Any change to the ruleset, by anyone,
+    /// bumps the generation and sends the next monitor to `iptables -C` again.
     pub(crate) fn monitor(&self) -> Outcome {
         let block = &self.params()?.block;
         self.require_root()?;
+        // Read before the check, so a change made during it is seen next time.
+        let generation = self.firewall.ruleset_generation(block);
+        if let Some(g) = generation
+            && self.state.verified_at(block, g)
+        {
+            self.log.debug(&format!(
+                "port {} is blocked (ruleset unchanged, generation {g})",
+                block.port
+            ));
+            return Ok(OcfCode::Success);
+        }
         match self.firewall.presence(block) {
             Ok(Presence::Present) => {
                 self.log.debug(&format!("port {} is blocked", block.port));
+                if let Some(g) = generation
+                    && let Err(e) = self.state.record_verified(block, g)
+                {
+                    self.log
+                        .warn(&format!("cannot record the verified ruleset: {e}"));
+                }
                 Ok(OcfCode::Success)
             }
             Ok(Presence::Absent) if !self.state.exists() => Ok(OcfCode::NotRunning),

@@ -41,20 +41,28 @@ impl StateFile {
         self.path.exists()
     }
 
-    /// Records the block atomically (temporary file, then rename).
+    /// Records the block atomically (temporary file, then rename); forgets any earlier
+    /// verification, since this start is about to change the ruleset.
     pub(crate) fn write(&self, block: &Block) -> io::Result<()> {
-        if let Some(dir) = self.path.parent() {
-            fs::create_dir_all(dir)?;
-        }
-        let mut text = String::new();
-        for (name, value) in params::to_pairs(block) {
-            text.push_str(&format!("{name}={value}\n"));
-        }
-        let tmp = self.path.with_extension("state.tmp");
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        fs::rename(&tmp, &self.path)
+        remove_if_there(&self.verified_path())?;
+        write_atomically(&self.path, &pairs_text(block), true)
+    }
+
+    /// Remembers that `block` was seen fully in force at ruleset generation `generation`.
+    /// Not synced to disk: it is a cache, and a lost one only costs a full check.
+    pub(crate) fn record_verified(&self, block: &Block, generation: u32) -> io::Result<()> {
+        let text = format!("generation={generation}\n{}", pairs_text(block));
+        write_atomically(&self.verified_path(), &text, false)
+    }
+
+    /// Whether `block` was seen in force at exactly this generation (so it still is).
+    pub(crate) fn verified_at(&self, block: &Block, generation: u32) -> bool {
+        let want = format!("generation={generation}\n{}", pairs_text(block));
+        fs::read_to_string(self.verified_path()).is_ok_and(|text| text == want)
+    }
+
+    fn verified_path(&self) -> PathBuf {
+        self.path.with_extension("verified")
     }
 
     /// The recorded block; `None` when there is no state file or it cannot be read back.
@@ -68,10 +76,37 @@ impl StateFile {
     }
 
     pub(crate) fn remove(&self) -> io::Result<()> {
-        match fs::remove_file(&self.path) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            other => other,
-        }
+        remove_if_there(&self.verified_path())?;
+        remove_if_there(&self.path)
+    }
+}
+
+fn pairs_text(block: &Block) -> String {
+    params::to_pairs(block)
+        .into_iter()
+        .map(|(name, value)| format!("{name}={value}\n"))
+        .collect()
+}
+
+fn write_atomically(path: &Path, text: &str, sync: bool) -> io::Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut file = fs::File::create(&tmp)?;
+    file.write_all(text.as_bytes())?;
+    if sync {
+        file.sync_all()?;
+    }
+    fs::rename(&tmp, path)
+}
+
+fn remove_if_there(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
     }
 }
 
@@ -93,6 +128,19 @@ mod tests {
             .block;
         state.write(&block).unwrap();
         assert!(state.exists());
+        assert!(!state.verified_at(&block, 3));
+        state.record_verified(&block, 3).unwrap();
+        assert!(state.verified_at(&block, 3));
+        assert!(!state.verified_at(&block, 4), "another generation");
+        let mut other = block.clone();
+        other.port = crate::firewall::Port::new(7000);
+        assert!(!state.verified_at(&other, 3), "another block");
+        state.write(&block).unwrap();
+        assert!(
+            !state.verified_at(&block, 3),
+            "a new start forgets the verification"
+        );
+        state.record_verified(&block, 3).unwrap();
         assert_eq!(state.read(AgentKind::Write).unwrap().block, block);
         state.remove().unwrap();
         state.remove().unwrap();

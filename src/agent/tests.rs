@@ -1,7 +1,7 @@
 //! The agents' decisions against a recording fake firewall. The real iptables behaviour
 //! of the same cases is tested in `tests/agent_traffic.rs`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
 
 use super::actions::Agent;
@@ -19,6 +19,8 @@ struct FakeFirewall {
     calls: RefCell<Vec<String>>,
     missing: bool,
     broken: bool,
+    /// What `ruleset_generation` answers (None: a backend without one).
+    generation: Cell<Option<u32>>,
 }
 
 impl FakeFirewall {
@@ -42,6 +44,10 @@ impl FakeFirewall {
 impl Firewall for FakeFirewall {
     fn installed(&self, _: &Block) -> Result<(), FirewallError> {
         self.fail()
+    }
+
+    fn ruleset_generation(&self, _: &Block) -> Option<u32> {
+        self.generation.get()
     }
 
     fn presence(&self, block: &Block) -> Result<Presence, FirewallError> {
@@ -334,4 +340,50 @@ fn not_root_is_a_permission_error_and_changes_nothing() {
         assert_eq!(got, 4, "{name}");
     }
     assert!(fw.calls.borrow().is_empty());
+}
+
+#[test]
+fn monitor_skips_iptables_while_the_ruleset_generation_is_unchanged() {
+    let dir = Scratch::new("generation");
+    let fw = FakeFirewall::default();
+    let e = env(&dir, &[("OCF_RESKEY_CRM_meta_interval", "10000")]);
+    let monitor = || with_agent(&dir, &fw, &e, &[], true, |a| code(a.monitor()));
+    let checks = || {
+        fw.calls
+            .borrow()
+            .iter()
+            .filter(|c| c.starts_with("presence"))
+            .count()
+    };
+    assert_eq!(with_agent(&dir, &fw, &e, &[], true, |a| code(a.start())), 0);
+    fw.generation.set(Some(1));
+    assert_eq!(monitor(), 0);
+    assert_eq!(checks(), 1, "first monitor checks");
+    assert_eq!(monitor(), 0);
+    assert_eq!(checks(), 1, "same generation: no check");
+    fw.generation.set(Some(2));
+    assert_eq!(monitor(), 0);
+    assert_eq!(checks(), 2, "new generation: checked again");
+    fw.blocks.borrow_mut().clear();
+    fw.generation.set(Some(3));
+    assert_eq!(monitor(), 1, "the rule vanished with that change");
+    fw.generation.set(None);
+    assert_eq!(with_agent(&dir, &fw, &e, &[], true, |a| code(a.start())), 0);
+    assert_eq!(monitor(), 0);
+    assert_eq!(monitor(), 0);
+    assert_eq!(checks(), 5, "no generation (legacy): every monitor checks");
+}
+
+#[test]
+fn a_verification_does_not_outlive_stop_and_start() {
+    let dir = Scratch::new("verified");
+    let fw = FakeFirewall::default();
+    fw.generation.set(Some(7));
+    let e = env(&dir, &[("OCF_RESKEY_CRM_meta_interval", "10000")]);
+    let monitor = || with_agent(&dir, &fw, &e, &[], true, |a| code(a.monitor()));
+    assert_eq!(with_agent(&dir, &fw, &e, &[], true, |a| code(a.start())), 0);
+    assert_eq!(monitor(), 0);
+    assert_eq!(with_agent(&dir, &fw, &e, &[], true, |a| code(a.stop())), 0);
+    // Even if the generation had not moved, a stopped block must not read as running.
+    assert_eq!(monitor(), 7);
 }

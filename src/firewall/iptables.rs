@@ -63,6 +63,19 @@ impl Firewall for Iptables {
         Ok(())
     }
 
+    fn ruleset_generation(&self, block: &Block) -> Option<u32> {
+        let all_nft = block
+            .families
+            .list()
+            .iter()
+            .all(|&f| self.x.is_nft(block.backend, f));
+        if all_nft {
+            super::generation::current().ok()
+        } else {
+            None
+        }
+    }
+
     fn presence(&self, block: &Block) -> Result<Presence, FirewallError> {
         let jump = Rule::jump(&block.chain);
         let rules: Vec<(Family, Rule)> = block

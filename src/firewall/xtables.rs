@@ -119,6 +119,21 @@ impl Xtables {
         }
     }
 
+    /// Whether this backend's program for `family` is iptables-nft (whose rules live in
+    /// nf_tables); `auto` follows the links of the program on PATH.
+    pub(crate) fn is_nft(&self, backend: Backend, family: Family) -> bool {
+        match backend {
+            Backend::Nft => !self.pretend_missing,
+            Backend::Legacy => false,
+            Backend::Auto => {
+                !self.pretend_missing
+                    && find_on_path(backend.program(family))
+                        .and_then(|p| std::fs::canonicalize(p).ok())
+                        .is_some_and(|p| p.file_name().is_some_and(|n| n == "xtables-nft-multi"))
+            }
+        }
+    }
+
     /// Whether the program for this backend and family can be run at all.
     pub(crate) fn installed(&self, backend: Backend, family: Family) -> bool {
         !self.pretend_missing && on_path(backend.program(family))
@@ -237,11 +252,15 @@ fn strings(words: &[&str]) -> Vec<String> {
 }
 
 fn on_path(program: &str) -> bool {
+    find_on_path(program).is_some()
+}
+
+/// The file `Command` would run for `program` (the same PATH, read from the process).
+fn find_on_path(program: &str) -> Option<std::path::PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path).any(|dir| {
-        let candidate = dir.join(program);
-        std::fs::metadata(&candidate).is_ok_and(|m| m.is_file())
-    })
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| std::fs::metadata(candidate).is_ok_and(|m| m.is_file()))
 }
 
 #[cfg(test)]

@@ -771,3 +771,50 @@ fn start_gives_up_on_a_held_host_lock_with_a_reason_and_changes_nothing() {
     node.agent(WRITE).run("start").expect(0);
     node.assert_blocked(&[6381], "start once the lock is free");
 }
+
+/// How many times an iptables program ran during one monitor of `call`, traced by strace.
+fn iptables_runs_in_monitor(node: &Node, call: AgentCall<'_>) -> usize {
+    let log = node.dir.join("strace.log");
+    let log_arg = log.display().to_string();
+    let strace = ["strace", "-f", "-qq", "-e", "trace=execve", "-o", &log_arg];
+    call.wrapped(&strace).run("monitor").expect(0);
+    let trace = std::fs::read_to_string(&log).unwrap();
+    trace
+        .lines()
+        .filter(|l| l.contains("execve(") && l.contains("tables") && !l.contains("ENOENT"))
+        .count()
+}
+
+#[test]
+fn monitor_runs_no_iptables_while_the_ruleset_is_unchanged() {
+    let node = Node::new("gen");
+    let server = &node.pair.server;
+    for kind in AGENTS {
+        let runs = || iptables_runs_in_monitor(&node, node.agent(kind));
+        node.agent(kind).run("start").expect(0);
+        assert_eq!(
+            runs(),
+            2,
+            "{}: first monitor checks rule and jump",
+            kind.name
+        );
+        assert_eq!(runs(), 0, "{}: ruleset unchanged since", kind.name);
+        // Any change to the ruleset, ours or not, sends the next monitor back to iptables.
+        run_ok(server.cmd("iptables").args(["-N", "UNRELATED"]));
+        assert_eq!(runs(), 2, "{}: after a change", kind.name);
+        run_ok(server.cmd("iptables").args(["-X", "UNRELATED"]));
+        // A change that removes our rule is seen at once.
+        let chain = node.our_chain("iptables");
+        let rule = chain.lines().find(|l| l.contains(&kind.tag())).unwrap();
+        node.delete(rule);
+        node.agent(kind).run("monitor").expect(1);
+        node.agent(kind).run("stop").expect(0);
+        node.agent(kind).probe().expect(7);
+    }
+    // The legacy backend has no generation: every monitor checks.
+    let legacy = || node.agent(WRITE).param("backend", "legacy");
+    legacy().run("start").expect(0);
+    legacy().run("monitor").expect(0);
+    assert_eq!(iptables_runs_in_monitor(&node, legacy()), 2, "legacy");
+    legacy().run("stop").expect(0);
+}

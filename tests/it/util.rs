@@ -361,6 +361,7 @@ pub struct AgentCall<'a> {
     params: Vec<(String, String)>,
     extra_env: Vec<(String, String)>,
     path: Option<String>,
+    wrapper: Vec<String>,
 }
 
 impl<'a> AgentCall<'a> {
@@ -375,6 +376,7 @@ impl<'a> AgentCall<'a> {
             params: Vec::new(),
             extra_env: Vec::new(),
             path: None,
+            wrapper: Vec::new(),
         }
     }
 
@@ -399,6 +401,12 @@ impl<'a> AgentCall<'a> {
         self
     }
 
+    /// Runs the agent under another program (e.g. `strace -f -o LOG`).
+    pub fn wrapped(mut self, wrapper: &[&str]) -> Self {
+        self.wrapper = wrapper.iter().map(|w| w.to_string()).collect();
+        self
+    }
+
     /// Runs `action`; a `monitor` is a recurring one (interval 10 s) unless `probe` is used.
     pub fn run(&self, action: &str) -> Run {
         let interval = if action == "monitor" { "10000" } else { "0" };
@@ -412,7 +420,14 @@ impl<'a> AgentCall<'a> {
 
     fn run_with_interval(&self, action: &str, interval: &str) -> Run {
         let name = self.agent.file_name().unwrap().to_str().unwrap();
-        let mut cmd = self.ns.cmd(&self.agent);
+        let mut cmd = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut cmd = self.ns.cmd(program);
+                cmd.args(args).arg(&self.agent);
+                cmd
+            }
+            None => self.ns.cmd(&self.agent),
+        };
         cmd.arg(action).env_clear();
         let path = self
             .path
