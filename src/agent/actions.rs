@@ -138,18 +138,19 @@ impl<F: Firewall> Agent<'_, F> {
     }
 
     /// Rules seen in force at nf_tables generation G are still in force while the
-    /// generation is G: then no iptables runs at all. Any change to the ruleset, by anyone,
-    /// bumps the generation and sends the next monitor to `iptables -C` again.
+    /// generation is G (same boot, same network namespace): then no iptables runs at all.
+    /// Any change to the ruleset, by anyone, bumps the generation and sends the next
+    /// monitor to `iptables -C` again.
     pub(crate) fn monitor(&self) -> Outcome {
         let block = &self.params()?.block;
         self.require_root()?;
         // Read before the check, so a change made during it is seen next time.
-        let generation = self.firewall.ruleset_generation(block);
-        if let Some(g) = generation
-            && self.state.verified_at(block, g)
+        let version = self.firewall.ruleset_version(block);
+        if let Some(v) = &version
+            && self.state.verified_at(block, v)
         {
             self.log.debug(&format!(
-                "port {} is blocked (ruleset unchanged, generation {g})",
+                "port {} is blocked (ruleset unchanged: {v})",
                 block.port
             ));
             return Ok(OcfCode::Success);
@@ -157,8 +158,8 @@ impl<F: Firewall> Agent<'_, F> {
         match self.firewall.presence(block) {
             Ok(Presence::Present) => {
                 self.log.debug(&format!("port {} is blocked", block.port));
-                if let Some(g) = generation
-                    && let Err(e) = self.state.record_verified(block, g)
+                if let Some(v) = &version
+                    && let Err(e) = self.state.record_verified(block, v)
                 {
                     self.log
                         .warn(&format!("cannot record the verified ruleset: {e}"));

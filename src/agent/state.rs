@@ -48,16 +48,16 @@ impl StateFile {
         write_atomically(&self.path, &pairs_text(block), true)
     }
 
-    /// Remembers that `block` was seen fully in force at ruleset generation `generation`.
+    /// Remembers that `block` was seen fully in force at this ruleset version.
     /// Not synced to disk: it is a cache, and a lost one only costs a full check.
-    pub(crate) fn record_verified(&self, block: &Block, generation: u32) -> io::Result<()> {
-        let text = format!("generation={generation}\n{}", pairs_text(block));
+    pub(crate) fn record_verified(&self, block: &Block, version: &str) -> io::Result<()> {
+        let text = format!("version={version}\n{}", pairs_text(block));
         write_atomically(&self.verified_path(), &text, false)
     }
 
-    /// Whether `block` was seen in force at exactly this generation (so it still is).
-    pub(crate) fn verified_at(&self, block: &Block, generation: u32) -> bool {
-        let want = format!("generation={generation}\n{}", pairs_text(block));
+    /// Whether `block` was seen in force at exactly this ruleset version (so it still is).
+    pub(crate) fn verified_at(&self, block: &Block, version: &str) -> bool {
+        let want = format!("version={version}\n{}", pairs_text(block));
         fs::read_to_string(self.verified_path()).is_ok_and(|text| text == want)
     }
 
@@ -128,19 +128,19 @@ mod tests {
             .block;
         state.write(&block).unwrap();
         assert!(state.exists());
-        assert!(!state.verified_at(&block, 3));
-        state.record_verified(&block, 3).unwrap();
-        assert!(state.verified_at(&block, 3));
-        assert!(!state.verified_at(&block, 4), "another generation");
+        assert!(!state.verified_at(&block, "3"));
+        state.record_verified(&block, "3").unwrap();
+        assert!(state.verified_at(&block, "3"));
+        assert!(!state.verified_at(&block, "4"), "another generation");
         let mut other = block.clone();
         other.port = crate::firewall::Port::new(7000);
-        assert!(!state.verified_at(&other, 3), "another block");
+        assert!(!state.verified_at(&other, "3"), "another block");
         state.write(&block).unwrap();
         assert!(
-            !state.verified_at(&block, 3),
+            !state.verified_at(&block, "3"),
             "a new start forgets the verification"
         );
-        state.record_verified(&block, 3).unwrap();
+        state.record_verified(&block, "3").unwrap();
         assert_eq!(state.read(AgentKind::Write).unwrap().block, block);
         state.remove().unwrap();
         state.remove().unwrap();

@@ -19,7 +19,7 @@ struct FakeFirewall {
     calls: RefCell<Vec<String>>,
     missing: bool,
     broken: bool,
-    /// What `ruleset_generation` answers (None: a backend without one).
+    /// The generation `ruleset_version` reports (None: a backend without one).
     generation: Cell<Option<u32>>,
 }
 
@@ -46,8 +46,8 @@ impl Firewall for FakeFirewall {
         self.fail()
     }
 
-    fn ruleset_generation(&self, _: &Block) -> Option<u32> {
-        self.generation.get()
+    fn ruleset_version(&self, _: &Block) -> Option<String> {
+        self.generation.get().map(|g| format!("boot/netns/{g}"))
     }
 
     fn presence(&self, block: &Block) -> Result<Presence, FirewallError> {

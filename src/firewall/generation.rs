@@ -4,6 +4,7 @@
 
 use std::io;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 
 use nix::sys::socket::{
     AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, recv, sendto,
@@ -21,8 +22,22 @@ const NFNETLINK_V0: u8 = 0;
 const HEADER: usize = 16;
 const NFGENMSG: usize = 4;
 
+/// The generation qualified by boot and network namespace: generations restart from a
+/// small number in every new namespace, and a state directory may outlive one.
+pub(crate) fn version() -> io::Result<String> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")?;
+    let netns = std::fs::metadata("/proc/self/ns/net")?;
+    Ok(format!(
+        "{}/{}:{}/{}",
+        boot.trim(),
+        netns.dev(),
+        netns.ino(),
+        current()?
+    ))
+}
+
 /// Asks the kernel for the current ruleset generation (needs CAP_NET_ADMIN).
-pub(crate) fn current() -> io::Result<u32> {
+fn current() -> io::Result<u32> {
     let fd = socket(
         AddressFamily::Netlink,
         SockType::Raw,

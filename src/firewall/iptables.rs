@@ -63,14 +63,14 @@ impl Firewall for Iptables {
         Ok(())
     }
 
-    fn ruleset_generation(&self, block: &Block) -> Option<u32> {
+    fn ruleset_version(&self, block: &Block) -> Option<String> {
         let all_nft = block
             .families
             .list()
             .iter()
             .all(|&f| self.x.is_nft(block.backend, f));
         if all_nft {
-            super::generation::current().ok()
+            super::generation::version().ok()
         } else {
             None
         }

@@ -30,9 +30,10 @@ pub(crate) enum Presence {
 pub(crate) trait Firewall {
     /// `Ok` when every program the block needs can be run.
     fn installed(&self, block: &Block) -> Result<(), FirewallError>;
-    /// A number that changes whenever the ruleset the block lives in may have changed
-    /// (nf_tables' generation), or `None` when the backend has no such number (legacy).
-    fn ruleset_generation(&self, block: &Block) -> Option<u32>;
+    /// A token that changes whenever the ruleset the block lives in may have changed
+    /// (this boot, this network namespace, nf_tables' generation), or `None` when the
+    /// backend has no such thing (legacy).
+    fn ruleset_version(&self, block: &Block) -> Option<String>;
     /// Whether the block is in force; never mistakes a failing iptables for "absent".
     fn presence(&self, block: &Block) -> Result<Presence, FirewallError>;
     /// Installs the block if missing (chain and jump included); idempotent.

@@ -818,3 +818,43 @@ fn monitor_runs_no_iptables_while_the_ruleset_is_unchanged() {
     assert_eq!(iptables_runs_in_monitor(&node, legacy()), 2, "legacy");
     legacy().run("stop").expect(0);
 }
+
+#[test]
+fn a_verification_made_in_another_namespace_is_not_trusted() {
+    // Same state directory, same sequence of ruleset changes (so the same nf_tables
+    // generation number), but a new namespace without our rules: must not read as running.
+    let dir = TempDir::new("otherns");
+    let agent = dir.persona(WRITE.name);
+    let rsctmp = dir.join("rsctmp");
+    let first = Netns::new("otherns-a");
+    AgentCall::new(&first, &agent, &rsctmp)
+        .run("start")
+        .expect(0);
+    AgentCall::new(&first, &agent, &rsctmp)
+        .run("monitor")
+        .expect(0);
+    drop(first);
+    let second = Netns::new("otherns-b");
+    // Three ruleset transactions, like start's chain, jump and rule, but not our rule.
+    for args in [
+        &["-N", CHAIN][..],
+        &[
+            "-I",
+            "INPUT",
+            "1",
+            "-m",
+            "comment",
+            "--comment",
+            "redis-ha",
+            "-j",
+            CHAIN,
+        ],
+        &["-A", CHAIN, "-j", "RETURN"],
+    ] {
+        run_ok(second.cmd("iptables").args(args));
+    }
+    let out = AgentCall::new(&second, &agent, &rsctmp)
+        .run("monitor")
+        .expect(1);
+    assert_reason(&out, "no longer blocked");
+}
