@@ -3,21 +3,23 @@ PREFIX  ?= /usr
 DESTDIR ?=
 CARGO   ?= cargo
 
-BIN     := target/release/redis-ha
+BIN     ?= target/release/redis-ha
 LIBDIR  := $(DESTDIR)$(PREFIX)/lib/redis-ha
 OCFDIR  := $(DESTDIR)$(PREFIX)/lib/ocf/resource.d/redis-ha
 SBINDIR := $(DESTDIR)$(PREFIX)/sbin
 AGENTS  := RedisLBReadBlock RedisLBWriteBlock
 
-.PHONY: all build install uninstall test lint bench clean
+.PHONY: all build install install-files uninstall test lint bench clean
 
 all: build
 
 build:
 	$(CARGO) build --release --locked
 
+install: build install-files
+
 # Directories are 0755 whatever the umask: ocf-tester and Pacemaker run meta-data as nobody.
-install: build
+install-files:
 	install -d -m 0755 $(LIBDIR) $(OCFDIR) $(SBINDIR)
 	install -m 0755 $(BIN) $(LIBDIR)/redis-ha
 	ln -sfn ../lib/redis-ha/redis-ha $(SBINDIR)/redis-ha

@@ -6,6 +6,7 @@ mod util;
 
 mod agent_cli;
 mod agent_traffic;
+mod install;
 mod peer_tools;
 mod ports;
 mod snippets;
