@@ -1,0 +1,84 @@
+//! Pacemaker's side: the `redis_role` node attributes, quorum, and where the block clones
+//! run, through Pacemaker's own command-line tools (so `CIB_file` works in tests).
+
+mod pacemaker;
+
+pub(crate) use pacemaker::Pacemaker;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The node attribute the location rules read.
+pub(crate) const ROLE_ATTRIBUTE: &str = "redis_role";
+/// The clone whose placement says where writes are refused.
+pub(crate) const WRITE_BLOCK_CLONE: &str = "RedisLBWriteBlock-clone";
+
+/// What a node may serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Role {
+    Primary,
+    Replica,
+    Fail,
+}
+
+impl Role {
+    pub(crate) fn word(self) -> &'static str {
+        match self {
+            Role::Primary => "primary",
+            Role::Replica => "replica",
+            Role::Fail => "fail",
+        }
+    }
+
+    /// Pacemaker compares attribute values case-insensitively; so do we.
+    pub(crate) fn parse(value: &str) -> Option<Role> {
+        [Role::Primary, Role::Replica, Role::Fail]
+            .into_iter()
+            .find(|r| r.word().eq_ignore_ascii_case(value.trim()))
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
+/// A Pacemaker node name (`uname`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct NodeName(pub(crate) String);
+
+impl fmt::Display for NodeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One read of the CIB: what the helper needs to decide, from a single query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClusterState {
+    /// The `have-quorum` of the partition this node is in.
+    pub(crate) quorate: bool,
+    /// Every node in the CIB's nodes section, with its raw `redis_role` value (None: unset).
+    pub(crate) roles: BTreeMap<NodeName, Option<String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ClusterError {
+    /// Not connected, busy, timed out: worth retrying.
+    #[error("{command} failed (try again): {reason}")]
+    Transient { command: String, reason: String },
+    /// A tool is missing, or refuses us for good.
+    #[error("{command} failed: {reason}")]
+    Permanent { command: String, reason: String },
+}
+
+/// The Pacemaker effects the Sentinel helper needs, in its own words.
+pub(crate) trait Cluster {
+    /// Quorum and every node's `redis_role`, in one query.
+    fn state(&self) -> Result<ClusterState, ClusterError>;
+    /// Writes a permanent `redis_role` for `node`.
+    fn set_role(&self, node: &NodeName, role: Role) -> Result<(), ClusterError>;
+    /// Whether `RedisLBWriteBlock-clone` is running on `node` (its writes are refused).
+    fn write_block_active(&self, node: &NodeName) -> Result<bool, ClusterError>;
+}

@@ -1,0 +1,99 @@
+//! What the Sentinels say: one Sentinel's view of the monitored master, its replicas and
+//! the other Sentinels, read with plain `SENTINEL MASTER/REPLICAS/SENTINELS` commands.
+
+mod client;
+
+pub(crate) use client::RedisSentinels;
+
+use std::fmt;
+use std::time::Duration;
+
+/// A Redis or Sentinel address as Sentinel announces it: an IP (v4 or v6) or a host name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Addr {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+}
+
+impl fmt::Display for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// `SENTINEL MASTER <name>` as one Sentinel sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MasterView {
+    pub(crate) addr: Addr,
+    /// e.g. `master`, `s_down`, `o_down`, `disconnected`, `failover_in_progress`.
+    pub(crate) flags: Vec<String>,
+    /// The configuration epoch: bumped by every failover this Sentinel learned of.
+    pub(crate) config_epoch: u64,
+    /// Sentinels this one knows besides itself.
+    pub(crate) num_other_sentinels: u32,
+    pub(crate) quorum: u32,
+}
+
+/// One entry of `SENTINEL REPLICAS <name>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReplicaView {
+    pub(crate) addr: Addr,
+    /// e.g. `slave`, `s_down`, `o_down`, `disconnected`, `promoted`.
+    pub(crate) flags: Vec<String>,
+    /// `master-link-status` is `ok`.
+    pub(crate) link_ok: bool,
+    /// `master-host`/`master-port`: whom the replica replicates from.
+    pub(crate) master: Option<Addr>,
+    /// `slave-repl-offset`, for the operator's status screen.
+    pub(crate) repl_offset: Option<u64>,
+    /// `master-link-down-time` in milliseconds (0 while the link is up).
+    pub(crate) link_down: Duration,
+}
+
+/// Everything one Sentinel says about the monitored master.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SentinelView {
+    /// The Sentinel that answered.
+    pub(crate) sentinel: Addr,
+    pub(crate) master: MasterView,
+    pub(crate) replicas: Vec<ReplicaView>,
+    /// The other Sentinels it knows (`SENTINEL SENTINELS`), by announced address.
+    pub(crate) sentinels: Vec<Addr>,
+}
+
+impl MasterView {
+    pub(crate) fn has_flag(&self, flag: &str) -> bool {
+        self.flags.iter().any(|f| f == flag)
+    }
+}
+
+impl ReplicaView {
+    pub(crate) fn has_flag(&self, flag: &str) -> bool {
+        self.flags.iter().any(|f| f == flag)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SentinelError {
+    /// Connection refused, timed out, reset: worth retrying.
+    #[error("Sentinel {addr} unreachable: {reason}")]
+    Unreachable { addr: Addr, reason: String },
+    /// The Sentinel answered but does not monitor this master: a configuration error.
+    #[error("Sentinel {addr} does not monitor a master named {name:?}")]
+    UnknownMaster { addr: Addr, name: String },
+    /// Wrong or missing password.
+    #[error("Sentinel {addr} refused our credentials: {reason}")]
+    Auth { addr: Addr, reason: String },
+    /// An answer we cannot read.
+    #[error("Sentinel {addr} gave an answer we cannot read: {reason}")]
+    Protocol { addr: Addr, reason: String },
+}
+
+/// Asks one Sentinel for its view of a master.
+pub(crate) trait Sentinels {
+    fn view(&self, sentinel: &Addr, master_name: &str) -> Result<SentinelView, SentinelError>;
+}
