@@ -4,6 +4,8 @@
 mod agent;
 mod cli;
 #[allow(unused)] // wired into the Sentinel helper next
+mod config;
+#[allow(unused)] // wired into the Sentinel helper next
 mod cluster;
 mod firewall;
 mod lock;
@@ -13,6 +15,8 @@ mod ports;
 mod process;
 #[allow(unused)] // wired into the Sentinel helper next
 mod sentinel;
+#[allow(unused)] // wired into the Sentinel helper next
+mod sync;
 
 pub use process::Process;
 

@@ -1,0 +1,268 @@
+//! `/etc/redis-ha/redis-ha.conf`: which master to follow, which Sentinels to ask, how
+//! Redis addresses map to Pacemaker nodes. Parsed without I/O; errors name the line.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::sentinel::Addr;
+
+/// Where the config lives unless `REDIS_HA_CONFIG` says otherwise.
+pub(crate) const DEFAULT_PATH: &str = "/etc/redis-ha/redis-ha.conf";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Config {
+    /// The name Sentinel monitors the master under.
+    pub(crate) master_name: String,
+    /// Sentinels to ask; the local one when none is given.
+    pub(crate) sentinels: Vec<Addr>,
+    /// A file holding the Sentinel password (first line), readable by the redis user only.
+    pub(crate) password_file: Option<PathBuf>,
+    /// Pacemaker node → the addresses its Redis is announced under.
+    pub(crate) nodes: BTreeMap<String, Vec<String>>,
+    /// Per request to a Sentinel.
+    pub(crate) timeout: Duration,
+    /// How long to wait for the demoted primary's write block before promoting.
+    pub(crate) block_wait: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ConfigError {
+    #[error("{path}:{line}: {message}")]
+    Line {
+        path: String,
+        line: usize,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+}
+
+const KEYS: &str = "master_name, sentinel, sentinel_password_file, node, timeout_ms, block_wait_ms";
+
+impl Config {
+    /// Reads and parses the config at `path`.
+    pub(crate) fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+            path: path.display().to_string(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses `key = value` lines; `#` starts a comment; `node NAME = ADDR [ADDR...]`.
+    pub(crate) fn parse(text: &str, path: &str) -> Result<Config, ConfigError> {
+        let err = |line: usize, message: String| ConfigError::Line {
+            path: path.to_string(),
+            line,
+            message,
+        };
+        let mut master_name = None;
+        let mut sentinels = Vec::new();
+        let mut password_file = None;
+        let mut nodes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut timeout = Duration::from_millis(1000);
+        let mut block_wait = Duration::from_millis(10_000);
+        for (i, raw) in text.lines().enumerate() {
+            let n = i + 1;
+            let line = raw.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let Some((key, value)) = line.split_once('=') else {
+                return Err(err(n, format!("expected `key = value`, got {line:?}")));
+            };
+            let (key, value) = (key.trim(), value.trim());
+            if value.is_empty() {
+                return Err(err(n, format!("{key} has no value")));
+            }
+            let mut words = key.split_whitespace();
+            match (words.next(), words.next(), words.next()) {
+                (Some("master_name"), None, _) => master_name = Some(value.to_string()),
+                (Some("sentinel"), None, _) => {
+                    sentinels.push(parse_addr(value, 26379).map_err(|m| err(n, m))?)
+                }
+                (Some("sentinel_password_file"), None, _) => {
+                    password_file = Some(PathBuf::from(value))
+                }
+                (Some("node"), Some(name), None) => {
+                    let addrs: Vec<String> = value.split_whitespace().map(canonical_host).collect();
+                    if nodes.insert(name.to_string(), addrs).is_some() {
+                        return Err(err(n, format!("node {name} is mapped twice")));
+                    }
+                }
+                (Some("node"), _, _) => {
+                    return Err(err(n, "expected `node NAME = ADDRESS [ADDRESS...]`".into()));
+                }
+                (Some("timeout_ms"), None, _) => timeout = millis(value).map_err(|m| err(n, m))?,
+                (Some("block_wait_ms"), None, _) => {
+                    block_wait = millis(value).map_err(|m| err(n, m))?
+                }
+                _ => {
+                    return Err(err(
+                        n,
+                        format!("unknown key {key:?} (expected one of {KEYS})"),
+                    ));
+                }
+            }
+        }
+        let Some(master_name) = master_name else {
+            return Err(ConfigError::File {
+                path: path.to_string(),
+                message: "master_name is missing (the name in `sentinel monitor NAME ...`)".into(),
+            });
+        };
+        if sentinels.is_empty() {
+            sentinels.push(Addr {
+                host: "127.0.0.1".into(),
+                port: 26379,
+            });
+        }
+        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+        for (node, addrs) in &nodes {
+            for addr in addrs {
+                if let Some(other) = seen.insert(addr, node) {
+                    return Err(ConfigError::File {
+                        path: path.to_string(),
+                        message: format!("address {addr} is mapped to both {other} and {node}"),
+                    });
+                }
+            }
+        }
+        Ok(Config {
+            master_name,
+            sentinels,
+            password_file,
+            nodes,
+            timeout,
+            block_wait,
+        })
+    }
+}
+
+fn millis(value: &str) -> Result<Duration, String> {
+    match value.parse::<u64>() {
+        Ok(ms) if (1..=60_000).contains(&ms) => Ok(Duration::from_millis(ms)),
+        _ => Err(format!(
+            "expected milliseconds from 1 to 60000, got {value:?}"
+        )),
+    }
+}
+
+/// `host:port`, `[v6]:port`, or a bare host (then `default_port`).
+pub(crate) fn parse_addr(value: &str, default_port: u16) -> Result<Addr, String> {
+    let bad = || format!("expected HOST:PORT or [IPV6]:PORT, got {value:?}");
+    let (host, port) = if let Some(rest) = value.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or_else(bad)?;
+        match after.strip_prefix(':') {
+            Some(p) => (host, p.parse::<u16>().map_err(|_| bad())?),
+            None if after.is_empty() => (host, default_port),
+            None => return Err(bad()),
+        }
+    } else if value.matches(':').count() == 1 {
+        let (host, p) = value.split_once(':').ok_or_else(bad)?;
+        (host, p.parse::<u16>().map_err(|_| bad())?)
+    } else {
+        (value, default_port)
+    };
+    if host.is_empty() || port == 0 {
+        return Err(bad());
+    }
+    Ok(Addr {
+        host: canonical_host(host),
+        port,
+    })
+}
+
+/// IP addresses in canonical form (so `fd00::0012` equals `fd00::12`), names lowercased.
+pub(crate) fn canonical_host(host: &str) -> String {
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.to_string(),
+        Err(_) => host.trim_end_matches('.').to_ascii_lowercase(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_config_parses() {
+        let text = "# redis-ha\n\
+            master_name = redis-ha\n\
+            sentinel = 10.213.0.11:26379\n\
+            sentinel = [fd00::0012]:26380   # v6\n\
+            sentinel = node3\n\
+            sentinel_password_file = /etc/redis-ha/sentinel.pass\n\
+            node node1 = 10.213.0.11\n\
+            node node2 = 10.213.0.12 FD00::0012\n\
+            timeout_ms = 500\n\
+            block_wait_ms = 3000\n";
+        let c = Config::parse(text, "x.conf").unwrap();
+        assert_eq!(c.master_name, "redis-ha");
+        let sentinels: Vec<String> = c.sentinels.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            sentinels,
+            ["10.213.0.11:26379", "[fd00::12]:26380", "node3:26379"]
+        );
+        assert_eq!(c.nodes["node2"], ["10.213.0.12", "fd00::12"]);
+        assert_eq!(c.timeout, Duration::from_millis(500));
+        assert_eq!(c.block_wait, Duration::from_secs(3));
+        assert_eq!(
+            c.password_file.as_deref(),
+            Some(Path::new("/etc/redis-ha/sentinel.pass"))
+        );
+    }
+
+    #[test]
+    fn defaults_ask_the_local_sentinel() {
+        let c = Config::parse("master_name = m\n", "x").unwrap();
+        assert_eq!(c.sentinels[0].to_string(), "127.0.0.1:26379");
+        assert_eq!(c.timeout, Duration::from_secs(1));
+        assert!(c.nodes.is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_line_and_what_is_expected() {
+        let table = [
+            (
+                "master_name = m\nsentinels = a:1\n",
+                "x:2: unknown key \"sentinels\"",
+            ),
+            (
+                "master_name = m\nsentinel = a:b\n",
+                "x:2: expected HOST:PORT",
+            ),
+            (
+                "master_name = m\nnode = 10.0.0.1\n",
+                "x:2: expected `node NAME = ADDRESS",
+            ),
+            (
+                "master_name = m\ntimeout_ms = 0\n",
+                "x:2: expected milliseconds",
+            ),
+            ("master_name\n", "x:1: expected `key = value`"),
+            ("master_name =\n", "x:1: master_name has no value"),
+            ("sentinel = a:1\n", "x: master_name is missing"),
+            (
+                "master_name = m\nnode a = 10.0.0.1\nnode b = 10.0.0.1\n",
+                "x: address 10.0.0.1 is mapped to both a and b",
+            ),
+            (
+                "master_name = m\nnode a = 1.2.3.4\nnode a = 1.2.3.5\n",
+                "x:3: node a is mapped twice",
+            ),
+        ];
+        for (text, want) in table {
+            let e = Config::parse(text, "x").unwrap_err().to_string();
+            assert!(e.starts_with(want), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn hosts_are_canonical() {
+        assert_eq!(canonical_host("FD00:0:0::0012"), "fd00::12");
+        assert_eq!(canonical_host("10.0.0.1"), "10.0.0.1");
+        assert_eq!(canonical_host("Node1.Example."), "node1.example");
+    }
+}

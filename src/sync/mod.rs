@@ -1,0 +1,10 @@
+//! The Sentinel helper's reconciliation: read the truth from Sentinel, map it to
+//! Pacemaker nodes, write `redis_role` so that at no instant two nodes are primary.
+
+mod nodes;
+mod plan;
+mod truth;
+
+pub(crate) use nodes::{MappingError, NodeMap};
+pub(crate) use plan::{Plan, plan};
+pub(crate) use truth::{NoMajority, Truth, decide};

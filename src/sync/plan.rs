@@ -1,0 +1,211 @@
+//! Which `redis_role` writes a sync makes, and in which order: demotions first, then
+//! (once the old primary's writes are refused) the one promotion. Pure.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::cluster::{NodeName, Role};
+
+/// The writes of one sync, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Plan {
+    /// Every write that is not a promotion, ex-primaries first.
+    pub(crate) demotions: Vec<(NodeName, Role)>,
+    /// Ex-primaries whose `RedisLBWriteBlock` must be running before the promotion.
+    pub(crate) wait_for: Vec<NodeName>,
+    pub(crate) promotion: Option<NodeName>,
+}
+
+impl Plan {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.demotions.is_empty() && self.promotion.is_none()
+    }
+}
+
+/// `current`: every cluster node's raw `redis_role`; `desired`: the role of every node
+/// whose Redis the Sentinels know; `down`: nodes whose Redis the Sentinels report down
+/// (no need to wait for their block: a dead Redis takes no writes).
+pub(crate) fn plan(
+    current: &BTreeMap<NodeName, Option<String>>,
+    desired: &BTreeMap<NodeName, Role>,
+    down: &BTreeSet<NodeName>,
+) -> Plan {
+    let now = |n: &NodeName| {
+        current
+            .get(n)
+            .cloned()
+            .flatten()
+            .and_then(|v| Role::parse(&v))
+    };
+    let was_primary = |n: &NodeName| now(n) == Some(Role::Primary);
+    let mut plan = Plan::default();
+    // A node carrying `primary` that Sentinel does not call primary loses it, even one
+    // Sentinel does not know: two primaries must never coexist.
+    let mut demoted: Vec<(NodeName, Role)> = current
+        .keys()
+        .filter(|n| was_primary(n) && desired.get(*n) != Some(&Role::Primary))
+        .map(|n| (n.clone(), desired.get(n).copied().unwrap_or(Role::Fail)))
+        .collect();
+    plan.wait_for = demoted
+        .iter()
+        .filter(|(n, _)| !down.contains(n))
+        .map(|(n, _)| n.clone())
+        .collect();
+    for (node, &role) in desired {
+        if role == Role::Primary {
+            if !was_primary(node) {
+                plan.promotion = Some(node.clone());
+            }
+        } else if now(node) != Some(role) && !demoted.iter().any(|(n, _)| n == node) {
+            demoted.push((node.clone(), role));
+        }
+    }
+    plan.demotions = demoted;
+    if plan.promotion.is_none() {
+        plan.wait_for.clear();
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Role::*;
+
+    fn n(name: &str) -> NodeName {
+        NodeName(name.into())
+    }
+
+    fn current(roles: &[(&str, Option<&str>)]) -> BTreeMap<NodeName, Option<String>> {
+        roles
+            .iter()
+            .map(|(k, v)| (n(k), v.map(String::from)))
+            .collect()
+    }
+
+    fn desired(roles: &[(&str, Role)]) -> BTreeMap<NodeName, Role> {
+        roles.iter().map(|(k, v)| (n(k), *v)).collect()
+    }
+
+    /// (case, current roles, desired roles, nodes whose Redis is down, expected plan)
+    type Case = (
+        &'static str,
+        Vec<(&'static str, Option<&'static str>)>,
+        Vec<(&'static str, Role)>,
+        &'static [&'static str],
+        &'static str,
+    );
+
+    fn show(p: &Plan) -> String {
+        let d: Vec<String> = p
+            .demotions
+            .iter()
+            .map(|(n, r)| format!("{n}={r}"))
+            .collect();
+        let w: Vec<String> = p.wait_for.iter().map(|n| n.0.clone()).collect();
+        format!(
+            "demote [{}] wait [{}] promote {}",
+            d.join(" "),
+            w.join(" "),
+            p.promotion.as_ref().map_or("-".into(), |n| n.0.clone())
+        )
+    }
+
+    #[test]
+    fn plans_cover_first_set_up_failover_and_return() {
+        let table: [Case; 8] = [
+            (
+                "nothing to change",
+                vec![("a", Some("primary")), ("b", Some("replica"))],
+                vec![("a", Primary), ("b", Replica)],
+                &[],
+                "demote [] wait [] promote -",
+            ),
+            (
+                "first sync sets everything, promotion last",
+                vec![("a", None), ("b", None), ("c", None)],
+                vec![("a", Primary), ("b", Replica), ("c", Replica)],
+                &[],
+                "demote [b=replica c=replica] wait [] promote a",
+            ),
+            (
+                "switchover: demote a, wait for its block, then promote b",
+                vec![("a", Some("primary")), ("b", Some("replica"))],
+                vec![("a", Replica), ("b", Primary)],
+                &[],
+                "demote [a=replica] wait [a] promote b",
+            ),
+            (
+                "failover of a dead primary: no wait for its block",
+                vec![
+                    ("a", Some("primary")),
+                    ("b", Some("replica")),
+                    ("c", Some("replica")),
+                ],
+                vec![("a", Fail), ("b", Primary), ("c", Replica)],
+                &["a"],
+                "demote [a=fail] wait [] promote b",
+            ),
+            (
+                "a primary Sentinel does not know is demoted to fail",
+                vec![
+                    ("a", Some("primary")),
+                    ("x", Some("primary")),
+                    ("b", Some("replica")),
+                ],
+                vec![("a", Primary), ("b", Replica)],
+                &[],
+                "demote [x=fail] wait [] promote -",
+            ),
+            (
+                "returning old master stays fail until synced",
+                vec![("a", Some("fail")), ("b", Some("primary"))],
+                vec![("a", Fail), ("b", Primary)],
+                &[],
+                "demote [] wait [] promote -",
+            ),
+            (
+                "synced again: fail becomes replica",
+                vec![("a", Some("fail")), ("b", Some("primary"))],
+                vec![("a", Replica), ("b", Primary)],
+                &[],
+                "demote [a=replica] wait [] promote -",
+            ),
+            (
+                "values compare like Pacemaker's, a typo is rewritten",
+                vec![("a", Some("PRIMARY")), ("b", Some("replcia"))],
+                vec![("a", Primary), ("b", Replica)],
+                &[],
+                "demote [b=replica] wait [] promote -",
+            ),
+        ];
+        for (case, cur, want, down, expect) in table {
+            let down: BTreeSet<NodeName> = down.iter().map(|d| n(d)).collect();
+            let p = plan(&current(&cur), &desired(&want), &down);
+            assert_eq!(show(&p), expect, "{case}");
+        }
+    }
+
+    #[test]
+    fn never_two_primaries_at_any_step() {
+        // Apply the plan's writes one by one: before the promotion no node is primary
+        // except those Sentinel still calls primary.
+        let cur = current(&[
+            ("a", Some("primary")),
+            ("b", Some("replica")),
+            ("c", Some("primary")),
+        ]);
+        let want = desired(&[("a", Replica), ("b", Primary), ("c", Replica)]);
+        let p = plan(&cur, &want, &BTreeSet::new());
+        let mut state = cur.clone();
+        for (node, role) in &p.demotions {
+            state.insert(node.clone(), Some(role.word().into()));
+        }
+        let primaries = state
+            .values()
+            .filter(|v| v.as_deref() == Some("primary"))
+            .count();
+        assert_eq!(primaries, 0, "after demotions: {p:?}");
+        assert_eq!(p.wait_for, [n("a"), n("c")]);
+        assert_eq!(p.promotion, Some(n("b")));
+    }
+}

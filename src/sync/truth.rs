@@ -1,0 +1,266 @@
+//! Who is what according to the Sentinels: the newest configuration seen by a majority.
+//! Pure: the Sentinels' answers in, Redis roles by address out.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::cluster::Role;
+use crate::config::canonical_host;
+use crate::sentinel::{Addr, SentinelView};
+
+/// What the Sentinels agree on, by Redis address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Truth {
+    /// The configuration epoch this truth comes from.
+    pub(crate) epoch: u64,
+    /// Every Redis the Sentinels know, with the role its node should have.
+    pub(crate) roles: BTreeMap<Addr, Role>,
+    /// Redis instances the Sentinels consider down (their node need not be waited for).
+    pub(crate) down: BTreeSet<Addr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("reached {reached} of {known} known Sentinels: no majority, so no decision")]
+pub(crate) struct NoMajority {
+    pub(crate) reached: usize,
+    pub(crate) known: usize,
+}
+
+/// Decides from the views of the Sentinels we reached. `configured` are the Sentinels the
+/// config names; the known set also includes every Sentinel any view names.
+///
+/// - primary: the master of the highest `config-epoch` view, unless that view says it is
+///   objectively down (no node takes writes until the failover ends);
+/// - replica: a replica in that view that is not down or disconnected, whose link to
+///   the primary is up (so it is synced), and which replicates from the primary;
+/// - fail: every other Redis any view knows, a returning old master included.
+pub(crate) fn decide(views: &[SentinelView], configured: &[Addr]) -> Result<Truth, NoMajority> {
+    let mut known: BTreeSet<Addr> = configured.iter().map(canonical).collect();
+    for view in views {
+        known.insert(canonical(&view.sentinel));
+        known.extend(view.sentinels.iter().map(canonical));
+    }
+    let reached: BTreeSet<Addr> = views.iter().map(|v| canonical(&v.sentinel)).collect();
+    if reached.len() * 2 <= known.len() {
+        return Err(NoMajority {
+            reached: reached.len(),
+            known: known.len(),
+        });
+    }
+    let newest = views
+        .iter()
+        .max_by_key(|v| v.master.config_epoch)
+        .expect("a majority is at least one view");
+    let master = canonical(&newest.master.addr);
+    let master_down = newest.master.has_flag("o_down");
+    let mut roles = BTreeMap::new();
+    let mut down = BTreeSet::new();
+    for view in views {
+        roles.insert(canonical(&view.master.addr), Role::Fail);
+        for r in &view.replicas {
+            roles.insert(canonical(&r.addr), Role::Fail);
+        }
+    }
+    if master_down {
+        down.insert(master.clone());
+    } else {
+        roles.insert(master.clone(), Role::Primary);
+    }
+    for r in &newest.replicas {
+        let addr = canonical(&r.addr);
+        let is_down = ["s_down", "o_down", "disconnected"]
+            .iter()
+            .any(|f| r.has_flag(f));
+        if is_down {
+            down.insert(addr.clone());
+        }
+        let follows_primary = r.master.as_ref().map(canonical) == Some(master.clone());
+        if !master_down && !is_down && r.link_ok && follows_primary && addr != master {
+            roles.insert(addr, Role::Replica);
+        }
+    }
+    Ok(Truth {
+        epoch: newest.master.config_epoch,
+        roles,
+        down,
+    })
+}
+
+fn canonical(addr: &Addr) -> Addr {
+    Addr {
+        host: canonical_host(&addr.host),
+        port: addr.port,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sentinel::{MasterView, ReplicaView};
+    use std::time::Duration;
+
+    fn a(host: &str, port: u16) -> Addr {
+        Addr {
+            host: host.into(),
+            port,
+        }
+    }
+
+    fn redis(n: u8) -> Addr {
+        a(&format!("10.0.0.{n}"), 6379)
+    }
+
+    fn sentinel(n: u8) -> Addr {
+        a(&format!("10.0.0.{n}"), 26379)
+    }
+
+    fn replica(n: u8, master: u8, flags: &str, link_ok: bool) -> ReplicaView {
+        ReplicaView {
+            addr: redis(n),
+            flags: flags.split(',').map(String::from).collect(),
+            link_ok,
+            master: Some(redis(master)),
+            repl_offset: Some(100),
+            link_down: Duration::ZERO,
+        }
+    }
+
+    /// Sentinel `s`'s view: master `m` at `epoch` with these replicas.
+    fn view(s: u8, m: u8, epoch: u64, flags: &str, replicas: Vec<ReplicaView>) -> SentinelView {
+        SentinelView {
+            sentinel: sentinel(s),
+            master: MasterView {
+                addr: redis(m),
+                flags: flags.split(',').map(String::from).collect(),
+                config_epoch: epoch,
+                num_other_sentinels: 2,
+                quorum: 2,
+            },
+            replicas,
+            sentinels: [1, 2, 3]
+                .into_iter()
+                .filter(|&o| o != s)
+                .map(sentinel)
+                .collect(),
+        }
+    }
+
+    fn healthy(s: u8) -> SentinelView {
+        view(
+            s,
+            1,
+            0,
+            "master",
+            vec![replica(2, 1, "slave", true), replica(3, 1, "slave", true)],
+        )
+    }
+
+    fn roles(t: &Truth) -> Vec<(String, Role)> {
+        t.roles.iter().map(|(a, r)| (a.host.clone(), *r)).collect()
+    }
+
+    use Role::*;
+
+    #[test]
+    fn healthy_set_is_one_primary_and_synced_replicas() {
+        let t = decide(&[healthy(1), healthy(2)], &[sentinel(1)]).unwrap();
+        assert_eq!(
+            roles(&t),
+            [
+                ("10.0.0.1".into(), Primary),
+                ("10.0.0.2".into(), Replica),
+                ("10.0.0.3".into(), Replica)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_majority_of_known_sentinels_is_needed() {
+        let err = decide(&[healthy(1)], &[sentinel(1)]).unwrap_err();
+        assert_eq!(
+            err,
+            NoMajority {
+                reached: 1,
+                known: 3
+            }
+        );
+        assert!(decide(&[], &[sentinel(1)]).is_err());
+        // Two of three: enough.
+        assert!(decide(&[healthy(1), healthy(3)], &[]).is_ok());
+    }
+
+    #[test]
+    fn the_newest_epoch_wins_over_a_stale_view() {
+        let new = view(
+            2,
+            2,
+            5,
+            "master",
+            vec![
+                replica(1, 2, "slave,s_down,disconnected", false),
+                replica(3, 2, "slave", true),
+            ],
+        );
+        let t = decide(&[healthy(1), new], &[]).unwrap();
+        assert_eq!(t.epoch, 5);
+        assert_eq!(
+            roles(&t),
+            [
+                ("10.0.0.1".into(), Fail),
+                ("10.0.0.2".into(), Primary),
+                ("10.0.0.3".into(), Replica)
+            ]
+        );
+        assert!(t.down.contains(&redis(1)));
+    }
+
+    #[test]
+    fn replicas_count_only_when_synced_up_and_following_the_primary() {
+        let table = [
+            (replica(2, 1, "slave", true), Replica),
+            (replica(2, 1, "slave", false), Fail), // link down: not synced
+            (replica(2, 1, "slave,s_down", true), Fail),
+            (replica(2, 1, "slave,disconnected", true), Fail),
+            (replica(2, 3, "slave", true), Fail), // follows someone else
+        ];
+        for (r, want) in table {
+            let v = view(1, 1, 0, "master", vec![r.clone()]);
+            let t = decide(&[v.clone(), view(2, 1, 0, "master", vec![r.clone()])], &[]).unwrap();
+            assert_eq!(t.roles[&redis(2)], want, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn an_objectively_down_master_is_nobody_primary() {
+        let down = |s| {
+            view(
+                s,
+                1,
+                0,
+                "master,s_down,o_down",
+                vec![replica(2, 1, "slave", false)],
+            )
+        };
+        let t = decide(&[down(1), down(2)], &[]).unwrap();
+        assert!(!t.roles.values().any(|r| *r == Primary), "{t:?}");
+        assert!(t.down.contains(&redis(1)));
+        // Subjectively down alone (this Sentinel's own view) does not demote it.
+        let sdown = view(1, 1, 0, "master,s_down", vec![replica(2, 1, "slave", true)]);
+        let t = decide(&[sdown, healthy(2)], &[]).unwrap();
+        assert_eq!(t.roles[&redis(1)], Primary);
+    }
+
+    #[test]
+    fn addresses_compare_canonically() {
+        let v6 = |s| {
+            let mut v = healthy(s);
+            v.master.addr = a("FD00::0001", 6379);
+            for r in &mut v.replicas {
+                r.master = Some(a("fd00::1", 6379));
+            }
+            v
+        };
+        let t = decide(&[v6(1), v6(2)], &[]).unwrap();
+        assert_eq!(t.roles[&a("fd00::1", 6379)], Primary);
+        assert_eq!(t.roles[&redis(2)], Replica);
+    }
+}
