@@ -3,8 +3,12 @@
 
 mod nodes;
 mod plan;
+mod run;
+#[cfg(test)]
+mod tests;
 mod truth;
 
 pub(crate) use nodes::{MappingError, NodeMap};
 pub(crate) use plan::{Plan, plan};
+pub(crate) use run::{Report, Sync, SyncError};
 pub(crate) use truth::{NoMajority, Truth, decide};

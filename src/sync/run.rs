@@ -1,0 +1,234 @@
+//! One sync: ask the Sentinels, decide, write `redis_role` in a safe order. Effects go
+//! through the `Sentinels` and `Cluster` traits; the outcome maps to Sentinel's exit codes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use super::nodes::{MappingError, NodeMap};
+use super::plan::{Plan, plan};
+use super::truth::decide;
+use crate::cluster::{Cluster, ClusterError, NodeName, Role};
+use crate::config::Config;
+use crate::sentinel::{Addr, SentinelError, SentinelView, Sentinels};
+
+/// Why a sync stopped, in Sentinel's terms: retry later, or give up.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SyncError {
+    /// Exit 1: Sentinel retries (unreachable, no majority, no quorum, CIB busy, lock busy).
+    #[error("{0} (will retry)")]
+    Retry(String),
+    /// Exit 2: retrying cannot help (bad arguments or config, unknown master, mapping).
+    #[error("{0}")]
+    GiveUp(String),
+}
+
+impl SyncError {
+    pub(crate) fn exit_code(&self) -> i32 {
+        match self {
+            SyncError::Retry(_) => 1,
+            SyncError::GiveUp(_) => 2,
+        }
+    }
+}
+
+impl From<ClusterError> for SyncError {
+    fn from(e: ClusterError) -> Self {
+        match e {
+            ClusterError::Transient { .. } => SyncError::Retry(e.to_string()),
+            ClusterError::Permanent { .. } => SyncError::GiveUp(e.to_string()),
+        }
+    }
+}
+
+/// What a sync saw and did, for its one summary line.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Report {
+    pub(crate) epoch: u64,
+    pub(crate) primary: Option<(NodeName, Addr)>,
+    pub(crate) sentinels_reached: usize,
+    pub(crate) plan: Plan,
+    pub(crate) written: Vec<(NodeName, Role)>,
+    pub(crate) waited: Duration,
+    pub(crate) mapping_errors: Vec<MappingError>,
+}
+
+impl Report {
+    pub(crate) fn summary(&self, dry_run: bool) -> String {
+        let primary = self
+            .primary
+            .as_ref()
+            .map_or("none".to_string(), |(n, a)| format!("{n} ({a})"));
+        let changes: Vec<String> = if dry_run {
+            let mut c: Vec<String> = self
+                .plan
+                .demotions
+                .iter()
+                .map(|(n, r)| format!("{n}={r}"))
+                .collect();
+            c.extend(self.plan.promotion.iter().map(|n| format!("{n}=primary")));
+            c
+        } else {
+            self.written
+                .iter()
+                .map(|(n, r)| format!("{n}={r}"))
+                .collect()
+        };
+        let verb = if dry_run { "would write" } else { "wrote" };
+        let changes = if changes.is_empty() {
+            "no change".to_string()
+        } else {
+            format!("{verb} {}", changes.join(", "))
+        };
+        let mut line = format!(
+            "epoch {}, primary {primary}, {} Sentinels reached: {changes}",
+            self.epoch, self.sentinels_reached
+        );
+        if !self.waited.is_zero() {
+            line.push_str(&format!(
+                "; waited {} ms for the old primary's write block",
+                self.waited.as_millis()
+            ));
+        }
+        for e in &self.mapping_errors {
+            line.push_str(&format!("; {e}"));
+        }
+        line
+    }
+}
+
+/// The inputs and effects of one sync.
+pub(crate) struct Sync<'a, S: Sentinels, C: Cluster> {
+    pub(crate) config: &'a Config,
+    pub(crate) sentinels: &'a S,
+    pub(crate) cluster: &'a C,
+    /// Name resolution for cluster node names (when the config maps no node).
+    pub(crate) resolve: &'a dyn Fn(&str) -> Vec<IpAddr>,
+    pub(crate) dry_run: bool,
+}
+
+impl<S: Sentinels, C: Cluster> Sync<'_, S, C> {
+    pub(crate) fn run(&self) -> (Report, Result<(), SyncError>) {
+        let mut report = Report::default();
+        let result = self.run_into(&mut report);
+        (report, result)
+    }
+
+    fn run_into(&self, report: &mut Report) -> Result<(), SyncError> {
+        let state = self.cluster.state()?;
+        if !state.quorate {
+            return Err(SyncError::Retry(
+                "this node's partition has no quorum: writing nothing".into(),
+            ));
+        }
+        let views = self.views()?;
+        report.sentinels_reached = views.len();
+        let truth =
+            decide(&views, &self.config.sentinels).map_err(|e| SyncError::Retry(e.to_string()))?;
+        report.epoch = truth.epoch;
+        let map = if self.config.nodes.is_empty() {
+            let nodes: Vec<NodeName> = state.roles.keys().cloned().collect();
+            NodeMap::resolving(&nodes, self.resolve)
+        } else {
+            NodeMap::from_config(&self.config.nodes)
+        };
+        let mut desired: BTreeMap<NodeName, Role> = BTreeMap::new();
+        let mut down: BTreeSet<NodeName> = BTreeSet::new();
+        for (addr, &role) in &truth.roles {
+            match map.node_of(&addr.host) {
+                Ok(node) => {
+                    // Two addresses of one node disagreeing: the safer role wins.
+                    let entry = desired.entry(node.clone()).or_insert(role);
+                    *entry = (*entry).max(role);
+                    if role == Role::Primary {
+                        report.primary = Some((node.clone(), addr.clone()));
+                    }
+                    if truth.down.contains(addr) {
+                        down.insert(node.clone());
+                    }
+                }
+                Err(e) => report.mapping_errors.push(e),
+            }
+        }
+        // Only nodes the cluster knows can be written.
+        desired.retain(|node, _| state.roles.contains_key(node));
+        if report
+            .primary
+            .as_ref()
+            .is_some_and(|(n, _)| desired.get(n) != Some(&Role::Primary))
+        {
+            report.primary = None;
+        }
+        report.plan = plan(&state.roles, &desired, &down);
+        if !self.dry_run {
+            self.apply(report)?;
+        }
+        if report.mapping_errors.is_empty() {
+            Ok(())
+        } else {
+            Err(SyncError::GiveUp(
+                "some Redis addresses map to no single node".into(),
+            ))
+        }
+    }
+
+    /// The configured Sentinels, then any others they name, until all known were asked.
+    fn views(&self) -> Result<Vec<SentinelView>, SyncError> {
+        let mut asked: BTreeSet<Addr> = BTreeSet::new();
+        let mut queue: Vec<Addr> = self.config.sentinels.clone();
+        let mut views = Vec::new();
+        while let Some(addr) = queue.pop() {
+            if !asked.insert(addr.clone()) {
+                continue;
+            }
+            match self.sentinels.view(&addr, &self.config.master_name) {
+                Ok(view) => {
+                    queue.extend(
+                        view.sentinels
+                            .iter()
+                            .filter(|s| !asked.contains(*s))
+                            .cloned(),
+                    );
+                    views.push(view);
+                }
+                Err(e @ (SentinelError::UnknownMaster { .. } | SentinelError::Auth { .. })) => {
+                    return Err(SyncError::GiveUp(e.to_string()));
+                }
+                Err(SentinelError::Unreachable { .. } | SentinelError::Protocol { .. }) => {}
+            }
+        }
+        Ok(views)
+    }
+
+    fn apply(&self, report: &mut Report) -> Result<(), SyncError> {
+        let plan = report.plan.clone();
+        for (node, role) in &plan.demotions {
+            self.cluster.set_role(node, *role)?;
+            report.written.push((node.clone(), *role));
+        }
+        let Some(promotion) = &plan.promotion else {
+            return Ok(());
+        };
+        let start = Instant::now();
+        for node in &plan.wait_for {
+            while !self.cluster.write_block_active(node)? {
+                if start.elapsed() >= self.config.block_wait {
+                    report.waited = start.elapsed();
+                    return Err(SyncError::Retry(format!(
+                        "{node} was demoted but its RedisLBWriteBlock is not running after {} ms: not promoting {promotion} yet",
+                        start.elapsed().as_millis()
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        report.waited = if plan.wait_for.is_empty() {
+            Duration::ZERO
+        } else {
+            start.elapsed()
+        };
+        self.cluster.set_role(promotion, Role::Primary)?;
+        report.written.push((promotion.clone(), Role::Primary));
+        Ok(())
+    }
+}

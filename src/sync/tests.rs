@@ -1,0 +1,320 @@
+//! A whole sync against fake Sentinels and a fake cluster that records every write. The
+//! same flows against real Redis, Sentinel and Pacemaker tools are in tests/it/.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::{Sync, SyncError};
+use crate::cluster::{Cluster, ClusterError, ClusterState, NodeName, Role};
+use crate::config::Config;
+use crate::sentinel::{Addr, MasterView, ReplicaView, SentinelError, SentinelView, Sentinels};
+
+fn addr(host: &str, port: u16) -> Addr {
+    Addr {
+        host: host.into(),
+        port,
+    }
+}
+
+fn redis(n: u8) -> Addr {
+    addr(&format!("10.0.0.{n}"), 6379)
+}
+
+fn sentinel(n: u8) -> Addr {
+    addr(&format!("10.0.0.{n}"), 26379)
+}
+
+/// Sentinels 1..=3, each answering with the same configuration unless told otherwise.
+struct FakeSentinels {
+    views: RefCell<BTreeMap<Addr, Result<SentinelView, String>>>,
+}
+
+impl FakeSentinels {
+    /// All three Sentinels see `master` at `epoch` with the other two as synced replicas,
+    /// except those listed in `down_replicas`.
+    fn agreeing(master: u8, epoch: u64, down_replicas: &[u8]) -> Self {
+        let views = (1..=3)
+            .map(|s| (sentinel(s), Ok(view(s, master, epoch, down_replicas))))
+            .collect();
+        FakeSentinels {
+            views: RefCell::new(views),
+        }
+    }
+
+    fn set(&self, s: u8, answer: Result<SentinelView, String>) {
+        self.views.borrow_mut().insert(sentinel(s), answer);
+    }
+}
+
+fn view(s: u8, master: u8, epoch: u64, down_replicas: &[u8]) -> SentinelView {
+    SentinelView {
+        sentinel: sentinel(s),
+        master: MasterView {
+            addr: redis(master),
+            flags: vec!["master".into()],
+            config_epoch: epoch,
+            num_other_sentinels: 2,
+            quorum: 2,
+        },
+        replicas: (1..=3)
+            .filter(|&r| r != master)
+            .map(|r| {
+                let down = down_replicas.contains(&r);
+                ReplicaView {
+                    addr: redis(r),
+                    flags: if down {
+                        vec!["slave".into(), "s_down".into(), "disconnected".into()]
+                    } else {
+                        vec!["slave".into()]
+                    },
+                    link_ok: !down,
+                    master: Some(redis(master)),
+                    repl_offset: Some(1),
+                    link_down: Duration::ZERO,
+                }
+            })
+            .collect(),
+        sentinels: (1..=3).filter(|&o| o != s).map(sentinel).collect(),
+    }
+}
+
+impl Sentinels for FakeSentinels {
+    fn view(&self, s: &Addr, master_name: &str) -> Result<SentinelView, SentinelError> {
+        if master_name != "redis-ha" {
+            return Err(SentinelError::UnknownMaster {
+                addr: s.clone(),
+                name: master_name.into(),
+            });
+        }
+        match self.views.borrow().get(s) {
+            Some(Ok(v)) => Ok(v.clone()),
+            Some(Err(reason)) => Err(SentinelError::Unreachable {
+                addr: s.clone(),
+                reason: reason.clone(),
+            }),
+            None => Err(SentinelError::Unreachable {
+                addr: s.clone(),
+                reason: "unknown".into(),
+            }),
+        }
+    }
+}
+
+/// A cluster of node1..3 whose writes are recorded; WriteBlock runs on a node once it has
+/// been asked about `block_after` times since it stopped being primary.
+struct FakeCluster {
+    roles: RefCell<BTreeMap<NodeName, Option<String>>>,
+    quorate: bool,
+    writes: RefCell<Vec<String>>,
+    block_after: u32,
+    polls: Cell<u32>,
+    /// The number of nodes carrying `primary`, checked after every write.
+    max_primaries: Cell<usize>,
+}
+
+impl FakeCluster {
+    fn new(roles: &[Option<&str>]) -> Self {
+        FakeCluster {
+            roles: RefCell::new(
+                roles
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (NodeName(format!("node{}", i + 1)), r.map(String::from)))
+                    .collect(),
+            ),
+            quorate: true,
+            writes: RefCell::new(Vec::new()),
+            block_after: 2,
+            polls: Cell::new(0),
+            max_primaries: Cell::new(0),
+        }
+    }
+
+    fn roles(&self) -> Vec<Option<String>> {
+        self.roles.borrow().values().cloned().collect()
+    }
+}
+
+impl Cluster for FakeCluster {
+    fn state(&self) -> Result<ClusterState, ClusterError> {
+        Ok(ClusterState {
+            quorate: self.quorate,
+            roles: self.roles.borrow().clone(),
+        })
+    }
+
+    fn set_role(&self, node: &NodeName, role: Role) -> Result<(), ClusterError> {
+        self.writes.borrow_mut().push(format!("{node}={role}"));
+        self.roles
+            .borrow_mut()
+            .insert(node.clone(), Some(role.word().into()));
+        let primaries = self
+            .roles
+            .borrow()
+            .values()
+            .filter(|v| v.as_deref() == Some("primary"))
+            .count();
+        self.max_primaries
+            .set(self.max_primaries.get().max(primaries));
+        Ok(())
+    }
+
+    fn write_block_active(&self, node: &NodeName) -> Result<bool, ClusterError> {
+        self.writes.borrow_mut().push(format!("wait {node}"));
+        self.polls.set(self.polls.get() + 1);
+        let demoted = self.roles.borrow()[node].as_deref() != Some("primary");
+        Ok(demoted && self.polls.get() >= self.block_after)
+    }
+}
+
+fn config() -> Config {
+    let mut c = Config::parse(
+        "master_name = redis-ha\nsentinel = 10.0.0.1:26379\nblock_wait_ms = 1000\n",
+        "test",
+    )
+    .unwrap();
+    for n in 1..=3 {
+        c.nodes
+            .insert(format!("node{n}"), vec![format!("10.0.0.{n}")]);
+    }
+    c
+}
+
+fn no_dns(_: &str) -> Vec<IpAddr> {
+    Vec::new()
+}
+
+fn sync(c: &Config, s: &FakeSentinels, cl: &FakeCluster, dry_run: bool) -> Result<(), SyncError> {
+    let sync = Sync {
+        config: c,
+        sentinels: s,
+        cluster: cl,
+        resolve: &no_dns,
+        dry_run,
+    };
+    sync.run().1
+}
+
+fn some(v: &[&str]) -> Vec<Option<String>> {
+    v.iter().map(|s| Some(s.to_string())).collect()
+}
+
+#[test]
+fn first_sync_sets_every_role_and_a_second_writes_nothing() {
+    let (c, s) = (config(), FakeSentinels::agreeing(1, 0, &[]));
+    let cl = FakeCluster::new(&[None, None, None]);
+    sync(&c, &s, &cl, false).unwrap();
+    assert_eq!(
+        *cl.writes.borrow(),
+        ["node2=replica", "node3=replica", "node1=primary"]
+    );
+    assert_eq!(cl.roles(), some(&["primary", "replica", "replica"]));
+    cl.writes.borrow_mut().clear();
+    sync(&c, &s, &cl, false).unwrap();
+    assert!(cl.writes.borrow().is_empty(), "{:?}", cl.writes.borrow());
+}
+
+#[test]
+fn switchover_demotes_waits_for_the_block_then_promotes() {
+    let (c, s) = (config(), FakeSentinels::agreeing(2, 1, &[]));
+    let cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
+    sync(&c, &s, &cl, false).unwrap();
+    assert_eq!(
+        *cl.writes.borrow(),
+        ["node1=replica", "wait node1", "wait node1", "node2=primary"]
+    );
+    assert_eq!(cl.max_primaries.get(), 1);
+}
+
+#[test]
+fn a_dead_primary_is_failed_and_not_waited_for() {
+    let (c, s) = (config(), FakeSentinels::agreeing(2, 1, &[1]));
+    let cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
+    sync(&c, &s, &cl, false).unwrap();
+    assert_eq!(*cl.writes.borrow(), ["node1=fail", "node2=primary"]);
+}
+
+#[test]
+fn a_block_that_never_starts_stops_the_promotion_and_asks_for_a_retry() {
+    let (c, s) = (config(), FakeSentinels::agreeing(2, 1, &[]));
+    let mut cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
+    cl.block_after = u32::MAX;
+    let err = sync(&c, &s, &cl, false).unwrap_err();
+    assert_eq!(err.exit_code(), 1, "{err}");
+    assert!(
+        err.to_string().contains("RedisLBWriteBlock is not running"),
+        "{err}"
+    );
+    assert_eq!(cl.roles(), some(&["replica", "replica", "replica"]));
+}
+
+#[test]
+fn no_quorum_or_no_majority_writes_nothing_and_retries() {
+    let c = config();
+    let mut cl = FakeCluster::new(&[None, None, None]);
+    cl.quorate = false;
+    let err = sync(&c, &FakeSentinels::agreeing(1, 0, &[]), &cl, false).unwrap_err();
+    assert_eq!(err.exit_code(), 1);
+    let cl = FakeCluster::new(&[None, None, None]);
+    let s = FakeSentinels::agreeing(1, 0, &[]);
+    s.set(2, Err("down".into()));
+    s.set(3, Err("down".into()));
+    let err = sync(&c, &s, &cl, false).unwrap_err();
+    assert_eq!(err.exit_code(), 1);
+    assert!(err.to_string().contains("no majority"), "{err}");
+    assert!(cl.writes.borrow().is_empty());
+}
+
+#[test]
+fn a_stale_minority_view_does_not_undo_a_newer_failover() {
+    let c = config();
+    let s = FakeSentinels::agreeing(2, 4, &[1]);
+    s.set(1, Ok(view(1, 1, 3, &[]))); // the local Sentinel has not heard of it yet
+    let cl = FakeCluster::new(&[Some("fail"), Some("primary"), Some("replica")]);
+    sync(&c, &s, &cl, false).unwrap();
+    assert!(cl.writes.borrow().is_empty(), "{:?}", cl.writes.borrow());
+}
+
+#[test]
+fn unknown_master_name_gives_up_without_writing() {
+    let mut c = config();
+    c.master_name = "other".into();
+    let cl = FakeCluster::new(&[None, None, None]);
+    let err = sync(&c, &FakeSentinels::agreeing(1, 0, &[]), &cl, false).unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(cl.writes.borrow().is_empty());
+}
+
+#[test]
+fn an_unmapped_primary_is_never_promoted_but_others_are_still_demoted() {
+    let mut c = config();
+    c.nodes.remove("node2");
+    let s = FakeSentinels::agreeing(2, 1, &[1]);
+    let cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
+    let err = sync(&c, &s, &cl, false).unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(err.to_string().contains("map to no single node"), "{err}");
+    assert_eq!(cl.roles(), some(&["fail", "replica", "replica"]));
+}
+
+#[test]
+fn dry_run_plans_but_writes_nothing() {
+    let (c, s) = (config(), FakeSentinels::agreeing(1, 0, &[]));
+    let cl = FakeCluster::new(&[None, None, None]);
+    let sync = Sync {
+        config: &c,
+        sentinels: &s,
+        cluster: &cl,
+        resolve: &no_dns,
+        dry_run: true,
+    };
+    let (report, result) = sync.run();
+    result.unwrap();
+    assert!(cl.writes.borrow().is_empty());
+    assert_eq!(
+        report.summary(true),
+        "epoch 0, primary node1 (10.0.0.1:6379), 3 Sentinels reached: would write node2=replica, node3=replica, node1=primary"
+    );
+}
