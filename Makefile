@@ -8,6 +8,8 @@ LIBDIR  := $(DESTDIR)$(PREFIX)/lib/redis-ha
 OCFDIR  := $(DESTDIR)$(PREFIX)/lib/ocf/resource.d/redis-ha
 SBINDIR := $(DESTDIR)$(PREFIX)/sbin
 AGENTS  := RedisLBReadBlock RedisLBWriteBlock
+# Sentinel's scripts: under /usr/lib, the only place Debian's sandboxed Sentinel may run.
+SCRIPTS := sentinel-reconfig sentinel-notify
 
 .PHONY: all build install install-files uninstall test lint bench clean
 
@@ -24,9 +26,11 @@ install-files:
 	install -m 0755 $(BIN) $(LIBDIR)/redis-ha
 	ln -sfn ../lib/redis-ha/redis-ha $(SBINDIR)/redis-ha
 	for a in $(AGENTS); do ln -sfn ../../../redis-ha/redis-ha $(OCFDIR)/$$a; done
+	for s in $(SCRIPTS); do ln -sfn redis-ha $(LIBDIR)/$$s; done
 
 uninstall:
 	for a in $(AGENTS); do rm -f $(OCFDIR)/$$a; done
+	for s in $(SCRIPTS); do rm -f $(LIBDIR)/$$s; done
 	rm -f $(SBINDIR)/redis-ha $(LIBDIR)/redis-ha
 	-rmdir $(OCFDIR) $(LIBDIR) 2>/dev/null
 

@@ -32,6 +32,19 @@ enum Command {
         /// start, stop, monitor, validate-all, meta-data, usage
         action: OsString,
     },
+    /// Reconcile the redis_role node attributes with what the Sentinels say (what the
+    /// Sentinel scripts do on every failover; also the first set-up).
+    Sync {
+        /// Print what would change, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Keep reconciling, one sync every PERIOD (e.g. 5s, 500ms).
+        #[arg(long, value_name = "PERIOD", value_parser = parse_period)]
+        every: Option<Duration>,
+        /// The config file (default: $REDIS_HA_CONFIG, else /etc/redis-ha/redis-ha.conf).
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+    },
     /// Manage the nat REDIRECT rules that make the read and write ports reach Redis.
     Ports {
         #[arg(value_enum)]
@@ -71,6 +84,20 @@ enum PortsOp {
     Check,
 }
 
+/// `5s`, `500ms`, or bare seconds; from 100 ms to an hour.
+fn parse_period(v: &str) -> Result<Duration, String> {
+    let (number, unit) = match v.strip_suffix("ms") {
+        Some(n) => (n, 1),
+        None => (v.strip_suffix('s').unwrap_or(v), 1000),
+    };
+    match number.parse::<u64>() {
+        Ok(n) if (100..=3_600_000).contains(&(n * unit)) => Ok(Duration::from_millis(n * unit)),
+        _ => Err(format!(
+            "expected a period like 5s or 500ms (100ms to 3600s), got {v:?}"
+        )),
+    }
+}
+
 fn parse_port(v: &str) -> Result<Port, String> {
     Port::parse("port", v).map_err(|e| e.to_string())
 }
@@ -96,6 +123,11 @@ pub(crate) fn run(p: &Process) -> i32 {
             let kind = AgentKind::from_name(&agent).expect("clap checked the agent name");
             agent::run(kind, &p.with_args(vec![agent.into(), action]))
         }
+        Command::Sync {
+            dry_run,
+            every,
+            config,
+        } => crate::helper::sync(p, config.as_deref(), dry_run, every),
         Command::Ports {
             op,
             read,
@@ -130,6 +162,30 @@ pub(crate) fn run(p: &Process) -> i32 {
                     1
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_take_seconds_or_milliseconds() {
+        let table = [
+            ("5s", Some(5000)),
+            ("500ms", Some(500)),
+            ("10", Some(10_000)),
+            ("100ms", Some(100)),
+            ("99ms", None),
+            ("0s", None),
+            ("3601s", None),
+            ("5m", None),
+            ("", None),
+        ];
+        for (v, want) in table {
+            let got = parse_period(v).ok().map(|d| d.as_millis() as u64);
+            assert_eq!(got, want, "{v:?}");
         }
     }
 }

@@ -4,10 +4,10 @@
 mod agent;
 mod cli;
 #[allow(unused)] // wired into the Sentinel helper next
-mod config;
-#[allow(unused)] // wired into the Sentinel helper next
 mod cluster;
+mod config;
 mod firewall;
+mod helper;
 mod lock;
 mod ocf;
 mod persona;
@@ -26,6 +26,8 @@ use persona::Persona;
 pub fn run(process: Process) -> i32 {
     match Persona::from_argv0(process.argv0()) {
         Persona::Agent(kind) => agent::run(kind, &process),
+        Persona::SentinelReconfig => helper::reconfig(&process),
+        Persona::SentinelNotify => helper::notify(&process),
         Persona::Cli => cli::run(&process),
     }
 }

@@ -10,6 +10,10 @@ use crate::agent::AgentKind;
 pub(crate) enum Persona {
     /// An OCF resource agent, called through its link in the OCF provider directory.
     Agent(AgentKind),
+    /// Sentinel's `client-reconfig-script` (`/usr/lib/redis-ha/sentinel-reconfig`).
+    SentinelReconfig,
+    /// Sentinel's `notification-script` (`/usr/lib/redis-ha/sentinel-notify`).
+    SentinelNotify,
     /// The admin command line (`redis-ha`, or any name we do not know).
     Cli,
 }
@@ -19,8 +23,10 @@ impl Persona {
     /// The link name is what counts, so `current_exe()` (which follows links) is never used.
     pub(crate) fn from_argv0(argv0: &OsStr) -> Self {
         let name = Path::new(argv0).file_name().and_then(OsStr::to_str);
-        match name.and_then(AgentKind::from_name) {
-            Some(kind) => Persona::Agent(kind),
+        match name {
+            Some("sentinel-reconfig") => Persona::SentinelReconfig,
+            Some("sentinel-notify") => Persona::SentinelNotify,
+            Some(name) => AgentKind::from_name(name).map_or(Persona::Cli, Persona::Agent),
             None => Persona::Cli,
         }
     }
@@ -45,6 +51,12 @@ mod tests {
             ("redislbwriteblock", Persona::Cli),
             ("RedisLBWriteBlock.bak", Persona::Cli),
             ("RedisLBWriteBlock/", Persona::Agent(AgentKind::Write)),
+            (
+                "/usr/lib/redis-ha/sentinel-reconfig",
+                Persona::SentinelReconfig,
+            ),
+            ("sentinel-notify", Persona::SentinelNotify),
+            ("sentinel-notify.sh", Persona::Cli),
             ("", Persona::Cli),
         ];
         for (argv0, want) in table {

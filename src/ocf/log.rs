@@ -43,6 +43,9 @@ pub(crate) struct Logger {
     logfile: Option<String>,
     debuglog: Option<String>,
     debug: bool,
+    /// Also to stderr when syslog or a file is in use (the Sentinel helper: Sentinel
+    /// logs its scripts' stderr only on failure, an operator runs `redis-ha sync` by hand).
+    also_stderr: bool,
 }
 
 impl Logger {
@@ -59,6 +62,19 @@ impl Logger {
             logfile: nonempty("HA_LOGFILE"),
             debuglog: nonempty("HA_DEBUGLOG"),
             debug: p.var("HA_debug").is_some_and(|v| !v.is_empty() && v != "0"),
+            also_stderr: false,
+        }
+    }
+
+    /// The Sentinel helper's logger: syslog (daemon) and stderr, tagged `name[pid]`.
+    pub(crate) fn for_tool(name: &str) -> Self {
+        Self {
+            tag: format!("{name}[{}]", std::process::id()),
+            facility: facility_code("daemon"),
+            logfile: None,
+            debuglog: None,
+            debug: false,
+            also_stderr: true,
         }
     }
 
@@ -100,7 +116,7 @@ impl Logger {
         if let Some(path) = file {
             append(path, &format!("{} {}:    {}\n", hadate(), self.tag, line));
         }
-        if self.facility.is_none() && file.is_none() {
+        if self.also_stderr || (self.facility.is_none() && file.is_none()) {
             let _ = writeln!(std::io::stderr(), "{}: {}", self.tag, line);
         }
     }

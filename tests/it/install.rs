@@ -44,6 +44,8 @@ fn install_puts_the_binary_and_its_links_and_uninstall_takes_them_away() {
             "usr/lib/ocf/resource.d/redis-ha/RedisLBReadBlock",
             "usr/lib/ocf/resource.d/redis-ha/RedisLBWriteBlock",
             "usr/lib/redis-ha/redis-ha",
+            "usr/lib/redis-ha/sentinel-notify",
+            "usr/lib/redis-ha/sentinel-reconfig",
             "usr/sbin/redis-ha",
         ]
     );
@@ -51,6 +53,8 @@ fn install_puts_the_binary_and_its_links_and_uninstall_takes_them_away() {
     for link in [
         "usr/lib/ocf/resource.d/redis-ha/RedisLBReadBlock",
         "usr/lib/ocf/resource.d/redis-ha/RedisLBWriteBlock",
+        "usr/lib/redis-ha/sentinel-notify",
+        "usr/lib/redis-ha/sentinel-reconfig",
         "usr/sbin/redis-ha",
     ] {
         let target = std::fs::canonicalize(root.join(link)).unwrap();

@@ -6,6 +6,7 @@ mod util;
 
 mod agent_cli;
 mod agent_traffic;
+mod helper_cli;
 mod install;
 mod peer_tools;
 mod ports;
