@@ -45,6 +45,14 @@ enum Command {
         #[arg(long)]
         config: Option<std::path::PathBuf>,
     },
+    /// Print one Sentinel's view of a master as `key: value` lines (for tests and
+    /// debugging; exit 1 retry, 2 give up, as the Sentinel helper).
+    #[command(hide = true)]
+    SentinelView(crate::sentinel::print::ViewArgs),
+    /// Query or change Pacemaker the way the Sentinel helper does, one call at a time
+    /// (for tests and debugging; exit 1 retry, 2 give up).
+    #[command(hide = true)]
+    ClusterDebug(crate::cluster::DebugArgs),
     /// Manage the nat REDIRECT rules that make the read and write ports reach Redis.
     Ports {
         #[arg(value_enum)]
@@ -128,6 +136,8 @@ pub(crate) fn run(p: &Process) -> i32 {
             every,
             config,
         } => crate::helper::sync(p, config.as_deref(), dry_run, every),
+        Command::SentinelView(args) => crate::sentinel::print::run(&args),
+        Command::ClusterDebug(args) => crate::cluster::run_debug(args),
         Command::Ports {
             op,
             read,

@@ -149,6 +149,12 @@ fn millis(value: &str) -> Result<Duration, String> {
     }
 }
 
+/// The Sentinel password: the first line of `file`, trailing white space dropped.
+pub(crate) fn read_password(file: &Path) -> std::io::Result<String> {
+    let text = std::fs::read_to_string(file)?;
+    Ok(text.lines().next().unwrap_or("").trim_end().to_string())
+}
+
 /// `host:port`, `[v6]:port`, or a bare host (then `default_port`).
 pub(crate) fn parse_addr(value: &str, default_port: u16) -> Result<Addr, String> {
     let bad = || format!("expected HOST:PORT or [IPV6]:PORT, got {value:?}");

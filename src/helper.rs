@@ -153,13 +153,12 @@ fn lock_path() -> PathBuf {
 }
 
 fn read_password(file: &Path) -> Result<String, SyncError> {
-    let text = std::fs::read_to_string(file).map_err(|e| {
+    config::read_password(file).map_err(|e| {
         SyncError::GiveUp(format!(
             "cannot read the Sentinel password file {}: {e}",
             file.display()
         ))
-    })?;
-    Ok(text.lines().next().unwrap_or("").trim_end().to_string())
+    })
 }
 
 fn resolve(name: &str) -> Vec<IpAddr> {

@@ -2,8 +2,8 @@
 //! refusing ports, as one multi-call binary.
 
 mod agent;
+mod child;
 mod cli;
-#[allow(unused)] // wired into the Sentinel helper next
 mod cluster;
 mod config;
 mod firewall;
@@ -13,9 +13,7 @@ mod ocf;
 mod persona;
 mod ports;
 mod process;
-#[allow(unused)] // wired into the Sentinel helper next
 mod sentinel;
-#[allow(unused)] // wired into the Sentinel helper next
 mod sync;
 
 pub use process::Process;

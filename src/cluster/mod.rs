@@ -1,8 +1,13 @@
 //! Pacemaker's side: the `redis_role` node attributes, quorum, and where the block clones
 //! run, through Pacemaker's own command-line tools (so `CIB_file` works in tests).
 
+mod cib;
+mod debug;
+mod failure;
+mod locate;
 mod pacemaker;
 
+pub(crate) use debug::{DebugArgs, run as run_debug};
 pub(crate) use pacemaker::Pacemaker;
 
 use std::collections::BTreeMap;

@@ -1,32 +1,97 @@
-//! The real `Cluster`: cibadmin, crm_attribute and crm_resource, bounded in time.
+//! The real `Cluster`: cibadmin, crm_attribute and crm_resource, each bounded in time.
 
+use std::collections::BTreeSet;
+use std::process::Command;
 use std::time::Duration;
 
-use super::{Cluster, ClusterError, ClusterState, NodeName, Role};
+use super::cib::{self, Cib};
+use super::failure::{self, Failure};
+use super::locate;
+use super::{
+    Cluster, ClusterError, ClusterState, NodeName, ROLE_ATTRIBUTE, Role, WRITE_BLOCK_CLONE,
+};
+use crate::child::{self, End};
 
-/// Runs Pacemaker's tools; honours `CIB_file` through the environment like they do.
+/// Runs Pacemaker's tools from PATH; they inherit our environment, so `CIB_file` works
+/// as it does for them.
 pub(crate) struct Pacemaker {
+    /// The longest any one tool may take before it is killed.
     pub(crate) timeout: Duration,
 }
 
-impl Cluster for Pacemaker {
-    fn state(&self) -> Result<ClusterState, ClusterError> {
-        let _ = self.timeout;
-        Err(not_yet("cibadmin"))
+impl Pacemaker {
+    /// Runs `program args`; its stdout when it exits 0.
+    fn run(&self, program: &str, args: &[&str]) -> Result<String, ClusterError> {
+        let command = std::iter::once(program)
+            .chain(args.iter().copied())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let done = child::run(Command::new(program).args(args), self.timeout)
+            .map_err(|e| failure::error(&command, Failure::Spawn(e.kind())))?;
+        let stderr = done.stderr_text();
+        let failed = match done.end {
+            End::Code(0) => return Ok(done.stdout_text()),
+            End::Code(code) => Failure::Exit(code, &stderr),
+            End::Signal(signal) => Failure::Signal(signal),
+            End::TimedOut(limit) => Failure::TimedOut(limit),
+        };
+        Err(failure::error(&command, failed))
     }
 
-    fn set_role(&self, _node: &NodeName, _role: Role) -> Result<(), ClusterError> {
-        Err(not_yet("crm_attribute"))
+    /// The whole CIB, parsed.
+    pub(crate) fn cib(&self) -> Result<Cib, ClusterError> {
+        let xml = self.run("cibadmin", &["--query"])?;
+        cib::parse(&xml).map_err(|e| ClusterError::Permanent {
+            command: "cibadmin --query".into(),
+            reason: format!("cannot read its output: {e}"),
+        })
     }
 
-    fn write_block_active(&self, _node: &NodeName) -> Result<bool, ClusterError> {
-        Err(not_yet("crm_resource"))
+    /// Nodes where `rsc` runs, as Pacemaker's status records it.
+    pub(crate) fn running_on(&self, rsc: &str) -> Result<BTreeSet<NodeName>, ClusterError> {
+        let args = ["--locate", "-r", rsc];
+        let stdout = self.run("crm_resource", &args)?;
+        locate::running_on(rsc, &stdout).map_err(|e| ClusterError::Permanent {
+            command: format!("crm_resource {}", args.join(" ")),
+            reason: format!("cannot read its output: {e}"),
+        })
     }
 }
 
-fn not_yet(command: &str) -> ClusterError {
-    ClusterError::Permanent {
-        command: command.to_string(),
-        reason: "not implemented yet".into(),
+impl Cluster for Pacemaker {
+    /// One `cibadmin --query`. A transient `redis_role` anywhere is an error: the rules
+    /// would follow it, not the permanent value we read and write.
+    fn state(&self) -> Result<ClusterState, ClusterError> {
+        let cib = self.cib()?;
+        if let Some((node, value)) = cib.transient_roles.iter().next() {
+            return Err(ClusterError::Permanent {
+                command: "cibadmin --query".into(),
+                reason: format!(
+                    "node {node} has a transient {ROLE_ATTRIBUTE}={value} in the status section, \
+                     which overrides the permanent one; remove it with \
+                     `crm_attribute --node {node} --name {ROLE_ATTRIBUTE} --lifetime reboot --delete`"
+                ),
+            });
+        }
+        Ok(cib.state)
+    }
+
+    /// `crm_attribute --update` without a lifetime: permanent, in the nodes section.
+    fn set_role(&self, node: &NodeName, role: Role) -> Result<(), ClusterError> {
+        let args = [
+            "--node",
+            &node.0,
+            "--name",
+            ROLE_ATTRIBUTE,
+            "--update",
+            role.word(),
+        ];
+        self.run("crm_attribute", &args).map(|_| ())
+    }
+
+    /// `crm_resource --locate`: Pacemaker's own reading of the operation history, so a
+    /// failed or pending start does not count as running.
+    fn write_block_active(&self, node: &NodeName) -> Result<bool, ClusterError> {
+        Ok(self.running_on(WRITE_BLOCK_CLONE)?.contains(node))
     }
 }

@@ -2,6 +2,8 @@
 //! the other Sentinels, read with plain `SENTINEL MASTER/REPLICAS/SENTINELS` commands.
 
 mod client;
+mod parse;
+pub(crate) mod print;
 
 pub(crate) use client::RedisSentinels;
 

@@ -8,7 +8,4 @@ mod run;
 mod tests;
 mod truth;
 
-pub(crate) use nodes::{MappingError, NodeMap};
-pub(crate) use plan::{Plan, plan};
-pub(crate) use run::{Report, Sync, SyncError};
-pub(crate) use truth::{NoMajority, Truth, decide};
+pub(crate) use run::{Sync, SyncError};

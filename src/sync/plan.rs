@@ -15,12 +15,6 @@ pub(crate) struct Plan {
     pub(crate) promotion: Option<NodeName>,
 }
 
-impl Plan {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.demotions.is_empty() && self.promotion.is_none()
-    }
-}
-
 /// `current`: every cluster node's raw `redis_role`; `desired`: the role of every node
 /// whose Redis the Sentinels know; `down`: nodes whose Redis the Sentinels report down
 /// (no need to wait for their block: a dead Redis takes no writes).

@@ -2,12 +2,15 @@
 //! it, against real iptables in network namespaces, real Redis, and real Pacemaker tools.
 //! Run as root (`make test`, which `.ci/run` calls).
 
+mod fixture;
 mod util;
 
 mod agent_cli;
 mod agent_traffic;
+mod cluster;
 mod helper_cli;
 mod install;
 mod peer_tools;
 mod ports;
+mod sentinels;
 mod snippets;

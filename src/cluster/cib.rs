@@ -1,0 +1,362 @@
+//! Reads a whole CIB (`cibadmin --query`): quorum, every node's permanent `redis_role`,
+//! and any transient `redis_role` that would override it.
+
+use std::collections::BTreeMap;
+
+use quick_xml::Reader;
+use quick_xml::events::{BytesStart, Event};
+
+use super::{ClusterState, NodeName, ROLE_ATTRIBUTE};
+
+/// What one CIB says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Cib {
+    pub(crate) state: ClusterState,
+    /// `redis_role` set with a lifetime (`crm_attribute -l reboot`, `attrd_updater`) in the
+    /// status section. Pacemaker's rules prefer it to the permanent value, so a permanent
+    /// write cannot move the blocks while one exists.
+    pub(crate) transient_roles: BTreeMap<NodeName, String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub(crate) enum CibError {
+    #[error("not well-formed XML at byte {position}: {reason}")]
+    Malformed { position: u64, reason: String },
+    #[error("the document is a <{0}>, not a <cib>")]
+    NotACib(String),
+    #[error("the document is empty")]
+    Empty,
+}
+
+/// Where an element sits, as far as we care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum At {
+    Cib,
+    Configuration,
+    Nodes,
+    /// configuration/nodes/node
+    Node,
+    /// ... node/instance_attributes: the permanent attributes
+    NodeAttributes,
+    Status,
+    NodeState,
+    Transient,
+    /// ... node_state/transient_attributes/instance_attributes
+    TransientAttributes,
+    /// Anything else: its content does not matter.
+    Elsewhere,
+}
+
+/// Where a child named `name` of an element at `parent` sits.
+fn child_at(parent: Option<At>, name: &str) -> At {
+    match (parent, name) {
+        (None, "cib") => At::Cib,
+        (Some(At::Cib), "configuration") => At::Configuration,
+        (Some(At::Configuration), "nodes") => At::Nodes,
+        (Some(At::Nodes), "node") => At::Node,
+        (Some(At::Node), "instance_attributes") => At::NodeAttributes,
+        (Some(At::Cib), "status") => At::Status,
+        (Some(At::Status), "node_state") => At::NodeState,
+        (Some(At::NodeState), "transient_attributes") => At::Transient,
+        (Some(At::Transient), "instance_attributes") => At::TransientAttributes,
+        _ => At::Elsewhere,
+    }
+}
+
+/// Pacemaker's `crm_is_true`: what counts as a true boolean in the CIB.
+pub(crate) fn is_true(value: &str) -> bool {
+    ["true", "on", "yes", "y", "1"]
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(value))
+}
+
+/// Parses the CIB. `have-quorum` absent counts as not quorate, as Pacemaker's scheduler
+/// counts it (a CIB made by `cibadmin --empty` has none until a controller or
+/// `crm_simulate` writes one). Of several `redis_role` values in one node's attribute
+/// sets, the first in document order wins.
+pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
+    let mut reader = Reader::from_str(xml);
+    let mut stack: Vec<At> = Vec::new();
+    let mut quorate = None;
+    let mut roles: BTreeMap<NodeName, Option<String>> = BTreeMap::new();
+    let mut transient_roles = BTreeMap::new();
+    // The node (configuration) or node_state (status) whose attributes we are inside.
+    let mut node: Option<NodeName> = None;
+    // node_state may name its node by id only.
+    let mut names_by_id: BTreeMap<String, NodeName> = BTreeMap::new();
+    loop {
+        let event = reader.read_event().map_err(|e| CibError::Malformed {
+            position: reader.buffer_position(),
+            reason: e.to_string(),
+        })?;
+        let (element, empty) = match event {
+            Event::Start(e) => (e, false),
+            Event::Empty(e) => (e, true),
+            Event::End(_) => {
+                if let Some(At::Node | At::NodeState) = stack.pop() {
+                    node = None;
+                }
+                continue;
+            }
+            Event::Eof if stack.is_empty() => break,
+            Event::Eof => {
+                return Err(CibError::Malformed {
+                    position: reader.buffer_position(),
+                    reason: "the document ends inside an element (cut short?)".into(),
+                });
+            }
+            _ => continue,
+        };
+        let at = child_at(stack.last().copied(), element.name().as_ref());
+        match at {
+            At::Cib => quorate = Some(attr(&element, "have-quorum").is_some_and(|v| is_true(&v))),
+            At::Elsewhere if stack.is_empty() => {
+                return Err(CibError::NotACib(element.name().as_ref().to_string()));
+            }
+            At::Node => {
+                node = attr(&element, "uname").map(NodeName);
+                if let Some(name) = &node {
+                    roles.insert(name.clone(), None);
+                    if let Some(id) = attr(&element, "id") {
+                        names_by_id.insert(id, name.clone());
+                    }
+                }
+            }
+            At::NodeState => {
+                node = attr(&element, "uname")
+                    .map(NodeName)
+                    .or_else(|| attr(&element, "id").and_then(|id| names_by_id.get(&id).cloned()));
+            }
+            _ => {}
+        }
+        let parent = stack.last().copied();
+        if element.name().as_ref() == "nvpair"
+            && matches!(parent, Some(At::NodeAttributes | At::TransientAttributes))
+            && attr(&element, "name").as_deref() == Some(ROLE_ATTRIBUTE)
+            && let (Some(name), Some(value)) = (&node, attr(&element, "value"))
+        {
+            if parent == Some(At::NodeAttributes) {
+                let role = roles.entry(name.clone()).or_default();
+                role.get_or_insert(value);
+            } else {
+                transient_roles.entry(name.clone()).or_insert(value);
+            }
+        }
+        if !empty {
+            stack.push(at);
+        } else if matches!(at, At::Node | At::NodeState) {
+            node = None;
+        }
+    }
+    let quorate = quorate.ok_or(CibError::Empty)?;
+    Ok(Cib {
+        state: ClusterState { quorate, roles },
+        transient_roles,
+    })
+}
+
+/// An attribute's value as an XML parser hands it to Pacemaker (entities resolved,
+/// whitespace normalised); `None` when absent or unreadable.
+fn attr(element: &BytesStart<'_>, name: &str) -> Option<String> {
+    element
+        .try_get_attribute(name)
+        .ok()
+        .flatten()
+        .and_then(|a| {
+            a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .ok()
+                .map(|v| v.into_owned())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Captured with Pacemaker 2.1.5's own tools: see tests/data/cib/README.md.
+    const EMPTY: &str = include_str!("../../tests/data/cib/empty.xml");
+    const NO_ROLES: &str = include_str!("../../tests/data/cib/nodes-no-roles.xml");
+    const SETTLED: &str = include_str!("../../tests/data/cib/settled-quorate.xml");
+    const TRANSIENT: &str = include_str!("../../tests/data/cib/transient-role-no-quorum.xml");
+
+    fn node(name: &str) -> NodeName {
+        NodeName(name.to_string())
+    }
+
+    /// Nodes and their roles, in order.
+    type Roles<'a> = [(&'a str, Option<&'a str>)];
+
+    fn roles(cib: &Cib) -> Vec<(&str, Option<&str>)> {
+        cib.state
+            .roles
+            .iter()
+            .map(|(n, r)| (n.0.as_str(), r.as_deref()))
+            .collect()
+    }
+
+    #[test]
+    fn captured_cibs() {
+        let table: [(&str, &str, bool, &Roles); 4] = [
+            ("empty", EMPTY, false, &[]),
+            (
+                "nodes-no-roles",
+                NO_ROLES,
+                false,
+                &[("node1", None), ("node2", None), ("node3", None)],
+            ),
+            (
+                "settled-quorate",
+                SETTLED,
+                true,
+                &[
+                    ("node1", Some("primary")),
+                    ("node2", Some("replica")),
+                    ("node3", None),
+                ],
+            ),
+            (
+                "transient-role-no-quorum",
+                TRANSIENT,
+                false,
+                &[
+                    ("node1", Some("primary")),
+                    ("node2", Some("replica")),
+                    ("node3", None),
+                ],
+            ),
+        ];
+        for (name, xml, quorate, want) in table {
+            let cib = parse(xml).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(cib.state.quorate, quorate, "{name}");
+            assert_eq!(roles(&cib), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_transient_role_is_reported_apart() {
+        let cib = parse(TRANSIENT).unwrap();
+        assert_eq!(
+            cib.transient_roles,
+            BTreeMap::from([(node("node3"), "fail".to_string())])
+        );
+        assert!(parse(SETTLED).unwrap().transient_roles.is_empty());
+    }
+
+    /// A CIB with the given root attributes and nodes section.
+    fn cib(root: &str, nodes: &str) -> String {
+        format!(
+            r#"<cib epoch="1" num_updates="0" admin_epoch="0"{root}><configuration><crm_config/><nodes>{nodes}</nodes><resources/><constraints/></configuration><status/></cib>"#
+        )
+    }
+
+    #[test]
+    fn have_quorum_is_read_like_pacemaker_reads_it() {
+        let table = [
+            ("", false),
+            (r#" have-quorum="1""#, true),
+            (r#" have-quorum="0""#, false),
+            (r#" have-quorum="true""#, true),
+            (r#" have-quorum="TRUE""#, true),
+            (r#" have-quorum="yes""#, true),
+            (r#" have-quorum="on""#, true),
+            (r#" have-quorum="false""#, false),
+            (r#" have-quorum="""#, false),
+            (r#" have-quorum="2""#, false),
+        ];
+        for (root, want) in table {
+            let cib = parse(&cib(root, "")).unwrap();
+            assert_eq!(cib.state.quorate, want, "{root:?}");
+        }
+    }
+
+    #[test]
+    fn only_a_nodes_own_instance_attributes_count() {
+        let nodes = r#"
+          <node id="1" uname="bare"/>
+          <node id="2" uname="empty-set"><instance_attributes id="nodes-2"/></node>
+          <node id="3" uname="other-attr"><instance_attributes id="nodes-3">
+            <nvpair id="nodes-3-site" name="site" value="a"/></instance_attributes></node>
+          <node id="4" uname="utilization"><utilization id="nodes-4-u">
+            <nvpair id="nodes-4-u-r" name="redis_role" value="primary"/></utilization></node>
+          <node id="5" uname="two-sets">
+            <instance_attributes id="nodes-5-a"><nvpair id="a" name="other" value="x"/></instance_attributes>
+            <instance_attributes id="nodes-5-b"><nvpair id="b" name="redis_role" value="replica"/></instance_attributes>
+            <instance_attributes id="nodes-5-c"><nvpair id="c" name="redis_role" value="fail"/></instance_attributes>
+          </node>
+          <node id="6" uname="escaped"><instance_attributes id="nodes-6">
+            <nvpair id="nodes-6-r" name="redis_role" value="a&amp;b"/></instance_attributes></node>
+          <node id="7" uname="no-value"><instance_attributes id="nodes-7">
+            <nvpair id="nodes-7-r" name="redis_role"/></instance_attributes></node>
+          <node id="8"/>
+        "#;
+        let mut xml = cib(r#" have-quorum="1""#, nodes);
+        // The same name elsewhere must not count: a cluster property and a status entry
+        // for a node that is not configured.
+        xml = xml.replace(
+            "<crm_config/>",
+            r#"<crm_config><cluster_property_set id="p"><nvpair id="p-r" name="redis_role" value="primary"/></cluster_property_set></crm_config>"#,
+        );
+        let cib = parse(&xml).unwrap();
+        assert_eq!(
+            roles(&cib),
+            [
+                ("bare", None),
+                ("empty-set", None),
+                ("escaped", Some("a&b")),
+                ("no-value", None),
+                ("other-attr", None),
+                ("two-sets", Some("replica")),
+                ("utilization", None),
+            ]
+        );
+    }
+
+    #[test]
+    fn transient_roles_are_found_by_uname_or_node_id() {
+        let mut xml = cib(
+            "",
+            r#"<node id="7" uname="seven"/><node id="8" uname="eight"/>"#,
+        );
+        xml = xml.replace(
+            "<status/>",
+            r#"<status>
+              <node_state id="7" uname="seven"><transient_attributes id="7"><instance_attributes id="status-7">
+                <nvpair id="status-7-r" name="redis_role" value="primary"/></instance_attributes></transient_attributes></node_state>
+              <node_state id="8"><transient_attributes id="8"><instance_attributes id="status-8">
+                <nvpair id="status-8-r" name="redis_role" value="fail"/></instance_attributes></transient_attributes>
+                <lrm id="8"><instance_attributes id="x"><nvpair id="x-r" name="redis_role" value="no"/></instance_attributes></lrm></node_state>
+            </status>"#,
+        );
+        let cib = parse(&xml).unwrap();
+        assert_eq!(
+            cib.transient_roles,
+            BTreeMap::from([
+                (node("eight"), "fail".to_string()),
+                (node("seven"), "primary".to_string()),
+            ])
+        );
+        assert_eq!(roles(&cib), [("eight", None), ("seven", None)]);
+    }
+
+    #[test]
+    fn what_is_not_a_cib_is_an_error() {
+        type Expect = fn(&CibError) -> bool;
+        let table: [(&str, Expect); 4] = [
+            ("", |e| *e == CibError::Empty),
+            (
+                "<pacemaker-result/>",
+                |e| matches!(e, CibError::NotACib(n) if n == "pacemaker-result"),
+            ),
+            ("<cib><configuration>", |e| {
+                matches!(e, CibError::Malformed { .. })
+            }),
+            ("<cib></nodes></cib>", |e| {
+                matches!(e, CibError::Malformed { .. })
+            }),
+        ];
+        for (xml, want) in table {
+            let err = parse(xml).unwrap_err();
+            assert!(want(&err), "{xml:?}: {err:?}");
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! `redis-ha cluster-debug` (hidden): the real `Pacemaker` one call at a time, for tests
+//! and for looking at what the Sentinel helper would see. Exit 0 done, 1 transient
+//! failure, 2 permanent failure.
+
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+use super::{Cluster, ClusterError, ClusterState, NodeName, Pacemaker, Role};
+
+#[derive(Debug, Args)]
+pub(crate) struct DebugArgs {
+    /// Longest wait for any one Pacemaker tool, in milliseconds.
+    #[arg(long, default_value = "10000")]
+    timeout_ms: u64,
+    #[command(subcommand)]
+    op: DebugOp,
+}
+
+#[derive(Debug, Subcommand)]
+enum DebugOp {
+    /// Print `quorate yes|no`, then `NODE ROLE` per node (`-` when unset).
+    State,
+    /// Write a permanent redis_role for NODE.
+    SetRole {
+        node: String,
+        /// primary, replica or fail
+        #[arg(value_parser = parse_role)]
+        role: Role,
+    },
+    /// Print `active` if RedisLBWriteBlock-clone runs on NODE, else `inactive`.
+    WriteBlock { node: String },
+}
+
+fn parse_role(v: &str) -> Result<Role, String> {
+    Role::parse(v).ok_or_else(|| format!("{v:?} is not a role: use primary, replica or fail"))
+}
+
+/// `state`'s text: stable, one fact per line.
+fn state_text(state: &ClusterState) -> String {
+    let mut text = format!("quorate {}\n", if state.quorate { "yes" } else { "no" });
+    for (node, role) in &state.roles {
+        text.push_str(&format!("{node} {}\n", role.as_deref().unwrap_or("-")));
+    }
+    text
+}
+
+pub(crate) fn run(args: DebugArgs) -> i32 {
+    let cluster = Pacemaker {
+        timeout: Duration::from_millis(args.timeout_ms.max(1)),
+    };
+    let result = match args.op {
+        DebugOp::State => cluster.state().map(|s| state_text(&s)),
+        DebugOp::SetRole { node, role } => cluster
+            .set_role(&NodeName(node.clone()), role)
+            .map(|()| format!("{node} {role}\n")),
+        DebugOp::WriteBlock { node } => cluster
+            .write_block_active(&NodeName(node))
+            .map(|on| format!("{}\n", if on { "active" } else { "inactive" })),
+    };
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            0
+        }
+        Err(e) => {
+            eprintln!("redis-ha cluster-debug: {e}");
+            match e {
+                ClusterError::Transient { .. } => 1,
+                ClusterError::Permanent { .. } => 2,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn state_text_is_one_fact_per_line() {
+        let state = ClusterState {
+            quorate: true,
+            roles: BTreeMap::from([
+                (NodeName("node2".into()), None),
+                (NodeName("node1".into()), Some("primary".into())),
+            ]),
+        };
+        assert_eq!(state_text(&state), "quorate yes\nnode1 primary\nnode2 -\n");
+        let lost = ClusterState {
+            quorate: false,
+            roles: BTreeMap::new(),
+        };
+        assert_eq!(state_text(&lost), "quorate no\n");
+    }
+}
