@@ -14,3 +14,4 @@ mod peer_tools;
 mod ports;
 mod sentinels;
 mod snippets;
+mod sync;

@@ -1,0 +1,223 @@
+//! The Sentinel helper end to end: real Redis and Sentinels (tests/it/fixture/redis_set),
+//! the CIB as a file with an emulated scheduler (tests/it/fixture/cib_cluster), and the
+//! helper run the way Sentinel runs it.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crate::fixture::cib_cluster::CibCluster;
+use crate::fixture::redis_set::RedisSet;
+use crate::util::{Run, TempDir, bin, run};
+
+const NODES: [&str; 3] = ["node1", "node2", "node3"];
+
+/// A Redis set, a CIB, and a helper config mapping node i+1 to Redis i.
+struct Setup {
+    set: RedisSet,
+    cib: CibCluster,
+    dir: TempDir,
+}
+
+impl Setup {
+    fn new(tag: &str) -> Self {
+        let set = RedisSet::start(3);
+        let cib = CibCluster::new(&NODES);
+        let dir = TempDir::new(tag);
+        let mut conf = format!(
+            "master_name = redis-ha\nsentinel = {}\nblock_wait_ms = 5000\n",
+            set.sentinel_addr(0)
+        );
+        for (i, node) in NODES.iter().enumerate() {
+            conf.push_str(&format!("node {node} = {} {}\n", set.ip(i), set.ip6(i)));
+        }
+        std::fs::write(dir.join("redis-ha.conf"), conf).unwrap();
+        Setup { set, cib, dir }
+    }
+
+    /// The helper under `name` (`sentinel-reconfig`, `sentinel-notify`, `redis-ha`) in the
+    /// set's namespace, with the CIB's environment and our config.
+    fn helper(&self, name: &str) -> Command {
+        let mut cmd = self.set.ns().cmd(self.dir.persona(name));
+        cmd.envs(self.cib.env())
+            .env("REDIS_HA_CONFIG", self.dir.join("redis-ha.conf"));
+        cmd
+    }
+
+    fn sync(&self) -> Run {
+        run(self.helper("redis-ha").arg("sync"))
+    }
+
+    fn reconfig(&self, from: usize, to: usize) -> Run {
+        let (f, t) = (self.set.ip(from).to_string(), self.set.ip(to).to_string());
+        run(self
+            .helper("sentinel-reconfig")
+            .args(["redis-ha", "leader", "start", &f, "6379", &t, "6379"]))
+    }
+
+    fn roles(&self) -> Vec<String> {
+        let roles: BTreeMap<String, Option<String>> = self.cib.roles();
+        roles
+            .values()
+            .map(|r| r.clone().unwrap_or_else(|| "-".into()))
+            .collect()
+    }
+}
+
+/// Counts the most `primary` attributes ever seen at once while it runs.
+struct PrimaryWatch {
+    stop: Arc<AtomicBool>,
+    max: Arc<AtomicUsize>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PrimaryWatch {
+    fn start(cib: &CibCluster) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let max = Arc::new(AtomicUsize::new(0));
+        let env = cib.env();
+        let (s, m) = (stop.clone(), max.clone());
+        let handle = std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                let out = Command::new("cibadmin")
+                    .args(["--query", "--scope", "nodes"])
+                    .envs(env.iter().map(|(k, v)| (k, v)))
+                    .output()
+                    .unwrap();
+                let text = String::from_utf8_lossy(&out.stdout);
+                let n = text
+                    .matches("name=\"redis_role\" value=\"primary\"")
+                    .count();
+                m.fetch_max(n, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        PrimaryWatch {
+            stop,
+            max,
+            handle: Some(handle),
+        }
+    }
+
+    fn finish(mut self) -> usize {
+        self.stop.store(true, Ordering::SeqCst);
+        self.handle.take().unwrap().join().unwrap();
+        self.max.load(Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn first_sync_sets_the_roles_and_a_second_writes_nothing() {
+    let s = Setup::new("sync-first");
+    assert_eq!(s.roles(), ["-", "-", "-"]);
+    let dry = run(s.helper("redis-ha").args(["sync", "--dry-run"])).expect(0);
+    assert!(
+        dry.stderr
+            .contains("would write node2=replica, node3=replica, node1=primary"),
+        "{dry}"
+    );
+    assert_eq!(s.roles(), ["-", "-", "-"], "dry run wrote");
+    let out = s.sync().expect(0);
+    assert!(
+        out.stderr
+            .contains("wrote node2=replica, node3=replica, node1=primary"),
+        "{out}"
+    );
+    assert_eq!(s.roles(), ["primary", "replica", "replica"]);
+    let again = s.sync().expect(0);
+    assert!(again.stderr.contains("no change"), "{again}");
+}
+
+#[test]
+fn switchover_demotes_waits_for_the_block_then_promotes() {
+    let s = Setup::new("sync-switch");
+    s.sync().expect(0);
+    s.cib.settle();
+    let _scheduler = s.cib.spawn_scheduler(Duration::from_millis(50));
+    let watch = PrimaryWatch::start(&s.cib);
+    s.set
+        .sentinel_cli(0, &["SENTINEL", "FAILOVER", "redis-ha"])
+        .expect(0);
+    let new = s.set.wait_new_master(0);
+    let out = s.reconfig(0, new).expect(0);
+    let most = watch.finish();
+    assert_eq!(most, 1, "two nodes carried primary at once\n{out}");
+    let new_node = NODES[new];
+    assert!(out.stderr.contains("wrote node1="), "{out}");
+    assert!(out.stderr.contains(&format!("{new_node}=primary")), "{out}");
+    assert!(
+        out.stderr.contains("for the old primary's write block"),
+        "waited?\n{out}"
+    );
+    let roles = s.roles();
+    assert_eq!(roles[new], "primary", "{roles:?}");
+    assert_ne!(roles[0], "primary", "{roles:?}");
+    assert!(!s.cib.write_blocks().contains(new_node));
+}
+
+#[test]
+fn a_killed_primary_fails_and_returns_only_once_synced() {
+    let mut s = Setup::new("sync-kill");
+    s.sync().expect(0);
+    s.set.kill_redis(0);
+    let new = s.set.wait_new_master(0);
+    s.sync().expect(0);
+    let roles = s.roles();
+    assert_eq!(roles[0], "fail", "{roles:?}");
+    assert_eq!(roles[new], "primary", "{roles:?}");
+    // Back as a master with its own (empty) data: stays fail until it is a synced replica.
+    s.set.restart_redis(0);
+    s.sync().expect(0);
+    assert_eq!(s.roles()[0], "fail");
+    s.set.wait_agreed_within(Duration::from_secs(30));
+    s.sync().expect(0);
+    let roles = s.roles();
+    assert_eq!(roles[0], "replica", "{roles:?}");
+    assert_eq!(roles[new], "primary", "{roles:?}");
+}
+
+#[test]
+fn a_stale_reconfig_call_changes_nothing_and_16_at_once_agree() {
+    let s = Setup::new("sync-stale");
+    s.sync().expect(0);
+    s.cib.settle();
+    let _scheduler = s.cib.spawn_scheduler(Duration::from_millis(50));
+    s.set
+        .sentinel_cli(0, &["SENTINEL", "FAILOVER", "redis-ha"])
+        .expect(0);
+    let new = s.set.wait_new_master(0);
+    s.reconfig(0, new).expect(0);
+    let after = s.roles();
+    // The arguments of the failover before this one (to node 0): a hint, not the truth.
+    let stale = s.reconfig(new, 0).expect(0);
+    assert!(stale.stderr.contains("no change"), "{stale}");
+    assert_eq!(s.roles(), after);
+    let runs: Vec<Run> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..16)
+            .map(|_| scope.spawn(|| s.reconfig(0, new)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for out in runs {
+        assert_eq!(out.code, 0, "{out}");
+    }
+    assert_eq!(s.roles(), after);
+}
+
+#[test]
+fn sentinel_majority_and_quorum_are_required() {
+    let mut s = Setup::new("sync-majority");
+    s.sync().expect(0);
+    s.cib.set_quorum(false);
+    let out = s.sync().expect(1);
+    assert!(out.stderr.contains("no quorum"), "{out}");
+    s.cib.set_quorum(true);
+    s.set.kill_sentinel(1);
+    s.set.kill_sentinel(2);
+    let out = s.sync().expect(1);
+    assert!(out.stderr.contains("no majority"), "{out}");
+    assert_eq!(s.roles(), ["primary", "replica", "replica"]);
+    let _ = bin();
+}
