@@ -5,6 +5,8 @@ mod nodes;
 mod plan;
 mod run;
 #[cfg(test)]
+mod testing;
+#[cfg(test)]
 mod tests;
 mod truth;
 

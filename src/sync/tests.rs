@@ -11,20 +11,7 @@ use crate::cluster::{Cluster, ClusterError, ClusterState, NodeName, Role};
 use crate::config::Config;
 use crate::sentinel::{Addr, MasterView, ReplicaView, SentinelError, SentinelView, Sentinels};
 
-fn addr(host: &str, port: u16) -> Addr {
-    Addr {
-        host: host.into(),
-        port,
-    }
-}
-
-fn redis(n: u8) -> Addr {
-    addr(&format!("10.0.0.{n}"), 6379)
-}
-
-fn sentinel(n: u8) -> Addr {
-    addr(&format!("10.0.0.{n}"), 26379)
-}
+use super::testing::{redis, sentinel};
 
 /// Sentinels 1..=3, each answering with the same configuration unless told otherwise.
 struct FakeSentinels {

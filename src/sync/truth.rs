@@ -98,20 +98,7 @@ mod tests {
     use crate::sentinel::{MasterView, ReplicaView};
     use std::time::Duration;
 
-    fn a(host: &str, port: u16) -> Addr {
-        Addr {
-            host: host.into(),
-            port,
-        }
-    }
-
-    fn redis(n: u8) -> Addr {
-        a(&format!("10.0.0.{n}"), 6379)
-    }
-
-    fn sentinel(n: u8) -> Addr {
-        a(&format!("10.0.0.{n}"), 26379)
-    }
+    use crate::sync::testing::{addr as a, redis, sentinel};
 
     fn replica(n: u8, master: u8, flags: &str, link_ok: bool) -> ReplicaView {
         ReplicaView {
