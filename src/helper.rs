@@ -16,19 +16,20 @@ use crate::sync::{Sync, SyncError};
 /// Events of Sentinel's notification script that can change who should be what.
 const SYNC_EVENTS: &[&str] = &["+sdown", "-sdown", "+odown", "-odown", "+switch-master"];
 
-/// How long concurrent invocations (up to 16 per Sentinel) may queue for the lock; well
-/// inside Sentinel's 60 s kill.
-const LOCK_WAIT: Duration = Duration::from_secs(30);
+/// How long concurrent invocations (up to 16 per Sentinel) may queue for the lock. With
+/// the sync's own bounds (1 s per Sentinel, 10 s per Pacemaker tool, the block wait) it
+/// keeps a run inside Sentinel's 60 s kill.
+const LOCK_WAIT: Duration = Duration::from_secs(20);
 
 /// `client-reconfig-script`: `<master> <role> <state> <from-ip> <from-port> <to-ip> <to-port>`.
 /// The arguments only trigger; the truth is read from the Sentinels.
 pub(crate) fn reconfig(p: &Process) -> i32 {
     let log = Logger::for_tool("redis-ha-sentinel-reconfig");
-    let args: Vec<&str> = p.args()[1..].iter().filter_map(|a| a.to_str()).collect();
+    let args: Vec<&str> = p.args().iter().skip(1).filter_map(|a| a.to_str()).collect();
     if args.len() != 7 || p.args().len() != 8 {
         log.error(&format!(
             "expected 7 arguments (<master-name> <role> <state> <from-ip> <from-port> <to-ip> <to-port>), got {}: giving up",
-            p.args().len() - 1
+            p.args().len().saturating_sub(1)
         ));
         return 2;
     }
@@ -47,7 +48,7 @@ pub(crate) fn reconfig(p: &Process) -> i32 {
 /// `notification-script`: `<event> <description>`; only events that can change roles sync.
 pub(crate) fn notify(p: &Process) -> i32 {
     let log = Logger::for_tool("redis-ha-sentinel-notify");
-    let args: Vec<&str> = p.args()[1..].iter().filter_map(|a| a.to_str()).collect();
+    let args: Vec<&str> = p.args().iter().skip(1).filter_map(|a| a.to_str()).collect();
     if args.len() != 2 || p.args().len() != 3 {
         log.error("expected 2 arguments (<event> <description>): giving up");
         return 2;
