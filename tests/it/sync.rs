@@ -221,3 +221,39 @@ fn sentinel_majority_and_quorum_are_required() {
     assert_eq!(s.roles(), ["primary", "replica", "replica"]);
     let _ = bin();
 }
+
+#[test]
+fn the_periodic_sync_heals_a_failover_no_script_reported_within_10_s() {
+    let mut s = Setup::new("sync-every");
+    s.sync().expect(0);
+    // What crm-snippets/redis-ha-sync.service runs; here no Sentinel script is wired at all.
+    let mut periodic = s
+        .helper("redis-ha")
+        .args(["sync", "--every", "5s"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill<'a>(&'a mut std::process::Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _guard = Kill(&mut periodic);
+    s.set.kill_redis(0);
+    let new = s.set.wait_new_master(0);
+    let failed_over = std::time::Instant::now();
+    let mut healed = false;
+    while failed_over.elapsed() < Duration::from_secs(10) {
+        let roles = s.roles();
+        if roles[0] == "fail" && roles[new] == "primary" {
+            healed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(healed, "roles after 10 s: {:?}", s.roles());
+}
