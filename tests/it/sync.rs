@@ -257,3 +257,55 @@ fn the_periodic_sync_heals_a_failover_no_script_reported_within_10_s() {
     }
     assert!(healed, "roles after 10 s: {:?}", s.roles());
 }
+
+#[test]
+fn bad_input_gives_up_or_retries_and_promotes_nothing() {
+    let s = Setup::new("sync-bad");
+    let conf = std::fs::read_to_string(s.dir.join("redis-ha.conf")).unwrap();
+    let table: [(&str, String, i32, &str); 4] = [
+        (
+            "unknown master name",
+            conf.replace("master_name = redis-ha", "master_name = nope"),
+            2,
+            "does not monitor a master named \"nope\"",
+        ),
+        (
+            "an address mapped to no node",
+            conf.replace(
+                &format!("node node1 = {}", s.set.ip(0)),
+                "node node1 = 10.213.9.9",
+            ),
+            2,
+            "belongs to no cluster node",
+        ),
+        (
+            "password for a Sentinel without one",
+            format!(
+                "{conf}sentinel_password_file = {}\n",
+                s.dir.join("pass").display()
+            ),
+            2,
+            "refused our credentials",
+        ),
+        (
+            "no Sentinel answers",
+            conf.replace(&s.set.sentinel_addr(0), "10.213.1.11:26999"),
+            1,
+            "no majority",
+        ),
+    ];
+    std::fs::write(s.dir.join("pass"), "secret\n").unwrap();
+    for (case, text, code, reason) in table {
+        std::fs::write(s.dir.join("redis-ha.conf"), text).unwrap();
+        let out = s.sync();
+        assert_eq!(out.code, code, "{case}\n{out}");
+        assert!(out.stderr.contains(reason), "{case}\n{out}");
+        assert!(
+            !out.stderr.contains("secret"),
+            "{case}: the password was logged\n{out}"
+        );
+        let roles = s.roles();
+        let primaries = roles.iter().filter(|r| *r == "primary").count();
+        assert_eq!(primaries, 0, "{case}: promoted something\n{out}");
+    }
+}
