@@ -140,19 +140,17 @@ pub(crate) fn install(cfg: &PortsConfig, wait: Duration) -> Result<String, Ports
         for chain in &wanted {
             x.create_chain(cfg.backend, family, chain.table, chain.name)?;
             for rule in &chain.rules {
-                if !x.check(cfg.backend, family, rule)? {
-                    x.change(cfg.backend, family, &crate::firewall::op_args("-A", rule))?;
+                if x.ensure(cfg.backend, family, rule, false)? {
                     let _ = writeln!(report, "added {}", describe(family, rule));
                 }
             }
             for jump in chain.jumps() {
-                if !x.check(cfg.backend, family, &jump)? {
-                    x.change(cfg.backend, family, &crate::firewall::op_args("-I", &jump))?;
+                if x.ensure(cfg.backend, family, &jump, true)? {
                     let _ = writeln!(report, "added {}", describe(family, &jump));
                 }
             }
             let tags = chain.tags();
-            for rule in listed(&x, cfg.backend, family, chain.table, chain.name)? {
+            for rule in x.rules(cfg.backend, family, chain.table, chain.name)? {
                 if !tag_of(&rule.spec).is_some_and(|t| tags.contains(&t)) {
                     x.change(cfg.backend, family, &crate::firewall::op_args("-D", &rule))?;
                     let _ = writeln!(report, "removed stale {}", describe(family, &rule));
@@ -227,8 +225,7 @@ fn remove_chain(
         return Ok(());
     }
     for from in from {
-        let jump = Rule::jump_from(table, from, name);
-        while x.change(backend, family, &crate::firewall::op_args("-D", &jump))? {}
+        x.delete_all(backend, family, &Rule::jump_from(table, from, name))?;
     }
     let arg = |op: &str| ["-t", table, op, name].map(String::from).to_vec();
     x.change(backend, family, &arg("-F"))?;
@@ -239,24 +236,6 @@ fn remove_chain(
         family_word(family)
     );
     Ok(())
-}
-
-fn listed(
-    x: &Xtables,
-    backend: Backend,
-    family: Family,
-    table: &'static str,
-    chain: &str,
-) -> Result<Vec<Rule>, FirewallError> {
-    let listing = x.list(backend, family, table, chain)?.unwrap_or_default();
-    Ok(crate::firewall::save::rules_of(&listing, chain)
-        .into_iter()
-        .map(|spec| Rule {
-            table,
-            chain: chain.to_string(),
-            spec,
-        })
-        .collect())
 }
 
 fn family_word(family: Family) -> &'static str {

@@ -17,17 +17,6 @@ impl Iptables {
         Self { x }
     }
 
-    /// Deletes every copy of a rule (duplicates left by others included).
-    fn delete_all(
-        &self,
-        backend: Backend,
-        family: Family,
-        rule: &Rule,
-    ) -> Result<(), FirewallError> {
-        while self.x.change(backend, family, &op_args("-D", rule))? {}
-        Ok(())
-    }
-
     /// Once our chain holds no rule, removes the jump to it and the chain itself.
     fn drop_chain_if_empty(
         &self,
@@ -41,7 +30,7 @@ impl Iptables {
         if !save::rules_of(&listing, chain.as_str()).is_empty() {
             return Ok(());
         }
-        self.delete_all(backend, family, &Rule::jump(chain))?;
+        self.x.delete_all(backend, family, &Rule::jump(chain))?;
         let args = ["-t", "filter", "-X", chain.as_str()].map(String::from);
         // A chain someone else still jumps to stays; what matters for us is that it is empty.
         match self.x.change(backend, family, &args) {
@@ -125,7 +114,8 @@ impl Firewall for Iptables {
 
     fn remove_block(&self, block: &Block) -> Result<(), FirewallError> {
         for &family in block.families.list() {
-            self.delete_all(block.backend, family, &Rule::block(block, family))?;
+            self.x
+                .delete_all(block.backend, family, &Rule::block(block, family))?;
             self.drop_chain_if_empty(block.backend, family, &block.chain)?;
         }
         Ok(())
@@ -140,16 +130,8 @@ impl Firewall for Iptables {
     ) -> Result<usize, FirewallError> {
         let mut removed = 0;
         for &family in families.list() {
-            let Some(listing) = self.x.list(backend, family, "filter", chain.as_str())? else {
-                continue;
-            };
-            for spec in save::rules_of(&listing, chain.as_str()) {
-                if save::comment_of(&spec).is_some_and(|c| c.starts_with(tag_prefix)) {
-                    let rule = Rule {
-                        table: "filter",
-                        chain: chain.to_string(),
-                        spec,
-                    };
+            for rule in self.x.rules(backend, family, "filter", chain.as_str())? {
+                if save::comment_of(&rule.spec).is_some_and(|c| c.starts_with(tag_prefix)) {
                     self.x.change(backend, family, &op_args("-D", &rule))?;
                     removed += 1;
                 }

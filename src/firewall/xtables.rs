@@ -102,6 +102,55 @@ impl Xtables {
         }
     }
 
+    /// Appends `rule` (or inserts it at the top) unless it is already there; true when added.
+    pub(crate) fn ensure(
+        &self,
+        backend: Backend,
+        family: Family,
+        rule: &Rule,
+        at_top: bool,
+    ) -> Result<bool, FirewallError> {
+        if self.check(backend, family, rule)? {
+            return Ok(false);
+        }
+        let op = if at_top { "-I" } else { "-A" };
+        self.change(backend, family, &op_args(op, rule))?;
+        Ok(true)
+    }
+
+    /// Deletes every copy of `rule` (duplicates left by others included).
+    pub(crate) fn delete_all(
+        &self,
+        backend: Backend,
+        family: Family,
+        rule: &Rule,
+    ) -> Result<(), FirewallError> {
+        while self.change(backend, family, &op_args("-D", rule))? {}
+        Ok(())
+    }
+
+    /// The rules in `chain` as `-S` lists them, each deletable as is; none when the chain
+    /// does not exist.
+    pub(crate) fn rules(
+        &self,
+        backend: Backend,
+        family: Family,
+        table: &'static str,
+        chain: &str,
+    ) -> Result<Vec<Rule>, FirewallError> {
+        let listing = self
+            .list(backend, family, table, chain)?
+            .unwrap_or_default();
+        Ok(super::save::rules_of(&listing, chain)
+            .into_iter()
+            .map(|spec| Rule {
+                table,
+                chain: chain.to_string(),
+                spec,
+            })
+            .collect())
+    }
+
     /// `-N CHAIN`, content when it already exists.
     pub(crate) fn create_chain(
         &self,
