@@ -194,11 +194,19 @@ fn a_forced_failover_moves_the_master_and_bumps_the_epoch() {
         replicas.remove(m);
         assert_eq!(v.replicas(), replicas, "{v}");
         // The old master, alive, still says it is master: listed as a replica that
-        // follows nobody until a Sentinel converts it (about 10 s later).
-        assert_eq!(v.replica(&old_addr, "master"), "none", "{v}");
-        assert_eq!(v.replica(&old_addr, "link"), "err", "{v}");
+        // follows nobody until a Sentinel converts it (about 10 s later; on a loaded
+        // machine the wait above may already have outlasted that).
+        match v.replica(&old_addr, "master") {
+            "none" => assert_eq!(v.replica(&old_addr, "link"), "err", "{v}"),
+            master => assert_eq!(master, new_addr, "old master follows a stranger\n{v}"),
+        }
     }
-    assert_eq!(set.role(0).as_deref(), Some("master"), "{}", set.report());
+    let old_role = set.role(0);
+    assert!(
+        matches!(old_role.as_deref(), Some("master") | Some("slave")),
+        "{old_role:?}\n{}",
+        set.report()
+    );
     eprintln!("SENTINEL FAILOVER: all Sentinels name node {m} after {switched:?}");
 }
 
