@@ -264,22 +264,25 @@ fn a_killed_master_is_flagged_down_replaced_and_reconverted_when_back() {
     let (v, back) = wait_view(&set, m, "the old master is no longer s_down", |v| {
         v.replica_flags("10.213.1.11:6379") == ["slave"]
     });
-    assert_eq!(v.replica("10.213.1.11:6379", "master"), "none", "{v}");
-    assert_eq!(v.replica("10.213.1.11:6379", "link"), "err", "{v}");
-    assert_eq!(set.role(0).as_deref(), Some("master"), "{}", set.report());
+    // Unless a Sentinel already converted it (a loaded machine may take that long).
+    match v.replica("10.213.1.11:6379", "master") {
+        "none" => assert_eq!(v.replica("10.213.1.11:6379", "link"), "err", "{v}"),
+        master => assert_eq!(master, set.redis_addr(m), "follows a stranger\n{v}"),
+    }
 
-    // A Sentinel converts it (8 to 10 s), then it syncs from the new master.
-    set.wait_until("the old master is a replica again", |s| {
-        s.role(0).as_deref() == Some("slave")
-    });
-    let converted = t1.elapsed();
-    assert!(set.info(0).contains(&format!("master_host:{}", set.ip(m))));
-    // ... and rewrote its config: a second restart would come back as a replica.
-    let conf = set.redis_conf(0);
-    assert!(
-        conf.contains(&format!("replicaof {} 6379", set.ip(m))),
-        "{conf}"
+    // A Sentinel converts it (8 to 10 s): REPLICAOF the new master, then CONFIG REWRITE,
+    // so a second restart would come back as a replica.
+    let follows_new = format!("master_host:{}", set.ip(m));
+    let replicaof = format!("replicaof {} 6379", set.ip(m));
+    set.wait_until(
+        "the old master is a replica of the new one, in its config too",
+        |s| {
+            s.role(0).as_deref() == Some("slave")
+                && s.info(0).contains(&follows_new)
+                && s.redis_conf(0).contains(&replicaof)
+        },
     );
+    let converted = t1.elapsed();
     let agreed = set.wait_agreed_within(Duration::from_secs(30));
     assert_eq!(agreed, m);
     eprintln!(
