@@ -45,6 +45,14 @@ enum Command {
         #[arg(long)]
         config: Option<std::path::PathBuf>,
     },
+    /// One screen for an operator: per node its redis_role, what the Sentinels say its
+    /// Redis is, which block clones run there, and whether they agree (exit 0 when all
+    /// agree, 1 when anything disagrees or is unknown, 2 when the config is unusable).
+    Status {
+        /// The config file (default: $REDIS_HA_CONFIG, else /etc/redis-ha/redis-ha.conf).
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+    },
     /// Print one Sentinel's view of a master as `key: value` lines (for tests and
     /// debugging; exit 1 retry, 2 give up, as the Sentinel helper).
     #[command(hide = true)]
@@ -136,6 +144,10 @@ pub(crate) fn run(p: &Process) -> i32 {
             every,
             config,
         } => crate::helper::sync(p, config.as_deref(), dry_run, every),
+        Command::Status { config } => {
+            let path = config.unwrap_or_else(|| crate::helper::path_from_env(p));
+            crate::status::run(&path)
+        }
         Command::SentinelView(args) => crate::sentinel::print::run(&args),
         Command::ClusterDebug(args) => crate::cluster::run_debug(args),
         Command::Ports {

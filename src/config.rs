@@ -18,6 +18,8 @@ pub(crate) struct Config {
     pub(crate) sentinels: Vec<Addr>,
     /// A file holding the Sentinel password (first line), readable by the redis user only.
     pub(crate) password_file: Option<PathBuf>,
+    /// A file holding Redis's own password (`requirepass`), for `redis-ha status` only.
+    pub(crate) redis_password_file: Option<PathBuf>,
     /// Pacemaker node → the addresses its Redis is announced under.
     pub(crate) nodes: BTreeMap<String, Vec<String>>,
     /// Per request to a Sentinel.
@@ -38,7 +40,7 @@ pub(crate) enum ConfigError {
     File { path: String, message: String },
 }
 
-const KEYS: &str = "master_name, sentinel, sentinel_password_file, node, timeout_ms, block_wait_ms";
+const KEYS: &str = "master_name, sentinel, sentinel_password_file, redis_password_file, node, timeout_ms, block_wait_ms";
 
 impl Config {
     /// Reads and parses the config at `path`.
@@ -60,6 +62,7 @@ impl Config {
         let mut master_name = None;
         let mut sentinels = Vec::new();
         let mut password_file = None;
+        let mut redis_password_file = None;
         let mut nodes: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut timeout = Duration::from_millis(1000);
         let mut block_wait = Duration::from_millis(10_000);
@@ -84,6 +87,9 @@ impl Config {
                 }
                 (Some("sentinel_password_file"), None, _) => {
                     password_file = Some(PathBuf::from(value))
+                }
+                (Some("redis_password_file"), None, _) => {
+                    redis_password_file = Some(PathBuf::from(value))
                 }
                 (Some("node"), Some(name), None) => {
                     let addrs: Vec<String> = value.split_whitespace().map(canonical_host).collect();
@@ -133,6 +139,7 @@ impl Config {
             master_name,
             sentinels,
             password_file,
+            redis_password_file,
             nodes,
             timeout,
             block_wait,

@@ -89,7 +89,8 @@ pub(crate) fn sync(
     }
 }
 
-fn path_from_env(p: &Process) -> PathBuf {
+/// `$REDIS_HA_CONFIG`, else the default path.
+pub(crate) fn path_from_env(p: &Process) -> PathBuf {
     PathBuf::from(p.var("REDIS_HA_CONFIG").unwrap_or(config::DEFAULT_PATH))
 }
 
@@ -162,7 +163,8 @@ fn read_password(file: &Path) -> Result<String, SyncError> {
     })
 }
 
-fn resolve(name: &str) -> Vec<IpAddr> {
+/// The addresses a cluster node name resolves to (`/etc/hosts`, DNS).
+pub(crate) fn resolve(name: &str) -> Vec<IpAddr> {
     (name, 0)
         .to_socket_addrs()
         .map(|addrs| addrs.map(|a| a.ip()).collect())

@@ -14,6 +14,7 @@ mod persona;
 mod ports;
 mod process;
 mod sentinel;
+mod status;
 mod sync;
 
 pub use process::Process;

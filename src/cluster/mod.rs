@@ -17,6 +17,8 @@ use std::fmt;
 pub(crate) const ROLE_ATTRIBUTE: &str = "redis_role";
 /// The clone whose placement says where writes are refused.
 pub(crate) const WRITE_BLOCK_CLONE: &str = "RedisLBWriteBlock-clone";
+/// The clone whose placement says where reads are refused.
+pub(crate) const READ_BLOCK_CLONE: &str = "RedisLBReadBlock-clone";
 
 /// What a node may serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -5,7 +5,7 @@ mod client;
 mod parse;
 pub(crate) mod print;
 
-pub(crate) use client::RedisSentinels;
+pub(crate) use client::{RedisClients, RedisSentinels};
 
 use std::fmt;
 use std::time::Duration;
@@ -98,4 +98,24 @@ pub(crate) enum SentinelError {
 /// Asks one Sentinel for its view of a master.
 pub(crate) trait Sentinels {
     fn view(&self, sentinel: &Addr, master_name: &str) -> Result<SentinelView, SentinelError>;
+}
+
+/// `INFO replication` of one Redis: what the status screen shows of a replica's lag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Replication {
+    /// `master` or `slave`.
+    pub(crate) role: String,
+    /// `master_repl_offset` of a master, `slave_repl_offset` of a replica.
+    pub(crate) offset: Option<u64>,
+    /// A replica's `master_host`/`master_port`.
+    pub(crate) master: Option<Addr>,
+    /// A replica's `master_link_status` is `up`.
+    pub(crate) link_up: Option<bool>,
+    /// A replica's `master_last_io_seconds_ago` (None: never).
+    pub(crate) last_io: Option<u64>,
+}
+
+/// Asks one Redis server about its replication.
+pub(crate) trait RedisServers {
+    fn replication(&self, redis: &Addr) -> Result<Replication, SentinelError>;
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use redis::Value;
 
-use super::{Addr, MasterView, ReplicaView, SentinelError, SentinelView};
+use super::{Addr, MasterView, ReplicaView, Replication, SentinelError, SentinelView};
 
 /// One entry of a `SENTINEL MASTER/REPLICAS/SENTINELS` reply: its fields in wire order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -183,6 +183,44 @@ pub(crate) fn view(
         master,
         replicas,
         sentinels,
+    })
+}
+
+/// The reply to `INFO replication` (a bulk string of `key:value` lines).
+pub(crate) fn replication(redis: &Addr, reply: &Value) -> Result<Replication, SentinelError> {
+    let protocol = |reason: String| SentinelError::Protocol {
+        addr: redis.clone(),
+        reason,
+    };
+    let text = match reply {
+        Value::BulkString(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        Value::VerbatimString { text, .. } => text.clone(),
+        Value::ServerError(e) => return Err(protocol(server_text(e.code(), e.details()))),
+        other => return Err(protocol(format!("INFO replication: unexpected {other:?}"))),
+    };
+    let field = |key: &str| {
+        text.lines()
+            .filter_map(|l| l.trim_end().split_once(':'))
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.to_string())
+    };
+    // -1 ("never") and absent both read as unknown.
+    let number = |key: &str| field(key).and_then(|v| v.parse::<u64>().ok());
+    let role = field("role").ok_or_else(|| protocol("INFO replication has no role".into()))?;
+    let is_replica = role == "slave";
+    Ok(Replication {
+        offset: number(if is_replica {
+            "slave_repl_offset"
+        } else {
+            "master_repl_offset"
+        }),
+        master: match (field("master_host"), number("master_port")) {
+            (Some(host), Some(port)) => u16::try_from(port).ok().map(|port| Addr { host, port }),
+            _ => None,
+        },
+        link_up: field("master_link_status").map(|v| v == "up"),
+        last_io: number("master_last_io_seconds_ago"),
+        role,
     })
 }
 
@@ -477,6 +515,43 @@ mod tests {
             assert!(err.to_string().ends_with(&text), "{err}");
         }
         assert!(auth_reply(&s1(), &resp(b"+OK\r\n")).is_ok());
+    }
+
+    #[test]
+    fn info_replication_of_a_master_and_of_a_replica_still_syncing() {
+        // `INFO replication` from Redis 7.0.15, captured with redis-cli during the
+        // replica's first sync (its link still down).
+        let bulk = |text: &str| Value::BulkString(text.replace('\n', "\r\n").into_bytes());
+        let r = addr("127.0.0.1", 6379);
+        let master = replication(&r, &bulk(include_str!("testdata/master.info"))).unwrap();
+        assert_eq!(
+            master,
+            Replication {
+                role: "master".into(),
+                offset: Some(50),
+                master: None,
+                link_up: None,
+                last_io: None,
+            }
+        );
+        let replica = replication(&r, &bulk(include_str!("testdata/replica.info"))).unwrap();
+        assert_eq!(
+            replica,
+            Replication {
+                role: "slave".into(),
+                offset: Some(1),
+                master: Some(r.clone()),
+                link_up: Some(false),
+                last_io: None,
+            }
+        );
+        assert!(replication(&r, &bulk("# Replication\n")).is_err());
+        let noauth = resp(b"-NOAUTH Authentication required.\r\n");
+        let err = replication(&r, &noauth).unwrap_err();
+        assert!(
+            err.to_string().ends_with("NOAUTH Authentication required."),
+            "{err}"
+        );
     }
 
     #[test]

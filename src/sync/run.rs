@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use super::nodes::{MappingError, NodeMap};
 use super::plan::{Plan, plan};
-use super::truth::decide;
-use crate::cluster::{Cluster, ClusterError, NodeName, Role};
+use super::truth::{Truth, decide};
+use crate::cluster::{Cluster, ClusterError, ClusterState, NodeName, Role};
 use crate::config::Config;
 use crate::sentinel::{Addr, SentinelError, SentinelView, Sentinels};
 
@@ -97,6 +97,20 @@ impl Report {
     }
 }
 
+/// The Sentinels' truth in Pacemaker's terms.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Assignment {
+    /// The role of every cluster node whose Redis the Sentinels know.
+    pub(crate) desired: BTreeMap<NodeName, Role>,
+    /// Nodes whose Redis the Sentinels report down.
+    pub(crate) down: BTreeSet<NodeName>,
+    /// The node to promote, and its Redis.
+    pub(crate) primary: Option<(NodeName, Addr)>,
+    /// The Redis addresses the Sentinels know on each node.
+    pub(crate) redis: BTreeMap<NodeName, Vec<Addr>>,
+    pub(crate) mapping_errors: Vec<MappingError>,
+}
+
 /// The inputs and effects of one sync.
 pub(crate) struct Sync<'a, S: Sentinels, C: Cluster> {
     pub(crate) config: &'a Config,
@@ -126,39 +140,10 @@ impl<S: Sentinels, C: Cluster> Sync<'_, S, C> {
         let truth =
             decide(&views, &self.config.sentinels).map_err(|e| SyncError::Retry(e.to_string()))?;
         report.epoch = truth.epoch;
-        let map = if self.config.nodes.is_empty() {
-            let nodes: Vec<NodeName> = state.roles.keys().cloned().collect();
-            NodeMap::resolving(&nodes, self.resolve)
-        } else {
-            NodeMap::from_config(&self.config.nodes)
-        };
-        let mut desired: BTreeMap<NodeName, Role> = BTreeMap::new();
-        let mut down: BTreeSet<NodeName> = BTreeSet::new();
-        for (addr, &role) in &truth.roles {
-            match map.node_of(&addr.host) {
-                Ok(node) => {
-                    // Two addresses of one node disagreeing: the safer role wins.
-                    let entry = desired.entry(node.clone()).or_insert(role);
-                    *entry = (*entry).max(role);
-                    if role == Role::Primary {
-                        report.primary = Some((node.clone(), addr.clone()));
-                    }
-                    if truth.down.contains(addr) {
-                        down.insert(node.clone());
-                    }
-                }
-                Err(e) => report.mapping_errors.push(e),
-            }
-        }
-        // Only nodes the cluster knows can be written.
-        desired.retain(|node, _| state.roles.contains_key(node));
-        if report
-            .primary
-            .as_ref()
-            .is_some_and(|(n, _)| desired.get(n) != Some(&Role::Primary))
-        {
-            report.primary = None;
-        }
+        let assignment = self.assign(&truth, &state);
+        report.primary = assignment.primary.clone();
+        report.mapping_errors = assignment.mapping_errors.clone();
+        let (desired, down) = (assignment.desired, assignment.down);
         report.plan = plan(&state.roles, &desired, &down);
         if !self.dry_run {
             self.apply(report)?;
@@ -172,8 +157,45 @@ impl<S: Sentinels, C: Cluster> Sync<'_, S, C> {
         }
     }
 
+    /// Maps the Sentinels' truth, by Redis address, to the cluster's nodes.
+    pub(crate) fn assign(&self, truth: &Truth, state: &ClusterState) -> Assignment {
+        let map = if self.config.nodes.is_empty() {
+            let nodes: Vec<NodeName> = state.roles.keys().cloned().collect();
+            NodeMap::resolving(&nodes, self.resolve)
+        } else {
+            NodeMap::from_config(&self.config.nodes)
+        };
+        let mut a = Assignment::default();
+        for (addr, &role) in &truth.roles {
+            match map.node_of(&addr.host) {
+                Ok(node) => {
+                    // Two addresses of one node disagreeing: the safer role wins.
+                    let entry = a.desired.entry(node.clone()).or_insert(role);
+                    *entry = (*entry).max(role);
+                    a.redis.entry(node.clone()).or_default().push(addr.clone());
+                    if role == Role::Primary {
+                        a.primary = Some((node.clone(), addr.clone()));
+                    }
+                    if truth.down.contains(addr) {
+                        a.down.insert(node.clone());
+                    }
+                }
+                Err(e) => a.mapping_errors.push(e),
+            }
+        }
+        // Only nodes the cluster knows can be written.
+        a.desired.retain(|node, _| state.roles.contains_key(node));
+        if a.primary
+            .as_ref()
+            .is_some_and(|(n, _)| a.desired.get(n) != Some(&Role::Primary))
+        {
+            a.primary = None;
+        }
+        a
+    }
+
     /// The configured Sentinels, then any others they name, until all known were asked.
-    fn views(&self) -> Result<Vec<SentinelView>, SyncError> {
+    pub(crate) fn views(&self) -> Result<Vec<SentinelView>, SyncError> {
         let mut asked: BTreeSet<Addr> = BTreeSet::new();
         let mut queue: Vec<Addr> = self.config.sentinels.clone();
         let mut views = Vec::new();

@@ -16,6 +16,9 @@ pub(crate) struct Truth {
     pub(crate) roles: BTreeMap<Addr, Role>,
     /// Redis instances the Sentinels consider down (their node need not be waited for).
     pub(crate) down: BTreeSet<Addr>,
+    /// Sentinels that answered, of all those known (configured or named by any view).
+    pub(crate) reached: usize,
+    pub(crate) known: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,6 +85,8 @@ pub(crate) fn decide(views: &[SentinelView], configured: &[Addr]) -> Result<Trut
         epoch: newest.master.config_epoch,
         roles,
         down,
+        reached: reached.len(),
+        known: known.len(),
     })
 }
 

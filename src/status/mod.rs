@@ -1,0 +1,203 @@
+//! `redis-ha status`: one screen for an operator. Per node: its `redis_role`, what the
+//! Sentinels say its Redis is, which block clones run there, and whether all of that
+//! agrees. Read-only; exit 0 when everything agrees, 1 when anything disagrees or cannot be
+//! known, 2 when the config is unusable.
+
+mod render;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use crate::cluster::{NodeName, Pacemaker, READ_BLOCK_CLONE, WRITE_BLOCK_CLONE};
+use crate::config::{self, Config};
+use crate::sentinel::{
+    Addr, RedisClients, RedisSentinels, RedisServers, ReplicaView, SentinelView,
+};
+use crate::sync::{Assignment, Sync, decide};
+
+pub(crate) use render::render;
+
+/// Everything the screen shows, gathered once.
+#[derive(Debug, Clone)]
+pub(crate) struct Snapshot {
+    pub(crate) master_name: String,
+    /// Pacemaker's side, or why it could not be read.
+    pub(crate) cluster: Result<ClusterSide, String>,
+    /// The Sentinels' side, or why no decision could be made.
+    pub(crate) sentinels: Result<SentinelSide, String>,
+}
+
+/// What the CIB says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ClusterSide {
+    pub(crate) quorate: bool,
+    /// Every node with its permanent `redis_role` (None: not set).
+    pub(crate) roles: BTreeMap<NodeName, Option<String>>,
+    /// `redis_role` with a lifetime, which overrides the permanent one.
+    pub(crate) transient: BTreeMap<NodeName, String>,
+    pub(crate) read_blocks: BTreeSet<NodeName>,
+    pub(crate) write_blocks: BTreeSet<NodeName>,
+}
+
+/// What the Sentinels say, mapped to nodes.
+#[derive(Debug, Clone)]
+pub(crate) struct SentinelSide {
+    pub(crate) reached: usize,
+    pub(crate) known: usize,
+    pub(crate) epoch: u64,
+    /// The master of the newest configuration, and whether it is objectively down.
+    pub(crate) master: Addr,
+    pub(crate) master_down: bool,
+    pub(crate) assignment: Assignment,
+    /// Each Redis of the newest configuration, as that configuration describes it.
+    pub(crate) redis: BTreeMap<Addr, RedisState>,
+}
+
+/// One Redis as the newest configuration describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RedisState {
+    Master {
+        flags: Vec<String>,
+    },
+    Replica {
+        view: ReplicaView,
+        /// Bytes behind the master (its `INFO replication` and the replica's, read now),
+        /// or why that could not be read.
+        lag: Result<u64, String>,
+    },
+}
+
+/// Reads the config, the CIB and the Sentinels, prints the screen; the exit code.
+pub(crate) fn run(path: &Path) -> i32 {
+    let config = match Config::load(path) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("redis-ha status: {e}");
+            return 2;
+        }
+    };
+    let snapshot = match gather(&config) {
+        Ok(snapshot) => snapshot,
+        Err(e) => {
+            eprintln!("redis-ha status: {e}");
+            return 2;
+        }
+    };
+    let (text, agree) = render(&snapshot);
+    print!("{text}");
+    if agree { 0 } else { 1 }
+}
+
+fn gather(config: &Config) -> Result<Snapshot, String> {
+    let password = |file: &Option<std::path::PathBuf>| -> Result<Option<String>, String> {
+        file.as_ref()
+            .map(|f| {
+                config::read_password(f)
+                    .map_err(|e| format!("cannot read the password file {}: {e}", f.display()))
+            })
+            .transpose()
+    };
+    let sentinels = RedisSentinels {
+        timeout: config.timeout,
+        password: password(&config.password_file)?,
+    };
+    let servers = RedisClients {
+        timeout: config.timeout,
+        password: password(&config.redis_password_file)?,
+    };
+    let cluster = Pacemaker {
+        timeout: Duration::from_secs(10),
+    };
+    let sync = Sync {
+        config,
+        sentinels: &sentinels,
+        cluster: &cluster,
+        resolve: &crate::helper::resolve,
+        dry_run: true,
+    };
+    let cluster_side = cluster_side(&cluster);
+    let sentinel_side = match &cluster_side {
+        Ok(c) => sentinel_side(&sync, &servers, c),
+        // Without the node list the Sentinels' view cannot be mapped to nodes.
+        Err(_) => Err("not asked: the cluster's nodes are unknown".to_string()),
+    };
+    Ok(Snapshot {
+        master_name: config.master_name.clone(),
+        cluster: cluster_side,
+        sentinels: sentinel_side,
+    })
+}
+
+fn cluster_side(pacemaker: &Pacemaker) -> Result<ClusterSide, String> {
+    let cib = pacemaker.cib().map_err(|e| e.to_string())?;
+    Ok(ClusterSide {
+        quorate: cib.state.quorate,
+        roles: cib.state.roles,
+        transient: cib.transient_roles,
+        read_blocks: pacemaker
+            .running_on(READ_BLOCK_CLONE)
+            .map_err(|e| e.to_string())?,
+        write_blocks: pacemaker
+            .running_on(WRITE_BLOCK_CLONE)
+            .map_err(|e| e.to_string())?,
+    })
+}
+
+fn sentinel_side(
+    sync: &Sync<'_, RedisSentinels, Pacemaker>,
+    servers: &impl RedisServers,
+    cluster: &ClusterSide,
+) -> Result<SentinelSide, String> {
+    let views = sync.views().map_err(|e| e.to_string())?;
+    let truth = decide(&views, &sync.config.sentinels).map_err(|e| e.to_string())?;
+    let newest: &SentinelView = views
+        .iter()
+        .max_by_key(|v| v.master.config_epoch)
+        .expect("a decision needs at least one view");
+    let state = crate::cluster::ClusterState {
+        quorate: cluster.quorate,
+        roles: cluster.roles.clone(),
+    };
+    let assignment = sync.assign(&truth, &state);
+    let master = newest.master.addr.clone();
+    let master_offset = servers
+        .replication(&master)
+        .map_err(|e| e.to_string())
+        .and_then(|r| {
+            r.offset
+                .ok_or_else(|| format!("{master} reports no replication offset"))
+        });
+    let mut redis = BTreeMap::new();
+    redis.insert(
+        master.clone(),
+        RedisState::Master {
+            flags: newest.master.flags.clone(),
+        },
+    );
+    for view in &newest.replicas {
+        let lag = master_offset.clone().and_then(|m| {
+            let r = servers.replication(&view.addr).map_err(|e| e.to_string())?;
+            let offset = r
+                .offset
+                .ok_or_else(|| format!("{} reports no replication offset", view.addr))?;
+            Ok(m.saturating_sub(offset))
+        });
+        redis.insert(
+            view.addr.clone(),
+            RedisState::Replica {
+                view: view.clone(),
+                lag,
+            },
+        );
+    }
+    Ok(SentinelSide {
+        reached: truth.reached,
+        known: truth.known,
+        epoch: truth.epoch,
+        master,
+        master_down: newest.master.has_flag("o_down"),
+        assignment,
+        redis,
+    })
+}
