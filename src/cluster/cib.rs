@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
-use super::{ClusterState, NodeName, ROLE_ATTRIBUTE};
+use super::{ClusterState, EPOCH_PROPERTY, NodeName, ROLE_ATTRIBUTE};
 
 /// What one CIB says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +43,9 @@ enum At {
     Transient,
     /// ... node_state/transient_attributes/instance_attributes
     TransientAttributes,
+    CrmConfig,
+    /// configuration/crm_config/cluster_property_set
+    PropertySet,
     /// Anything else: its content does not matter.
     Elsewhere,
 }
@@ -53,6 +56,8 @@ fn child_at(parent: Option<At>, name: &str) -> At {
         (None, "cib") => At::Cib,
         (Some(At::Cib), "configuration") => At::Configuration,
         (Some(At::Configuration), "nodes") => At::Nodes,
+        (Some(At::Configuration), "crm_config") => At::CrmConfig,
+        (Some(At::CrmConfig), "cluster_property_set") => At::PropertySet,
         (Some(At::Nodes), "node") => At::Node,
         (Some(At::Node), "instance_attributes") => At::NodeAttributes,
         (Some(At::Cib), "status") => At::Status,
@@ -80,6 +85,7 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
     let mut quorate = None;
     let mut roles: BTreeMap<NodeName, Option<String>> = BTreeMap::new();
     let mut transient_roles = BTreeMap::new();
+    let mut applied_epoch: Option<u64> = None;
     // The node (configuration) or node_state (status) whose attributes we are inside.
     let mut node: Option<NodeName> = None;
     // node_state may name its node by id only.
@@ -142,6 +148,15 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
                 transient_roles.entry(name.clone()).or_insert(value);
             }
         }
+        if element.name().as_ref() == "nvpair"
+            && parent == Some(At::PropertySet)
+            && attr(&element, "name").as_deref() == Some(EPOCH_PROPERTY)
+        {
+            // Unreadable counts as the highest: the guard then holds until a person looks.
+            let value =
+                attr(&element, "value").map_or(u64::MAX, |v| v.trim().parse().unwrap_or(u64::MAX));
+            applied_epoch = Some(applied_epoch.map_or(value, |e| e.max(value)));
+        }
         if !empty {
             stack.push(at);
         } else if matches!(at, At::Node | At::NodeState) {
@@ -150,7 +165,11 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
     }
     let quorate = quorate.ok_or(CibError::Empty)?;
     Ok(Cib {
-        state: ClusterState { quorate, roles },
+        state: ClusterState {
+            quorate,
+            roles,
+            applied_epoch,
+        },
         transient_roles,
     })
 }
@@ -192,6 +211,25 @@ mod tests {
             .iter()
             .map(|(n, r)| (n.0.as_str(), r.as_deref()))
             .collect()
+    }
+
+    #[test]
+    fn the_applied_epoch_is_read_from_any_property_set() {
+        assert_eq!(parse(SETTLED).unwrap().state.applied_epoch, None);
+        let with = |sets: &str| {
+            let xml = SETTLED.replacen("<crm_config>", &format!("<crm_config>{sets}"), 1);
+            assert_ne!(xml, SETTLED, "the capture has a crm_config");
+            parse(&xml).unwrap().state.applied_epoch
+        };
+        let set = |id: &str, value: &str| {
+            format!(
+                r#"<cluster_property_set id="{id}"><nvpair id="{id}-e" name="redis-ha-config-epoch" value="{value}"/></cluster_property_set>"#
+            )
+        };
+        assert_eq!(with(&set("redis-ha", "7")), Some(7));
+        assert_eq!(with(&(set("a", "3") + &set("b", "9"))), Some(9));
+        // Unreadable: the highest, so the guard holds until someone looks.
+        assert_eq!(with(&set("redis-ha", "seven")), Some(u64::MAX));
     }
 
     #[test]

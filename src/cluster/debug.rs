@@ -86,11 +86,13 @@ mod tests {
                 (NodeName("node2".into()), None),
                 (NodeName("node1".into()), Some("primary".into())),
             ]),
+            applied_epoch: None,
         };
         assert_eq!(state_text(&state), "quorate yes\nnode1 primary\nnode2 -\n");
         let lost = ClusterState {
             quorate: false,
             roles: BTreeMap::new(),
+            applied_epoch: None,
         };
         assert_eq!(state_text(&lost), "quorate no\n");
     }

@@ -17,6 +17,10 @@ use std::fmt;
 pub(crate) const ROLE_ATTRIBUTE: &str = "redis_role";
 /// The clone whose placement says where writes are refused.
 pub(crate) const WRITE_BLOCK_CLONE: &str = "RedisLBWriteBlock-clone";
+/// The cluster property (in its own set, `EPOCH_PROPERTY_SET`) recording the Sentinel
+/// `config-epoch` the roles were last written from: a sync from an older one writes nothing.
+pub(crate) const EPOCH_PROPERTY: &str = "redis-ha-config-epoch";
+pub(crate) const EPOCH_PROPERTY_SET: &str = "redis-ha";
 /// The clone whose placement says where reads are refused.
 pub(crate) const READ_BLOCK_CLONE: &str = "RedisLBReadBlock-clone";
 
@@ -68,6 +72,8 @@ pub(crate) struct ClusterState {
     pub(crate) quorate: bool,
     /// Every node in the CIB's nodes section, with its raw `redis_role` value (None: unset).
     pub(crate) roles: BTreeMap<NodeName, Option<String>>,
+    /// The `config-epoch` the roles were last written from (`EPOCH_PROPERTY`).
+    pub(crate) applied_epoch: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +92,8 @@ pub(crate) trait Cluster {
     fn state(&self) -> Result<ClusterState, ClusterError>;
     /// Writes a permanent `redis_role` for `node`.
     fn set_role(&self, node: &NodeName, role: Role) -> Result<(), ClusterError>;
+    /// Records the Sentinel `config-epoch` the roles are being written from.
+    fn record_epoch(&self, epoch: u64) -> Result<(), ClusterError>;
     /// Whether `RedisLBWriteBlock-clone` is running on `node` (its writes are refused).
     fn write_block_active(&self, node: &NodeName) -> Result<bool, ClusterError>;
 }

@@ -8,7 +8,8 @@ use super::cib::{self, Cib};
 use super::failure::{self, Failure};
 use super::locate;
 use super::{
-    Cluster, ClusterError, ClusterState, NodeName, ROLE_ATTRIBUTE, Role, WRITE_BLOCK_CLONE,
+    Cluster, ClusterError, ClusterState, EPOCH_PROPERTY, EPOCH_PROPERTY_SET, NodeName,
+    ROLE_ATTRIBUTE, Role, WRITE_BLOCK_CLONE,
 };
 use crate::child::{self, End};
 
@@ -85,6 +86,23 @@ impl Cluster for Pacemaker {
             ROLE_ATTRIBUTE,
             "--update",
             role.word(),
+        ];
+        self.run("crm_attribute", &args).map(|_| ())
+    }
+
+    /// A cluster property in a set of its own, so `pcs property` / `crm configure show`
+    /// list it apart from Pacemaker's options.
+    fn record_epoch(&self, epoch: u64) -> Result<(), ClusterError> {
+        let epoch = epoch.to_string();
+        let args = [
+            "--type",
+            "crm_config",
+            "--set-name",
+            EPOCH_PROPERTY_SET,
+            "--name",
+            EPOCH_PROPERTY,
+            "--update",
+            &epoch,
         ];
         self.run("crm_attribute", &args).map(|_| ())
     }

@@ -36,6 +36,8 @@ pub(crate) struct ClusterSide {
     pub(crate) roles: BTreeMap<NodeName, Option<String>>,
     /// `redis_role` with a lifetime, which overrides the permanent one.
     pub(crate) transient: BTreeMap<NodeName, String>,
+    /// The Sentinel `config-epoch` the roles were last written from.
+    pub(crate) applied_epoch: Option<u64>,
     pub(crate) read_blocks: BTreeSet<NodeName>,
     pub(crate) write_blocks: BTreeSet<NodeName>,
 }
@@ -134,6 +136,7 @@ fn cluster_side(pacemaker: &Pacemaker) -> Result<ClusterSide, String> {
     Ok(ClusterSide {
         quorate: cib.state.quorate,
         roles: cib.state.roles,
+        applied_epoch: cib.state.applied_epoch,
         transient: cib.transient_roles,
         read_blocks: pacemaker
             .running_on(READ_BLOCK_CLONE)
@@ -158,6 +161,7 @@ fn sentinel_side(
     let state = crate::cluster::ClusterState {
         quorate: cluster.quorate,
         roles: cluster.roles.clone(),
+        applied_epoch: cluster.applied_epoch,
     };
     let assignment = sync.assign(&truth, &state);
     let master = newest.master.addr.clone();

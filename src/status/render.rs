@@ -15,7 +15,10 @@ pub(crate) fn render(s: &Snapshot) -> (String, bool) {
     match &s.cluster {
         Ok(c) => {
             let quorum = if c.quorate { "quorum" } else { "NO quorum" };
-            let _ = writeln!(out, "pacemaker: {} nodes, {quorum}", c.roles.len());
+            let epoch = c
+                .applied_epoch
+                .map_or(String::new(), |e| format!(", roles from config-epoch {e}"));
+            let _ = writeln!(out, "pacemaker: {} nodes, {quorum}{epoch}", c.roles.len());
             if !c.quorate {
                 problems.push(
                     "this node's partition has no quorum: the Sentinel helper writes nothing"
@@ -41,6 +44,19 @@ pub(crate) fn render(s: &Snapshot) -> (String, bool) {
                 t.reached, t.known, t.epoch, t.master
             );
             problems.extend(t.assignment.mapping_errors.iter().map(|e| e.to_string()));
+            if let Some(applied) = s
+                .cluster
+                .as_ref()
+                .ok()
+                .and_then(|c| c.applied_epoch)
+                .filter(|&e| e > t.epoch)
+            {
+                problems.push(format!(
+                    "the roles were written from config-epoch {applied}, newer than the \
+                     Sentinels' {}: syncs write nothing until they catch up",
+                    t.epoch
+                ));
+            }
         }
         Err(e) => {
             let _ = writeln!(out, "sentinel:  unknown");
@@ -286,6 +302,7 @@ mod tests {
                 .map(|(i, node)| (n(node), Some(role(i))))
                 .collect(),
             transient: BTreeMap::new(),
+            applied_epoch: Some(4),
             read_blocks: Default::default(),
             write_blocks: [n("node2"), n("node3")].into(),
         };
@@ -328,7 +345,7 @@ mod tests {
         assert_eq!(
             text,
             "master redis-ha\n\
-             pacemaker: 3 nodes, quorum\n\
+             pacemaker: 3 nodes, quorum, roles from config-epoch 4\n\
              sentinel:  3 of 3 Sentinels reached, config-epoch 4, master 10.0.0.1:6379\n\
              \n\
              NODE   REDIS          SENTINEL SAYS              redis_role  BLOCKS  AGREE\n\
@@ -388,6 +405,16 @@ mod tests {
         let (text, agree) = render(&s);
         assert!(!agree);
         assert!(text.contains("pacemaker: 3 nodes, NO quorum"), "{text}");
+        let mut s = healthy();
+        s.cluster.as_mut().unwrap().applied_epoch = Some(5);
+        let (text, agree) = render(&s);
+        assert!(!agree);
+        assert!(
+            text.contains(
+                "DISAGREE: the roles were written from config-epoch 5, newer than the Sentinels' 4"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

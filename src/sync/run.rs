@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use super::nodes::{MappingError, NodeMap};
 use super::plan::{Plan, plan};
 use super::truth::{Truth, decide};
-use crate::cluster::{Cluster, ClusterError, ClusterState, NodeName, Role};
+use crate::cluster::{
+    Cluster, ClusterError, ClusterState, EPOCH_PROPERTY, EPOCH_PROPERTY_SET, NodeName, Role,
+};
 use crate::config::Config;
 use crate::sentinel::{Addr, SentinelError, SentinelView, Sentinels};
 
@@ -140,13 +142,16 @@ impl<S: Sentinels, C: Cluster> Sync<'_, S, C> {
         let truth =
             decide(&views, &self.config.sentinels).map_err(|e| SyncError::Retry(e.to_string()))?;
         report.epoch = truth.epoch;
+        if let Some(applied) = state.applied_epoch.filter(|&e| e > truth.epoch) {
+            return Err(stale(applied, truth.epoch));
+        }
         let assignment = self.assign(&truth, &state);
         report.primary = assignment.primary.clone();
         report.mapping_errors = assignment.mapping_errors.clone();
         let (desired, down) = (assignment.desired, assignment.down);
         report.plan = plan(&state.roles, &desired, &down);
         if !self.dry_run {
-            self.apply(report)?;
+            self.apply(report, &state)?;
         }
         if report.mapping_errors.is_empty() {
             Ok(())
@@ -222,8 +227,15 @@ impl<S: Sentinels, C: Cluster> Sync<'_, S, C> {
         Ok(views)
     }
 
-    fn apply(&self, report: &mut Report) -> Result<(), SyncError> {
+    /// Writes the plan: the epoch first (from then on a sync with an older view writes
+    /// nothing), the demotions, then, once the ex-primaries' writes are refused and the
+    /// CIB still says what we planned from, the promotion.
+    fn apply(&self, report: &mut Report, before: &ClusterState) -> Result<(), SyncError> {
         let plan = report.plan.clone();
+        let has_writes = !plan.demotions.is_empty() || plan.promotion.is_some();
+        if has_writes && before.applied_epoch.is_none_or(|e| e < report.epoch) {
+            self.cluster.record_epoch(report.epoch)?;
+        }
         for (node, role) in &plan.demotions {
             self.cluster.set_role(node, *role)?;
             report.written.push((node.clone(), *role));
@@ -249,8 +261,32 @@ impl<S: Sentinels, C: Cluster> Sync<'_, S, C> {
         } else {
             start.elapsed()
         };
+        // Another sync (another node's, from another view) may have written since we
+        // read: promote only if nobody carries primary and no newer epoch was recorded.
+        let now = self.cluster.state()?;
+        if let Some(applied) = now.applied_epoch.filter(|&e| e > report.epoch) {
+            return Err(stale(applied, report.epoch));
+        }
+        if let Some((other, _)) = now.roles.iter().find(|(n, v)| {
+            *n != promotion && v.as_deref().and_then(Role::parse) == Some(Role::Primary)
+        }) {
+            return Err(SyncError::Retry(format!(
+                "{other} became primary while this sync ran: not promoting {promotion}"
+            )));
+        }
         self.cluster.set_role(promotion, Role::Primary)?;
         report.written.push((promotion.clone(), Role::Primary));
         Ok(())
     }
+}
+
+/// A view older than the roles in the CIB: a lagging Sentinel majority, or Sentinels
+/// rebuilt from scratch (their epochs restart at 0).
+fn stale(applied: u64, seen: u64) -> SyncError {
+    SyncError::Retry(format!(
+        "the roles were written from Sentinel config-epoch {applied}, newer than the newest \
+         the reachable Sentinels know ({seen}): a stale view, writing nothing. If the \
+         Sentinels were rebuilt and their epochs restarted, remove the record: \
+         crm_attribute --type crm_config --set-name {EPOCH_PROPERTY_SET} --name {EPOCH_PROPERTY} --delete"
+    ))
 }

@@ -99,6 +99,9 @@ struct FakeCluster {
     polls: Cell<u32>,
     /// The number of nodes carrying `primary`, checked after every write.
     max_primaries: Cell<usize>,
+    epoch: Cell<Option<u64>>,
+    /// A node another sync (another node's) makes primary during our first block poll.
+    intruder: Option<&'static str>,
 }
 
 impl FakeCluster {
@@ -116,6 +119,8 @@ impl FakeCluster {
             block_after: 2,
             polls: Cell::new(0),
             max_primaries: Cell::new(0),
+            epoch: Cell::new(None),
+            intruder: None,
         }
     }
 
@@ -129,7 +134,14 @@ impl Cluster for FakeCluster {
         Ok(ClusterState {
             quorate: self.quorate,
             roles: self.roles.borrow().clone(),
+            applied_epoch: self.epoch.get(),
         })
+    }
+
+    fn record_epoch(&self, epoch: u64) -> Result<(), ClusterError> {
+        self.writes.borrow_mut().push(format!("epoch={epoch}"));
+        self.epoch.set(Some(epoch));
+        Ok(())
     }
 
     fn set_role(&self, node: &NodeName, role: Role) -> Result<(), ClusterError> {
@@ -151,6 +163,11 @@ impl Cluster for FakeCluster {
     fn write_block_active(&self, node: &NodeName) -> Result<bool, ClusterError> {
         self.writes.borrow_mut().push(format!("wait {node}"));
         self.polls.set(self.polls.get() + 1);
+        if let Some(other) = self.intruder.filter(|_| self.polls.get() == 1) {
+            self.roles
+                .borrow_mut()
+                .insert(NodeName(other.into()), Some("primary".into()));
+        }
         let demoted = self.roles.borrow()[node].as_deref() != Some("primary");
         Ok(demoted && self.polls.get() >= self.block_after)
     }
@@ -195,7 +212,7 @@ fn first_sync_sets_every_role_and_a_second_writes_nothing() {
     sync(&c, &s, &cl, false).unwrap();
     assert_eq!(
         *cl.writes.borrow(),
-        ["node2=replica", "node3=replica", "node1=primary"]
+        ["epoch=0", "node2=replica", "node3=replica", "node1=primary"]
     );
     assert_eq!(cl.roles(), some(&["primary", "replica", "replica"]));
     cl.writes.borrow_mut().clear();
@@ -210,7 +227,13 @@ fn switchover_demotes_waits_for_the_block_then_promotes() {
     sync(&c, &s, &cl, false).unwrap();
     assert_eq!(
         *cl.writes.borrow(),
-        ["node1=replica", "wait node1", "wait node1", "node2=primary"]
+        [
+            "epoch=1",
+            "node1=replica",
+            "wait node1",
+            "wait node1",
+            "node2=primary"
+        ]
     );
     assert_eq!(cl.max_primaries.get(), 1);
 }
@@ -220,7 +243,10 @@ fn a_dead_primary_is_failed_and_not_waited_for() {
     let (c, s) = (config(), FakeSentinels::agreeing(2, 1, &[1]));
     let cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
     sync(&c, &s, &cl, false).unwrap();
-    assert_eq!(*cl.writes.borrow(), ["node1=fail", "node2=primary"]);
+    assert_eq!(
+        *cl.writes.borrow(),
+        ["epoch=1", "node1=fail", "node2=primary"]
+    );
 }
 
 #[test]
@@ -262,6 +288,40 @@ fn a_stale_minority_view_does_not_undo_a_newer_failover() {
     let cl = FakeCluster::new(&[Some("fail"), Some("primary"), Some("replica")]);
     sync(&c, &s, &cl, false).unwrap();
     assert!(cl.writes.borrow().is_empty(), "{:?}", cl.writes.borrow());
+}
+
+#[test]
+fn a_stale_majority_view_writes_nothing_once_a_newer_epoch_was_applied() {
+    let c = config();
+    // Sentinels 1 and 3 (a majority) have not heard of epoch 4 yet; its leader, 2, is
+    // out of reach. The roles in the CIB were written from epoch 4.
+    let s = FakeSentinels::agreeing(1, 3, &[]);
+    s.set(2, Err("timeout".into()));
+    let cl = FakeCluster::new(&[Some("fail"), Some("primary"), Some("replica")]);
+    cl.epoch.set(Some(4));
+    let err = sync(&c, &s, &cl, false).unwrap_err();
+    assert_eq!(err.exit_code(), 1, "{err}");
+    assert!(
+        err.to_string().contains("a stale view, writing nothing"),
+        "{err}"
+    );
+    assert!(cl.writes.borrow().is_empty(), "{:?}", cl.writes.borrow());
+    // Once they catch up, the same epoch is no news: nothing to write either.
+    let s = FakeSentinels::agreeing(2, 4, &[1]);
+    sync(&c, &s, &cl, false).unwrap();
+    assert!(cl.writes.borrow().is_empty(), "{:?}", cl.writes.borrow());
+}
+
+#[test]
+fn no_promotion_when_another_node_became_primary_meanwhile() {
+    let (c, s) = (config(), FakeSentinels::agreeing(2, 1, &[]));
+    let mut cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
+    cl.intruder = Some("node3");
+    let err = sync(&c, &s, &cl, false).unwrap_err();
+    assert_eq!(err.exit_code(), 1, "{err}");
+    assert!(err.to_string().contains("node3 became primary"), "{err}");
+    assert!(!cl.writes.borrow().contains(&"node2=primary".to_string()));
+    assert_eq!(cl.roles(), some(&["replica", "replica", "primary"]));
 }
 
 #[test]

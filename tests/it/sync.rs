@@ -339,7 +339,7 @@ fn status_shows_agreement_and_names_each_disagreement() {
         status(&s, 0),
         format!(
             "master redis-ha\n\
-             pacemaker: 3 nodes, quorum\n\
+             pacemaker: 3 nodes, quorum, roles from config-epoch 0\n\
              sentinel:  3 of 3 Sentinels reached, config-epoch 0, master {0}:6379\n\
              \n\
              NODE   REDIS             SENTINEL SAYS              redis_role  BLOCKS  AGREE\n\
@@ -371,7 +371,7 @@ fn status_shows_agreement_and_names_each_disagreement() {
         status(&s, 1),
         format!(
             "master redis-ha\n\
-             pacemaker: 3 nodes, quorum\n\
+             pacemaker: 3 nodes, quorum, roles from config-epoch 0\n\
              sentinel:  3 of 3 Sentinels reached, config-epoch 0, master {0}:6379\n\
              \n\
              NODE   REDIS             SENTINEL SAYS              redis_role        BLOCKS  AGREE\n\
@@ -389,4 +389,48 @@ fn status_shows_agreement_and_names_each_disagreement() {
             ip(2)
         )
     );
+}
+
+#[test]
+fn the_applied_epoch_is_recorded_and_an_older_view_writes_nothing() {
+    let s = Setup::new("sync-epoch");
+    s.sync().expect(0);
+    let epoch = || {
+        run(s.cib.cmd("crm_attribute").args([
+            "--type",
+            "crm_config",
+            "--set-name",
+            "redis-ha",
+            "--name",
+            "redis-ha-config-epoch",
+            "--query",
+            "--quiet",
+        ]))
+        .expect(0)
+        .stdout
+        .trim()
+        .to_string()
+    };
+    assert_eq!(epoch(), "0");
+    // As if a failover at epoch 9 had been applied from Sentinels we cannot reach now.
+    run(s.cib.cmd("crm_attribute").args([
+        "--type",
+        "crm_config",
+        "--set-name",
+        "redis-ha",
+        "--name",
+        "redis-ha-config-epoch",
+        "--update",
+        "9",
+    ]))
+    .expect(0);
+    s.cib.set_role("node1", Some("fail"));
+    s.cib.set_role("node2", Some("primary"));
+    let out = s.sync().expect(1);
+    assert!(
+        out.stderr.contains("a stale view, writing nothing"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("--delete"), "{out}");
+    assert_eq!(s.roles(), ["fail", "primary", "replica"]);
 }
