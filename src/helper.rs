@@ -24,7 +24,7 @@ const LOCK_WAIT: Duration = Duration::from_secs(20);
 /// `client-reconfig-script`: `<master> <role> <state> <from-ip> <from-port> <to-ip> <to-port>`.
 /// The arguments only trigger; the truth is read from the Sentinels.
 pub(crate) fn reconfig(p: &Process) -> i32 {
-    let log = Logger::for_tool("redis-ha-sentinel-reconfig");
+    let log = Logger::for_tool("redis-ha-sentinel-reconfig", p);
     let args: Vec<&str> = p.args().iter().skip(1).filter_map(|a| a.to_str()).collect();
     if args.len() != 7 || p.args().len() != 8 {
         log.error(&format!(
@@ -47,7 +47,7 @@ pub(crate) fn reconfig(p: &Process) -> i32 {
 
 /// `notification-script`: `<event> <description>`; only events that can change roles sync.
 pub(crate) fn notify(p: &Process) -> i32 {
-    let log = Logger::for_tool("redis-ha-sentinel-notify");
+    let log = Logger::for_tool("redis-ha-sentinel-notify", p);
     let args: Vec<&str> = p.args().iter().skip(1).filter_map(|a| a.to_str()).collect();
     if args.len() != 2 || p.args().len() != 3 {
         log.error("expected 2 arguments (<event> <description>): giving up");
@@ -67,7 +67,7 @@ pub(crate) fn sync(
     dry_run: bool,
     every: Option<Duration>,
 ) -> i32 {
-    let log = Logger::for_tool("redis-ha-sync");
+    let log = Logger::for_tool("redis-ha-sync", p);
     let path = config_path.map_or_else(|| path_from_env(p), Path::to_path_buf);
     let Some(period) = every else {
         return match Config::load(&path) {

@@ -66,12 +66,16 @@ impl Logger {
         }
     }
 
-    /// The Sentinel helper's logger: syslog (daemon) and stderr, tagged `name[pid]`.
-    pub(crate) fn for_tool(name: &str) -> Self {
+    /// The Sentinel helper's logger: syslog (daemon) and stderr, tagged `name[pid]`, and
+    /// the file `HA_LOGFILE` names, as for the agents (Sentinel passes its environment).
+    pub(crate) fn for_tool(name: &str, p: &Process) -> Self {
         Self {
             tag: format!("{name}[{}]", std::process::id()),
             facility: facility_code("daemon"),
-            logfile: None,
+            logfile: p
+                .var("HA_LOGFILE")
+                .filter(|v| !v.is_empty())
+                .map(str::to_string),
             debuglog: None,
             debug: false,
             also_stderr: true,
@@ -168,12 +172,13 @@ fn facility_code(name: &str) -> Option<u8> {
     Some(code)
 }
 
-/// `ocf-shellfuncs`' `hadate` (`%Y/%m/%d_%T`), in UTC.
+/// `ocf-shellfuncs`' `hadate` (`%Y/%m/%d_%T`), in UTC, plus milliseconds: failovers
+/// are told apart in milliseconds.
 fn hadate() -> String {
-    let secs = SystemTime::now()
+    let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    format_utc(secs)
+        .unwrap_or_default();
+    format!("{}.{:03}", format_utc(now.as_secs()), now.subsec_millis())
 }
 
 fn format_utc(secs: u64) -> String {
