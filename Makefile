@@ -45,6 +45,7 @@ test: lint install
 
 bench: install
 	bash tests/bench/agents.sh
+	bash tests/bench/sync.sh
 
 clean:
 	$(CARGO) clean
