@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
-use super::{ClusterState, EPOCH_PROPERTY, NodeName, ROLE_ATTRIBUTE};
+use super::history;
+use super::{ClusterState, EPOCH_PROPERTY, NodeName, ROLE_ATTRIBUTE, WRITE_BLOCK_PRIMITIVE};
 
 /// What one CIB says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +47,10 @@ enum At {
     CrmConfig,
     /// configuration/crm_config/cluster_property_set
     PropertySet,
+    /// node_state/lrm/lrm_resources/lrm_resource: one resource's operation history
+    Lrm,
+    LrmResources,
+    LrmResource,
     /// Anything else: its content does not matter.
     Elsewhere,
 }
@@ -63,6 +68,9 @@ fn child_at(parent: Option<At>, name: &str) -> At {
         (Some(At::Cib), "status") => At::Status,
         (Some(At::Status), "node_state") => At::NodeState,
         (Some(At::NodeState), "transient_attributes") => At::Transient,
+        (Some(At::NodeState), "lrm") => At::Lrm,
+        (Some(At::Lrm), "lrm_resources") => At::LrmResources,
+        (Some(At::LrmResources), "lrm_resource") => At::LrmResource,
         (Some(At::Transient), "instance_attributes") => At::TransientAttributes,
         _ => At::Elsewhere,
     }
@@ -86,6 +94,10 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
     let mut roles: BTreeMap<NodeName, Option<String>> = BTreeMap::new();
     let mut transient_roles = BTreeMap::new();
     let mut applied_epoch: Option<u64> = None;
+    // The write block's history on each node, and whether that node's controller is up.
+    let mut block_ops: BTreeMap<NodeName, Vec<history::Op>> = BTreeMap::new();
+    let mut online: BTreeMap<NodeName, bool> = BTreeMap::new();
+    let mut in_block = false;
     // The node (configuration) or node_state (status) whose attributes we are inside.
     let mut node: Option<NodeName> = None;
     // node_state may name its node by id only.
@@ -99,8 +111,10 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
             Event::Start(e) => (e, false),
             Event::Empty(e) => (e, true),
             Event::End(_) => {
-                if let Some(At::Node | At::NodeState) = stack.pop() {
-                    node = None;
+                match stack.pop() {
+                    Some(At::Node | At::NodeState) => node = None,
+                    Some(At::LrmResource) => in_block = false,
+                    _ => {}
                 }
                 continue;
             }
@@ -132,6 +146,19 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
                 node = attr(&element, "uname")
                     .map(NodeName)
                     .or_else(|| attr(&element, "id").and_then(|id| names_by_id.get(&id).cloned()));
+                if let Some(name) = &node {
+                    online.insert(
+                        name.clone(),
+                        attr(&element, "crmd").as_deref() == Some("online"),
+                    );
+                }
+            }
+            At::LrmResource => {
+                // An anonymous clone's instances are recorded under the primitive's id,
+                // older Pacemakers add `:N`.
+                in_block = !empty
+                    && attr(&element, "id")
+                        .is_some_and(|id| id.split(':').next() == Some(WRITE_BLOCK_PRIMITIVE));
             }
             _ => {}
         }
@@ -157,6 +184,23 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
                 attr(&element, "value").map_or(u64::MAX, |v| v.trim().parse().unwrap_or(u64::MAX));
             applied_epoch = Some(applied_epoch.map_or(value, |e| e.max(value)));
         }
+        if in_block
+            && parent == Some(At::LrmResource)
+            && element.name().as_ref() == "lrm_rsc_op"
+            && let Some(name) = &node
+        {
+            let number = |key: &str| attr(&element, key).and_then(|v| v.trim().parse::<i64>().ok());
+            block_ops
+                .entry(name.clone())
+                .or_default()
+                .push(history::Op {
+                    last: attr(&element, "id").is_some_and(|id| id.ends_with("_last_0")),
+                    operation: attr(&element, "operation").unwrap_or_default(),
+                    rc: number("rc-code"),
+                    status: number("op-status"),
+                    call_id: number("call-id"),
+                });
+        }
         if !empty {
             stack.push(at);
         } else if matches!(at, At::Node | At::NodeState) {
@@ -169,6 +213,11 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
             quorate,
             roles,
             applied_epoch,
+            write_blocks: block_ops
+                .iter()
+                .filter(|(n, ops)| history::running(online.get(*n) == Some(&true), ops))
+                .map(|(n, _)| n.clone())
+                .collect(),
         },
         transient_roles,
     })
@@ -211,6 +260,30 @@ mod tests {
             .iter()
             .map(|(n, r)| (n.0.as_str(), r.as_deref()))
             .collect()
+    }
+
+    #[test]
+    fn the_write_block_runs_where_the_history_says_it_started() {
+        let blocks = |xml: &str| -> Vec<String> {
+            parse(xml)
+                .unwrap()
+                .state
+                .write_blocks
+                .into_iter()
+                .map(|n| n.0)
+                .collect()
+        };
+        // node1 primary, node2 replica, node3 unset: as crm_resource --locate said.
+        assert_eq!(blocks(SETTLED), ["node2", "node3"]);
+        assert!(blocks(NO_ROLES).is_empty(), "no status section yet");
+        // The same history on a node whose controller is not online does not count.
+        let offline = SETTLED.replacen(
+            r#"uname="node2" in_ccm="true" crmd="online""#,
+            r#"uname="node2" in_ccm="false" crmd="offline""#,
+            1,
+        );
+        assert_ne!(offline, SETTLED);
+        assert_eq!(blocks(&offline), ["node3"]);
     }
 
     #[test]

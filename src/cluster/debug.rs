@@ -55,7 +55,8 @@ pub(crate) fn run(args: DebugArgs) -> i32 {
             .set_role(&NodeName(node.clone()), role)
             .map(|()| format!("{node} {role}\n")),
         DebugOp::WriteBlock { node } => cluster
-            .write_block_active(&NodeName(node))
+            .state()
+            .map(|s| s.write_blocks.contains(&NodeName(node)))
             .map(|on| format!("{}\n", if on { "active" } else { "inactive" })),
     };
     match result {
@@ -87,12 +88,14 @@ mod tests {
                 (NodeName("node1".into()), Some("primary".into())),
             ]),
             applied_epoch: None,
+            write_blocks: Default::default(),
         };
         assert_eq!(state_text(&state), "quorate yes\nnode1 primary\nnode2 -\n");
         let lost = ClusterState {
             quorate: false,
             roles: BTreeMap::new(),
             applied_epoch: None,
+            write_blocks: Default::default(),
         };
         assert_eq!(state_text(&lost), "quorate no\n");
     }

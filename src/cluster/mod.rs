@@ -4,19 +4,21 @@
 mod cib;
 mod debug;
 mod failure;
+mod history;
 mod locate;
 mod pacemaker;
 
 pub(crate) use debug::{DebugArgs, run as run_debug};
 pub(crate) use pacemaker::Pacemaker;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// The node attribute the location rules read.
 pub(crate) const ROLE_ATTRIBUTE: &str = "redis_role";
-/// The clone whose placement says where writes are refused.
+/// The clone whose placement says where writes are refused, and its primitive.
 pub(crate) const WRITE_BLOCK_CLONE: &str = "RedisLBWriteBlock-clone";
+pub(crate) const WRITE_BLOCK_PRIMITIVE: &str = "RedisLBWriteBlock";
 /// The cluster property (in its own set, `EPOCH_PROPERTY_SET`) recording the Sentinel
 /// `config-epoch` the roles were last written from: a sync from an older one writes nothing.
 pub(crate) const EPOCH_PROPERTY: &str = "redis-ha-config-epoch";
@@ -74,6 +76,9 @@ pub(crate) struct ClusterState {
     pub(crate) roles: BTreeMap<NodeName, Option<String>>,
     /// The `config-epoch` the roles were last written from (`EPOCH_PROPERTY`).
     pub(crate) applied_epoch: Option<u64>,
+    /// Nodes where the status section shows `RedisLBWriteBlock` running (its writes are
+    /// refused).
+    pub(crate) write_blocks: BTreeSet<NodeName>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,12 +93,11 @@ pub(crate) enum ClusterError {
 
 /// The Pacemaker effects the Sentinel helper needs, in its own words.
 pub(crate) trait Cluster {
-    /// Quorum and every node's `redis_role`, in one query.
+    /// Quorum, every node's `redis_role`, the recorded epoch and where the write block
+    /// runs, in one query.
     fn state(&self) -> Result<ClusterState, ClusterError>;
     /// Writes a permanent `redis_role` for `node`.
     fn set_role(&self, node: &NodeName, role: Role) -> Result<(), ClusterError>;
     /// Records the Sentinel `config-epoch` the roles are being written from.
     fn record_epoch(&self, epoch: u64) -> Result<(), ClusterError>;
-    /// Whether `RedisLBWriteBlock-clone` is running on `node` (its writes are refused).
-    fn write_block_active(&self, node: &NodeName) -> Result<bool, ClusterError>;
 }

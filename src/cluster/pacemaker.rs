@@ -9,7 +9,7 @@ use super::failure::{self, Failure};
 use super::locate;
 use super::{
     Cluster, ClusterError, ClusterState, EPOCH_PROPERTY, EPOCH_PROPERTY_SET, NodeName,
-    ROLE_ATTRIBUTE, Role, WRITE_BLOCK_CLONE,
+    ROLE_ATTRIBUTE, Role,
 };
 use crate::child::{self, End};
 
@@ -105,11 +105,5 @@ impl Cluster for Pacemaker {
             &epoch,
         ];
         self.run("crm_attribute", &args).map(|_| ())
-    }
-
-    /// `crm_resource --locate`: Pacemaker's own reading of the operation history, so a
-    /// failed or pending start does not count as running.
-    fn write_block_active(&self, node: &NodeName) -> Result<bool, ClusterError> {
-        Ok(self.running_on(WRITE_BLOCK_CLONE)?.contains(node))
     }
 }

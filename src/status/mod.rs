@@ -162,6 +162,7 @@ fn sentinel_side(
         quorate: cluster.quorate,
         roles: cluster.roles.clone(),
         applied_epoch: cluster.applied_epoch,
+        write_blocks: cluster.write_blocks.clone(),
     };
     let assignment = sync.assign(&truth, &state);
     let master = newest.master.addr.clone();

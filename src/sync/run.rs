@@ -52,6 +52,8 @@ pub(crate) struct Report {
     pub(crate) plan: Plan,
     pub(crate) written: Vec<(NodeName, Role)>,
     pub(crate) waited: Duration,
+    /// CIB reads while waiting for the block (each ~25 ms on a CIB file).
+    pub(crate) wait_reads: u32,
     pub(crate) mapping_errors: Vec<MappingError>,
 }
 
@@ -88,8 +90,10 @@ impl Report {
         );
         if !self.waited.is_zero() {
             line.push_str(&format!(
-                "; waited {} ms for the old primary's write block",
-                self.waited.as_millis()
+                "; waited {} ms ({} CIB read{}) for the old primary's write block",
+                self.waited.as_millis(),
+                self.wait_reads,
+                if self.wait_reads == 1 { "" } else { "s" }
             ));
         }
         for e in &self.mapping_errors {
@@ -243,36 +247,49 @@ impl<S: Sentinels, C: Cluster> Sync<'_, S, C> {
         let Some(promotion) = &plan.promotion else {
             return Ok(());
         };
+        // One query per round answers both questions: are the ex-primaries' writes
+        // refused yet, and does the CIB still say what we planned from (another node's
+        // sync, from another view, may have written since we read)?
         let start = Instant::now();
-        for node in &plan.wait_for {
-            while !self.cluster.write_block_active(node)? {
-                if start.elapsed() >= self.config.block_wait {
-                    report.waited = start.elapsed();
-                    return Err(SyncError::Retry(format!(
-                        "{node} was demoted but its RedisLBWriteBlock is not running after {} ms: not promoting {promotion} yet",
-                        start.elapsed().as_millis()
-                    )));
-                }
-                std::thread::sleep(Duration::from_millis(100));
+        let mut rounds = 0;
+        loop {
+            let now = self.cluster.state()?;
+            rounds += 1;
+            if let Some(applied) = now.applied_epoch.filter(|&e| e > report.epoch) {
+                return Err(stale(applied, report.epoch));
             }
+            if let Some((other, _)) = now.roles.iter().find(|(n, v)| {
+                *n != promotion && v.as_deref().and_then(Role::parse) == Some(Role::Primary)
+            }) {
+                return Err(SyncError::Retry(format!(
+                    "{other} became primary while this sync ran: not promoting {promotion}"
+                )));
+            }
+            let open: Vec<&NodeName> = plan
+                .wait_for
+                .iter()
+                .filter(|n| !now.write_blocks.contains(*n))
+                .collect();
+            if open.is_empty() {
+                break;
+            }
+            if start.elapsed() >= self.config.block_wait {
+                report.waited = start.elapsed();
+                report.wait_reads = rounds;
+                let open: Vec<String> = open.iter().map(|n| n.to_string()).collect();
+                return Err(SyncError::Retry(format!(
+                    "{} demoted but RedisLBWriteBlock not running there after {} ms: not promoting {promotion} yet",
+                    open.join(", "),
+                    start.elapsed().as_millis()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        report.waited = if plan.wait_for.is_empty() {
-            Duration::ZERO
-        } else {
-            start.elapsed()
-        };
-        // Another sync (another node's, from another view) may have written since we
-        // read: promote only if nobody carries primary and no newer epoch was recorded.
-        let now = self.cluster.state()?;
-        if let Some(applied) = now.applied_epoch.filter(|&e| e > report.epoch) {
-            return Err(stale(applied, report.epoch));
-        }
-        if let Some((other, _)) = now.roles.iter().find(|(n, v)| {
-            *n != promotion && v.as_deref().and_then(Role::parse) == Some(Role::Primary)
-        }) {
-            return Err(SyncError::Retry(format!(
-                "{other} became primary while this sync ran: not promoting {promotion}"
-            )));
+        // Reading the CIB after the demotion is how a sync waits for the block: even the
+        // first read counts (the re-check rides on it).
+        if !plan.wait_for.is_empty() {
+            report.waited = start.elapsed();
+            report.wait_reads = rounds;
         }
         self.cluster.set_role(promotion, Role::Primary)?;
         report.written.push((promotion.clone(), Role::Primary));

@@ -232,7 +232,7 @@ fn a_tool_missing_from_path_is_permanent() {
     for (args, tool) in [
         (&["state"][..], "cibadmin"),
         (&["set-role", "node1", "primary"], "crm_attribute"),
-        (&["write-block", "node1"], "crm_resource"),
+        (&["write-block", "node1"], "cibadmin"),
     ] {
         let out = debug_env(args, &[("CIB_file", cib), ("PATH", path)]).expect(2);
         assert!(
