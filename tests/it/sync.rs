@@ -334,23 +334,31 @@ fn status_shows_agreement_and_names_each_disagreement() {
     let s = Setup::new("sync-status");
     s.sync().expect(0);
     s.cib.settle();
-    let ip = |i: usize| s.set.ip(i).to_string();
-    assert_eq!(
-        status(&s, 0),
-        format!(
+    // The screen's head, then the table with the addresses filled in, then the tail.
+    let screen = |table: &str, tail: &str| {
+        let mut text = format!(
             "master redis-ha\n\
              pacemaker: 3 nodes, quorum, roles from config-epoch 0\n\
-             sentinel:  3 of 3 Sentinels reached, config-epoch 0, master {0}:6379\n\
-             \n\
-             NODE   REDIS             SENTINEL SAYS              redis_role  BLOCKS  AGREE\n\
+             sentinel:  3 of 3 Sentinels reached, config-epoch 0, master {}:6379\n\n",
+            s.set.ip(0)
+        );
+        let mut table = table.to_string();
+        for i in 0..3 {
+            table = table.replace(&format!("{{{i}}}"), s.set.ip(i));
+        }
+        text.push_str(&table);
+        text.push('\n');
+        text.push_str(tail);
+        text
+    };
+    assert_eq!(
+        status(&s, 0),
+        screen(
+            "NODE   REDIS             SENTINEL SAYS              redis_role  BLOCKS  AGREE\n\
              node1  {0}:6379  master                     primary     -       yes\n\
              node2  {1}:6379  replica, link ok, lag N B  replica     write   yes\n\
-             node3  {2}:6379  replica, link ok, lag N B  replica     write   yes\n\
-             \n\
-             all agree\n",
-            ip(0),
-            ip(1),
-            ip(2)
+             node3  {2}:6379  replica, link ok, lag N B  replica     write   yes\n",
+            "all agree\n"
         )
     );
     // By hand, behind the helper's back: node3 marked fail (its ReadBlock not started yet,
@@ -369,24 +377,16 @@ fn status_shows_agreement_and_names_each_disagreement() {
     .expect(0);
     assert_eq!(
         status(&s, 1),
-        format!(
-            "master redis-ha\n\
-             pacemaker: 3 nodes, quorum, roles from config-epoch 0\n\
-             sentinel:  3 of 3 Sentinels reached, config-epoch 0, master {0}:6379\n\
-             \n\
-             NODE   REDIS             SENTINEL SAYS              redis_role        BLOCKS  AGREE\n\
+        screen(
+            "NODE   REDIS             SENTINEL SAYS              redis_role        BLOCKS  AGREE\n\
              node1  {0}:6379  master                     primary           -       yes\n\
              node2  {1}:6379  replica, link ok, lag N B  fail (transient)  write   NO\n\
-             node3  {2}:6379  replica, link ok, lag N B  fail              write   NO\n\
-             \n\
-             DISAGREE: node2: a transient redis_role=fail overrides the permanent value\n\
+             node3  {2}:6379  replica, link ok, lag N B  fail              write   NO\n",
+            "DISAGREE: node2: a transient redis_role=fail overrides the permanent value\n\
              DISAGREE: node2: redis_role is fail, the Sentinels say replica\n\
              DISAGREE: node2: RedisLBReadBlock is not running though redis_role is fail\n\
              DISAGREE: node3: redis_role is fail, the Sentinels say replica\n\
-             DISAGREE: node3: RedisLBReadBlock is not running though redis_role is fail\n",
-            ip(0),
-            ip(1),
-            ip(2)
+             DISAGREE: node3: RedisLBReadBlock is not running though redis_role is fail\n"
         )
     );
 }
