@@ -10,7 +10,8 @@ use crate::cluster::{NodeName, Role};
 pub(crate) struct Plan {
     /// Every write that is not a promotion, ex-primaries first.
     pub(crate) demotions: Vec<(NodeName, Role)>,
-    /// Ex-primaries whose `RedisLBWriteBlock` must be running before the promotion.
+    /// Nodes whose `RedisLBWriteBlock` must be running before the promotion: every other
+    /// node that may still run a master and is not down.
     pub(crate) wait_for: Vec<NodeName>,
     pub(crate) promotion: Option<NodeName>,
 }
@@ -39,11 +40,6 @@ pub(crate) fn plan(
         .filter(|n| was_primary(n) && desired.get(*n) != Some(&Role::Primary))
         .map(|n| (n.clone(), desired.get(n).copied().unwrap_or(Role::Fail)))
         .collect();
-    plan.wait_for = demoted
-        .iter()
-        .filter(|(n, _)| !down.contains(n))
-        .map(|(n, _)| n.clone())
-        .collect();
     for (node, &role) in desired {
         if role == Role::Primary {
             if !was_primary(node) {
@@ -54,8 +50,20 @@ pub(crate) fn plan(
         }
     }
     plan.demotions = demoted;
-    if plan.promotion.is_none() {
-        plan.wait_for.clear();
+    // Before a promotion, every other node that may still run a master must refuse
+    // writes, unless its Redis is down: each node carrying `primary`, and each the
+    // Sentinels do not call a synced replica of the new primary (the old master keeps
+    // taking writes until Sentinel converts it, seconds later). Not only the nodes this
+    // sync demotes: a concurrent sync (another node's, or a Sentinel retry) may have
+    // written the demotion already and still be waiting for the block. A synced replica
+    // answers writes with READONLY: no need to wait for its block.
+    if let Some(promotion) = &plan.promotion {
+        plan.wait_for = current
+            .keys()
+            .filter(|n| *n != promotion && !down.contains(*n))
+            .filter(|n| was_primary(n) || desired.get(*n) == Some(&Role::Fail))
+            .cloned()
+            .collect();
     }
     plan
 }
@@ -106,7 +114,7 @@ mod tests {
 
     #[test]
     fn plans_cover_first_set_up_failover_and_return() {
-        let table: [Case; 8] = [
+        let table: [Case; 10] = [
             (
                 "nothing to change",
                 vec![("a", Some("primary")), ("b", Some("replica"))],
@@ -149,6 +157,29 @@ mod tests {
                 vec![("a", Primary), ("b", Replica)],
                 &[],
                 "demote [x=fail] wait [] promote -",
+            ),
+            (
+                "another sync demoted the old primary already: still wait for its block",
+                vec![
+                    ("a", Some("fail")),
+                    ("b", Some("replica")),
+                    ("c", Some("replica")),
+                ],
+                vec![("a", Fail), ("b", Primary), ("c", Replica)],
+                &[],
+                "demote [] wait [a] promote b",
+            ),
+            (
+                "a node not a synced replica may run a master: wait, unless down",
+                vec![
+                    ("a", Some("primary")),
+                    ("b", Some("replica")),
+                    ("c", Some("replica")),
+                    ("d", Some("replica")),
+                ],
+                vec![("a", Replica), ("b", Primary), ("c", Fail), ("d", Fail)],
+                &["d"],
+                "demote [a=replica c=fail d=fail] wait [a c] promote b",
             ),
             (
                 "returning old master stays fail until synced",

@@ -14,7 +14,8 @@ pub(crate) struct Truth {
     pub(crate) epoch: u64,
     /// Every Redis the Sentinels know, with the role its node should have.
     pub(crate) roles: BTreeMap<Addr, Role>,
-    /// Redis instances the Sentinels consider down (their node need not be waited for).
+    /// Redis instances the Sentinels consider down (`s_down`/`o_down`): their node need
+    /// not be waited for.
     pub(crate) down: BTreeSet<Addr>,
     /// Sentinels that answered, of all those known (configured or named by any view).
     pub(crate) reached: usize,
@@ -70,14 +71,17 @@ pub(crate) fn decide(views: &[SentinelView], configured: &[Addr]) -> Result<Trut
     }
     for r in &newest.replicas {
         let addr = canonical(&r.addr);
-        let is_down = ["s_down", "o_down", "disconnected"]
-            .iter()
-            .any(|f| r.has_flag(f));
+        // Down for the wait: no valid reply for down-after-milliseconds. Not merely
+        // `disconnected`: right after `+switch-master` a Sentinel lists the old master,
+        // still running and taking writes, as `slave,disconnected` for ~100 ms, until its
+        // new link to it is up.
+        let is_down = r.has_flag("s_down") || r.has_flag("o_down");
         if is_down {
             down.insert(addr.clone());
         }
+        let usable = !is_down && !r.has_flag("disconnected");
         let follows_primary = r.master.as_ref().map(canonical) == Some(master.clone());
-        if !master_down && !is_down && r.link_ok && follows_primary && addr != master {
+        if !master_down && usable && r.link_ok && follows_primary && addr != master {
             roles.insert(addr, Role::Replica);
         }
     }
@@ -219,6 +223,37 @@ mod tests {
             let t = decide(&[v.clone(), view(2, 1, 0, "master", vec![r.clone()])], &[]).unwrap();
             assert_eq!(t.roles[&redis(2)], want, "{r:?}");
         }
+    }
+
+    #[test]
+    fn a_relisted_old_master_is_fail_but_not_down() {
+        // Just after `+switch-master`: the old master, alive, listed `slave,disconnected`.
+        let v = |s| {
+            view(
+                s,
+                2,
+                1,
+                "master",
+                vec![
+                    replica(1, 2, "slave,disconnected", false),
+                    replica(3, 2, "slave", true),
+                ],
+            )
+        };
+        let t = decide(&[v(1), v(2)], &[]).unwrap();
+        assert_eq!(t.roles[&redis(1)], Fail);
+        assert!(!t.down.contains(&redis(1)), "its block must be waited for");
+        let dead = |s| {
+            view(
+                s,
+                2,
+                1,
+                "master",
+                vec![replica(1, 2, "slave,s_down,disconnected", false)],
+            )
+        };
+        let t = decide(&[dead(1), dead(2)], &[]).unwrap();
+        assert!(t.down.contains(&redis(1)));
     }
 
     #[test]
