@@ -54,6 +54,8 @@ pub(crate) struct Report {
     pub(crate) waited: Duration,
     /// CIB reads while waiting for the block (each ~25 ms on a CIB file).
     pub(crate) wait_reads: u32,
+    /// Nodes no longer waited for: the Sentinels reported their Redis down meanwhile.
+    pub(crate) given_up: Vec<NodeName>,
     pub(crate) mapping_errors: Vec<MappingError>,
 }
 
@@ -94,6 +96,13 @@ impl Report {
                 self.waited.as_millis(),
                 self.wait_reads,
                 if self.wait_reads == 1 { "" } else { "s" }
+            ));
+        }
+        if !self.given_up.is_empty() {
+            let nodes: Vec<String> = self.given_up.iter().map(|n| n.to_string()).collect();
+            line.push_str(&format!(
+                "; stopped waiting for {} (Redis down)",
+                nodes.join(", ")
             ));
         }
         for e in &self.mapping_errors {
@@ -231,6 +240,44 @@ impl<S: Sentinels, C: Cluster> Sync<'_, S, C> {
         Ok(views)
     }
 
+    /// Asks the Sentinels again while waiting: nodes whose Redis they now report down
+    /// leave `wait_for`; a view that no longer names `promotion` at our epoch stops the
+    /// sync. No answer or no majority changes nothing: keep waiting.
+    fn drop_down_nodes(
+        &self,
+        report: &mut Report,
+        promotion: &NodeName,
+        state: &ClusterState,
+        wait_for: &mut Vec<NodeName>,
+    ) -> Result<(), SyncError> {
+        let Ok(views) = self.views() else {
+            return Ok(());
+        };
+        let Ok(truth) = decide(&views, &self.config.sentinels) else {
+            return Ok(());
+        };
+        let now = self.assign(&truth, state);
+        let still = now.primary.as_ref().map(|(n, _)| n) == Some(promotion);
+        if truth.epoch != report.epoch || !still {
+            return Err(SyncError::Retry(format!(
+                "the Sentinels moved on while this sync waited (config-epoch {}, primary {}): \
+                 not promoting {promotion}",
+                truth.epoch,
+                now.primary
+                    .as_ref()
+                    .map_or("none".to_string(), |(n, _)| n.to_string())
+            )));
+        }
+        wait_for.retain(|n| {
+            let down = now.down.contains(n);
+            if down {
+                report.given_up.push(n.clone());
+            }
+            !down
+        });
+        Ok(())
+    }
+
     /// Writes the plan: the epoch first (from then on a sync with an older view writes
     /// nothing), the demotions, then, once the ex-primaries' writes are refused and the
     /// CIB still says what we planned from, the promotion.
@@ -252,6 +299,8 @@ impl<S: Sentinels, C: Cluster> Sync<'_, S, C> {
         // sync, from another view, may have written since we read)?
         let start = Instant::now();
         let mut rounds = 0;
+        let mut wait_for = plan.wait_for.clone();
+        let mut asked = Instant::now();
         loop {
             let now = self.cluster.state()?;
             rounds += 1;
@@ -265,8 +314,14 @@ impl<S: Sentinels, C: Cluster> Sync<'_, S, C> {
                     "{other} became primary while this sync ran: not promoting {promotion}"
                 )));
             }
-            let open: Vec<&NodeName> = plan
-                .wait_for
+            // A node whose Pacemaker died with it never starts its block: once the
+            // Sentinels report its Redis down too (`s_down` comes down-after-milliseconds
+            // after they relist the old master), nothing there takes writes.
+            if asked.elapsed() >= SENTINEL_RECHECK {
+                asked = Instant::now();
+                self.drop_down_nodes(report, promotion, &now, &mut wait_for)?;
+            }
+            let open: Vec<&NodeName> = wait_for
                 .iter()
                 .filter(|n| !now.write_blocks.contains(*n))
                 .collect();
@@ -296,6 +351,9 @@ impl<S: Sentinels, C: Cluster> Sync<'_, S, C> {
         Ok(())
     }
 }
+
+/// How often a sync waiting for a block asks the Sentinels again.
+const SENTINEL_RECHECK: Duration = Duration::from_millis(500);
 
 /// A view older than the roles in the CIB: a lagging Sentinel majority, or Sentinels
 /// rebuilt from scratch (their epochs restart at 0).

@@ -16,6 +16,9 @@ use super::testing::{redis, sentinel};
 /// Sentinels 1..=3, each answering with the same configuration unless told otherwise.
 struct FakeSentinels {
     views: RefCell<BTreeMap<Addr, Result<SentinelView, String>>>,
+    /// Answers from the fourth question on (a sync asking again while it waits).
+    then: RefCell<Option<BTreeMap<Addr, Result<SentinelView, String>>>>,
+    asked: Cell<u32>,
 }
 
 impl FakeSentinels {
@@ -27,7 +30,18 @@ impl FakeSentinels {
             .collect();
         FakeSentinels {
             views: RefCell::new(views),
+            then: RefCell::new(None),
+            asked: Cell::new(0),
         }
+    }
+
+    /// From the fourth question on, every Sentinel answers `f(its view)`.
+    fn later(&self, f: impl Fn(&mut SentinelView)) {
+        let mut then = self.views.borrow().clone();
+        for v in then.values_mut().flatten() {
+            f(v);
+        }
+        *self.then.borrow_mut() = Some(then);
     }
 
     fn set(&self, s: u8, answer: Result<SentinelView, String>) {
@@ -74,6 +88,12 @@ impl Sentinels for FakeSentinels {
                 addr: s.clone(),
                 name: master_name.into(),
             });
+        }
+        self.asked.set(self.asked.get() + 1);
+        if self.asked.get() == 4
+            && let Some(then) = self.then.borrow_mut().take()
+        {
+            *self.views.borrow_mut() = then;
         }
         match self.views.borrow().get(s) {
             Some(Ok(v)) => Ok(v.clone()),
@@ -277,6 +297,66 @@ fn a_block_that_never_starts_stops_the_promotion_and_asks_for_a_retry() {
         "{err}"
     );
     assert_eq!(cl.roles(), some(&["replica", "replica", "replica"]));
+}
+
+/// Just after `+switch-master`: the old master (node1) relisted as a replica that is not
+/// connected yet; whether it is alive the Sentinels only know down-after-milliseconds later.
+fn relisted(v: &mut SentinelView, flags: &[&str]) {
+    for r in &mut v.replicas {
+        if r.addr == redis(1) {
+            r.flags = flags.iter().map(|f| f.to_string()).collect();
+            r.link_ok = false;
+        }
+    }
+}
+
+#[test]
+fn a_crashed_old_primary_is_waited_for_until_the_sentinels_report_it_down() {
+    let (c, s) = (config(), FakeSentinels::agreeing(2, 1, &[]));
+    for n in 1..=3 {
+        let mut v = view(n, 2, 1, &[]);
+        relisted(&mut v, &["slave", "disconnected"]);
+        s.set(n, Ok(v));
+    }
+    // Its Pacemaker died with it: its block never starts.
+    let mut cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
+    cl.block_after = u32::MAX;
+    s.later(|v| relisted(v, &["slave", "s_down", "disconnected"]));
+    let sync = Sync {
+        config: &c,
+        sentinels: &s,
+        cluster: &cl,
+        resolve: &no_dns,
+        dry_run: false,
+    };
+    let (report, result) = sync.run();
+    result.unwrap();
+    assert_eq!(report.given_up, [NodeName("node1".into())]);
+    assert!(
+        report
+            .summary(false)
+            .contains("stopped waiting for node1 (Redis down)"),
+        "{}",
+        report.summary(false)
+    );
+    assert_eq!(cl.roles(), some(&["fail", "primary", "replica"]));
+    assert_eq!(cl.max_primaries.get(), 1);
+}
+
+#[test]
+fn a_wait_ends_when_the_sentinels_move_on() {
+    let (c, s) = (config(), FakeSentinels::agreeing(2, 1, &[]));
+    let mut cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
+    cl.block_after = u32::MAX;
+    // A newer failover, to node3, while this sync waits to promote node2.
+    s.later(|v| {
+        let n: u8 = v.sentinel.host.rsplit('.').next().unwrap().parse().unwrap();
+        *v = view(n, 3, 2, &[]);
+    });
+    let err = sync(&c, &s, &cl, false).unwrap_err();
+    assert_eq!(err.exit_code(), 1, "{err}");
+    assert!(err.to_string().contains("moved on"), "{err}");
+    assert_ne!(cl.roles()[1].as_deref(), Some("primary"));
 }
 
 #[test]
