@@ -11,7 +11,7 @@ AGENTS  := RedisLBReadBlock RedisLBWriteBlock
 # Sentinel's scripts: under /usr/lib, the only place Debian's sandboxed Sentinel may run.
 SCRIPTS := sentinel-reconfig sentinel-notify
 
-.PHONY: all build install install-files uninstall test lint bench clean
+.PHONY: all build install install-files uninstall test lint bench demo clean
 
 all: build
 
@@ -38,14 +38,26 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --locked --all-targets -- -D warnings
 
-# Needs root (network namespaces, iptables) and the packages .ci/run installs.
+# Needs root (network namespaces, iptables) and the packages .ci/deps installs.
 # Installs into $(PREFIX) first: crm_resource only finds agents under /usr/lib/ocf.
+# Runs the failover drills too (tests/drills, all six by default: DRILLS=1,2,3 picks);
+# --no-fail-fast: a failed drill does not hide the other test crates' results.
 test: lint install
-	$(CARGO) test --release --locked -- --test-threads=4
+	$(CARGO) test --release --locked --no-fail-fast -- --test-threads=4
+
+# The README's first command, on a fresh Debian 12 machine as root (rustup's cargo on
+# PATH): packages, build, install, then a 3-node cluster, `redis-ha status` and drill 1
+# with its timeline, torn down at the end (KEEP=1 leaves it running).
+KEEP ?=
+demo:
+	bash .ci/deps
+	$(MAKE) install
+	DEMO=1 KEEP=$(KEEP) $(CARGO) test --release --locked --test drills -- --nocapture
 
 bench: install
 	bash tests/bench/agents.sh
 	bash tests/bench/sync.sh
+	bash tests/bench/sync-live.sh
 
 clean:
 	$(CARGO) clean

@@ -44,6 +44,11 @@
 #   nodeN/                     holder.pid; corosync|pacemakerd|redis|sentinel|sync .pid and .out;
 #                              redis.conf, redis.log, sentinel.conf, sentinel.log, redis-ha.conf,
 #                              log-corosync/corosync.log, log-pacemaker/pacemaker.log,
+#                              log-pacemaker/redis-ha.log (HA_LOGFILE of Sentinel's scripts
+#                              and the periodic sync: one summary line per sync; the agents'
+#                              start/stop lines are in pacemaker.log, execd's HA_LOGFILE),
+#                              sentinel-scripts.conf (what Sentinel's scripts read: a copy of
+#                              redis-ha.conf), every daemon with TZ=UTC,
 #                              lib-pacemaker/cib/ (the node's CIB), sync-initial.log
 #   Inside the nodes the state dir has the same path (re-mounted into their /run).
 #
@@ -80,6 +85,9 @@ BRIDGE=rha-br
 MARKER=.rha-cluster     # `down` only deletes a state directory that holds this file
 DAEMON_PATH=/usr/sbin:/usr/bin:/sbin:/bin
 OCF_AGENTS=/usr/lib/ocf/resource.d/redis-ha
+# Inside a node: the Sentinel helper's and the periodic sync's log (their HA_LOGFILE),
+# NODEDIR/log-pacemaker/redis-ha.log. The agents' lines are in pacemaker.log.
+HA_LOG=/var/log/pacemaker/redis-ha.log
 
 # ---------------------------------------------------------------------------------------
 # Small helpers
@@ -169,7 +177,7 @@ start_daemon() {
     nd=$(node_dir "$node")
     h=$(holder_pid "$node")
     launch "$(cg_path "rha-$node")" "$nd/$name.out" "$nd/$name.pid" \
-        nsenter -t "$h" --net --mount --uts -- env -i PATH="$DAEMON_PATH" LANG=C.UTF-8 \
+        nsenter -t "$h" --net --mount --uts -- env -i PATH="$DAEMON_PATH" LANG=C.UTF-8 TZ=UTC \
         HOME="$nd/home" "$@"
 }
 
@@ -360,6 +368,8 @@ start_corosync() { start_daemon "$1" corosync corosync -f; }
 corosync_ipc_up() { in_node "$1" corosync-cfgtool -s; }
 start_pacemaker() {
     # No syslog in a namespace: Pacemaker logs to /var/log/pacemaker/pacemaker.log only.
+    # execd sets the agents' HA_LOGFILE to that file (whatever its own environment
+    # says): their start/stop lines are there, in HA_LOGFILE's format.
     start_daemon "$1" pacemakerd env PCMK_logfile=/var/log/pacemaker/pacemaker.log \
         PCMK_logfacility=none pacemakerd
 }
@@ -409,14 +419,17 @@ write_sentinel_config() {
         for ((i = 1; i <= n; i++)); do echo "sentinel = $(node_ip "node$i"):26379"; done
         for ((i = 1; i <= n; i++)); do echo "node node$i = $(node_ip "node$i")"; done
     } >"$nd/redis-ha.conf"
+    cp "$nd/redis-ha.conf" "$nd/sentinel-scripts.conf"
 }
+# Sentinel's scripts read sentinel-scripts.conf, a copy of redis-ha.conf: a drill can
+# break the scripts alone (the periodic sync reads redis-ha.conf).
 start_sentinel() {
-    start_daemon "$1" sentinel env REDIS_HA_CONFIG="$STATE/$1/redis-ha.conf" \
-        redis-sentinel "$STATE/$1/sentinel.conf"
+    start_daemon "$1" sentinel env REDIS_HA_CONFIG="$STATE/$1/sentinel-scripts.conf" \
+        HA_LOGFILE="$HA_LOG" redis-sentinel "$STATE/$1/sentinel.conf"
 }
 start_sync_every() {
     start_daemon "$1" sync env REDIS_HA_CONFIG="$STATE/$1/redis-ha.conf" \
-        redis-ha sync --every "$SYNC_EVERY"
+        HA_LOGFILE="$HA_LOG" redis-ha sync --every "$SYNC_EVERY"
 }
 
 start_haproxy() {

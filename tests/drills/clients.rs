@@ -1,0 +1,483 @@
+//! The drills' clients, each a loop on a thread in the client namespace (or the host's
+//! for HAProxy's stats socket): the writer through HAProxy, the readers, the 6381
+//! prober, the ROLE sampler and the HAProxy state watcher, and what their records say.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cluster::{self, NODES};
+use crate::netns::Background;
+use crate::resp::{Conn, Failure, Reply};
+use crate::timeline::{Timeline, now_us};
+
+/// Short timeouts: a request that takes longer than this has failed for the drill.
+const TIMEOUT: Duration = Duration::from_millis(200);
+
+/// The node (1..) whose Redis answered on this connection: after the REDIRECT, Redis's
+/// local address is the node's own, `laddr=10.213.0.1N:6379`.
+pub(crate) fn whoami(conn: &mut Conn) -> std::io::Result<Option<usize>> {
+    let reply = conn.cmd(&["CLIENT", "INFO"])?;
+    Ok(reply.text().and_then(|info| {
+        info.split_whitespace()
+            .find_map(|f| f.strip_prefix("laddr="))
+            .and_then(|a| a.rsplit_once(':'))
+            .and_then(|(ip, _)| cluster::node_of_ip(ip))
+    }))
+}
+
+// ---- the writer -----------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// `+OK` from this node.
+    Ack(usize),
+    /// `-READONLY` from this node: HAProxy routed a write to a replica.
+    ReadOnly(usize),
+    /// Another error reply.
+    Refused(Option<usize>, String),
+    /// No reply.
+    Failed(Failure),
+}
+
+impl Outcome {
+    /// The outcome without its detail, for "what changed" lines.
+    pub(crate) fn kind(&self) -> String {
+        match self {
+            Outcome::Ack(n) => format!("acked by node{n}"),
+            Outcome::ReadOnly(n) => format!("READONLY from node{n}"),
+            Outcome::Refused(n, e) => format!(
+                "error reply {:?} from {}",
+                e.split_whitespace().next().unwrap_or(""),
+                n.map_or("?".to_string(), |n| format!("node{n}"))
+            ),
+            Outcome::Failed(f) => format!("no reply ({})", f.word()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Attempt {
+    pub(crate) sent: i64,
+    pub(crate) done: i64,
+    pub(crate) seq: u64,
+    pub(crate) outcome: Outcome,
+}
+
+struct Writer {
+    conn: Option<(Conn, Option<usize>)>,
+    /// A new connection for every write (HAProxy balances connections, not requests).
+    fresh: bool,
+    seq: u64,
+    prefix: String,
+    attempts: Vec<Attempt>,
+}
+
+/// Every 10 ms `SET <prefix><seq> <seq>` through HAProxy's write frontend, on one
+/// connection while it lasts, or (`fresh`) on a new connection every time.
+pub(crate) fn start_writer(prefix: &str, fresh: bool) -> Background<Vec<Attempt>> {
+    let w = Writer {
+        conn: None,
+        fresh,
+        seq: 0,
+        prefix: prefix.to_string(),
+        attempts: Vec::new(),
+    };
+    Background::start(true, Duration::from_millis(10), w, write_once, |w| {
+        w.attempts
+    })
+}
+
+fn write_once(w: &mut Writer) {
+    w.seq += 1;
+    let sent = now_us();
+    let outcome = write_attempt(w);
+    if w.fresh {
+        w.conn = None;
+    }
+    w.attempts.push(Attempt {
+        sent,
+        done: now_us(),
+        seq: w.seq,
+        outcome,
+    });
+}
+
+fn write_attempt(w: &mut Writer) -> Outcome {
+    if w.conn.is_none() {
+        let mut conn = match Conn::connect(cluster::write_frontend(), TIMEOUT) {
+            Ok(c) => c,
+            Err(e) => return Outcome::Failed(Failure::of(&e)),
+        };
+        match whoami(&mut conn) {
+            Ok(node) => w.conn = Some((conn, node)),
+            Err(e) => return Outcome::Failed(Failure::of(&e)),
+        }
+    }
+    let (conn, node) = w.conn.as_mut().expect("connected above");
+    let node = *node;
+    let key = format!("{}{}", w.prefix, w.seq);
+    match conn.cmd(&["SET", &key, &w.seq.to_string()]) {
+        Ok(Reply::Status(s)) if s == "OK" => match node {
+            Some(n) => Outcome::Ack(n),
+            None => Outcome::Refused(None, "OK from an unknown node".into()),
+        },
+        Ok(Reply::Error(e)) if e.starts_with("READONLY") => match node {
+            Some(n) => Outcome::ReadOnly(n),
+            None => Outcome::Refused(None, e),
+        },
+        Ok(other) => Outcome::Refused(node, format!("{other:?}")),
+        Err(e) => {
+            w.conn = None;
+            Outcome::Failed(Failure::of(&e))
+        }
+    }
+}
+
+/// Timeline lines for the stretches of what the writer got: where each kind of outcome
+/// starts and ends (a stretch ends after 50 attempts, 0.5 s, without it), so that
+/// interleaved outcomes (round robin over two servers) stay two stretches.
+pub(crate) fn writer_changes(tl: &mut Timeline, who: &str, attempts: &[Attempt]) {
+    const GAP: usize = 50;
+    // kind -> (first index, last index, count)
+    let mut open: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
+    let close = |tl: &mut Timeline, kind: &str, (first, last, count): (usize, usize, usize)| {
+        let (a, b) = (&attempts[first], &attempts[last]);
+        if count == 1 {
+            tl.add_at(a.sent, who, &format!("{kind} once (seq {})", a.seq));
+        } else {
+            tl.add_at(a.sent, who, &format!("{kind} from seq {}", a.seq));
+            tl.add_at(
+                b.sent,
+                who,
+                &format!("last {kind} (seq {}, {count} since seq {})", b.seq, a.seq),
+            );
+        }
+    };
+    for (i, a) in attempts.iter().enumerate() {
+        let ended: Vec<String> = open
+            .iter()
+            .filter(|(_, s)| i - s.1 > GAP)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in ended {
+            let s = open.remove(&k).expect("listed");
+            close(tl, &k, s);
+        }
+        let kind = a.outcome.kind();
+        match open.get_mut(&kind) {
+            Some(s) => {
+                s.1 = i;
+                s.2 += 1;
+            }
+            None => {
+                open.insert(kind, (i, i, 1));
+            }
+        }
+    }
+    for (k, s) in open {
+        close(tl, &k, s);
+    }
+}
+
+// ---- Redis ROLE of every node, straight to 6379 ----------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Role {
+    Master,
+    /// A replica, and whether its link to its master is up (`connected`).
+    Replica {
+        connected: bool,
+    },
+    Down,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RoleSample {
+    pub(crate) t: i64,
+    pub(crate) node: usize,
+    pub(crate) role: Role,
+}
+
+/// Every 10 ms each node's `ROLE` from its own 6379 (one thread per node).
+pub(crate) struct RoleSampler(Vec<Background<Vec<RoleSample>>>);
+
+impl RoleSampler {
+    pub(crate) fn start() -> Self {
+        RoleSampler(
+            (1..=NODES)
+                .map(|node| {
+                    let addr = cluster::redis_addr(node);
+                    Background::start(
+                        true,
+                        Duration::from_millis(10),
+                        (None::<Conn>, Vec::new()),
+                        move |(conn, samples): &mut (Option<Conn>, Vec<RoleSample>)| {
+                            let role = sample_role(conn, addr);
+                            samples.push(RoleSample {
+                                t: now_us(),
+                                node,
+                                role,
+                            });
+                        },
+                        |(_, samples)| samples,
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    pub(crate) fn stop(self) -> Vec<RoleSample> {
+        let mut all: Vec<RoleSample> = self.0.into_iter().flat_map(|b| b.stop()).collect();
+        all.sort_by_key(|s| s.t);
+        all
+    }
+}
+
+fn sample_role(conn: &mut Option<Conn>, addr: SocketAddr) -> Role {
+    if conn.is_none() {
+        *conn = Conn::connect(addr, Duration::from_millis(100)).ok();
+    }
+    let Some(c) = conn.as_mut() else {
+        return Role::Down;
+    };
+    match c.cmd(&["ROLE"]) {
+        Ok(reply) => {
+            let items = reply.items();
+            match items.first().and_then(Reply::text) {
+                Some("master") => Role::Master,
+                Some("slave") => Role::Replica {
+                    connected: items.get(3).and_then(Reply::text) == Some("connected"),
+                },
+                _ => Role::Down,
+            }
+        }
+        Err(_) => {
+            *conn = None;
+            Role::Down
+        }
+    }
+}
+
+/// Timeline lines for every change of a node's ROLE.
+pub(crate) fn role_changes(tl: &mut Timeline, samples: &[RoleSample]) {
+    let mut last: BTreeMap<usize, &Role> = BTreeMap::new();
+    for s in samples {
+        if last.get(&s.node) != Some(&&s.role) {
+            let what = match &s.role {
+                Role::Master => "ROLE master".to_string(),
+                Role::Replica { connected: true } => "ROLE replica, link up".to_string(),
+                Role::Replica { connected: false } => "ROLE replica, link not up".to_string(),
+                Role::Down => "ROLE: no answer on 6379".to_string(),
+            };
+            tl.add_at(s.t, &format!("node{} redis", s.node), &what);
+            last.insert(s.node, &s.role);
+        }
+    }
+}
+
+/// A stretch of consecutive `master` samples of one node.
+#[derive(Debug, Clone, Copy)]
+struct MasterRun {
+    node: usize,
+    start: i64,
+    end: i64,
+}
+
+fn master_runs(samples: &[RoleSample]) -> Vec<MasterRun> {
+    let mut runs: Vec<MasterRun> = Vec::new();
+    let mut open: BTreeMap<usize, usize> = BTreeMap::new();
+    for s in samples {
+        if s.role == Role::Master {
+            match open.get(&s.node) {
+                Some(&i) => runs[i].end = s.t,
+                None => {
+                    open.insert(s.node, runs.len());
+                    runs.push(MasterRun {
+                        node: s.node,
+                        start: s.t,
+                        end: s.t,
+                    });
+                }
+            }
+        } else {
+            open.remove(&s.node);
+        }
+    }
+    runs
+}
+
+/// Acks by a node that was not the primary when the write ran: its ROLE was not master
+/// anywhere near [sent, done] (with `slack` for the sampling), or another node had been
+/// promoted after it before the write was sent (the old master after the new one's
+/// promotion).
+pub(crate) fn ack_violations(attempts: &[Attempt], samples: &[RoleSample]) -> Vec<String> {
+    const SLACK: i64 = 30_000;
+    let runs = master_runs(samples);
+    let mut bad = Vec::new();
+    for a in attempts {
+        let Outcome::Ack(x) = a.outcome else { continue };
+        let (from, to) = (a.sent - SLACK, a.done + SLACK);
+        let mine = runs
+            .iter()
+            .filter(|r| r.node == x && r.start <= to && r.end >= from)
+            .max_by_key(|r| r.start);
+        let Some(mine) = mine else {
+            bad.push(format!(
+                "seq {} acked by node{x}, whose ROLE was not master then",
+                a.seq
+            ));
+            continue;
+        };
+        if let Some(newer) = runs
+            .iter()
+            .find(|r| r.node != x && r.start > mine.start && r.start <= from && r.end >= from)
+        {
+            bad.push(format!(
+                "seq {} acked by node{x} after node{} had been promoted",
+                a.seq, newer.node
+            ));
+        }
+    }
+    bad
+}
+
+// ---- the 6381 prober --------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub(crate) struct ProbeRound {
+    pub(crate) t: i64,
+    /// Nodes whose 6381 accepted a TCP connection.
+    pub(crate) open: Vec<usize>,
+}
+
+/// Every 20 ms a TCP connect to every node's 6381 (all three within a millisecond).
+pub(crate) fn start_prober() -> Background<Vec<ProbeRound>> {
+    Background::start(
+        true,
+        Duration::from_millis(20),
+        Vec::new(),
+        |rounds: &mut Vec<ProbeRound>| {
+            let t = now_us();
+            let open = (1..=NODES)
+                .filter(|&n| {
+                    std::net::TcpStream::connect_timeout(&cluster::write_port(n), TIMEOUT).is_ok()
+                })
+                .collect();
+            rounds.push(ProbeRound { t, open });
+        },
+        |r| r,
+    )
+}
+
+// ---- the reader ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub(crate) struct Read1 {
+    pub(crate) sent: i64,
+    pub(crate) node: Option<usize>,
+    /// The value of the key, or why there was none.
+    pub(crate) value: Result<Option<String>, String>,
+}
+
+/// Every 20 ms a new connection to HAProxy's read frontend and `GET key` (new
+/// connections so that `balance leastconn` spreads them over every server that is up).
+pub(crate) fn start_reader(key: &str) -> Background<Vec<Read1>> {
+    let key = key.to_string();
+    Background::start(
+        true,
+        Duration::from_millis(20),
+        Vec::new(),
+        move |reads: &mut Vec<Read1>| {
+            let sent = now_us();
+            let (node, value) = read_once(&key);
+            reads.push(Read1 { sent, node, value });
+        },
+        |r| r,
+    )
+}
+
+fn read_once(key: &str) -> (Option<usize>, Result<Option<String>, String>) {
+    let mut conn = match Conn::connect(cluster::read_frontend(), TIMEOUT) {
+        Ok(c) => c,
+        Err(e) => return (None, Err(Failure::of(&e).word().to_string())),
+    };
+    let node = match whoami(&mut conn) {
+        Ok(n) => n,
+        Err(e) => return (None, Err(Failure::of(&e).word().to_string())),
+    };
+    let value = match conn.cmd(&["GET", key]) {
+        Ok(Reply::Bulk(v)) => Ok(v),
+        Ok(other) => Err(format!("{other:?}")),
+        Err(e) => Err(Failure::of(&e).word().to_string()),
+    };
+    (node, value)
+}
+
+// ---- HAProxy's server states ------------------------------------------------------------
+
+/// `backend/server` → status (`UP`, `DOWN`, `MAINT`...), from `show stat`.
+pub(crate) type HapStates = BTreeMap<String, String>;
+
+pub(crate) fn haproxy_states(sock: &PathBuf) -> std::io::Result<HapStates> {
+    let mut s = UnixStream::connect(sock)?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    s.write_all(b"show stat\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f.len() > 17 && f[1].starts_with("node"))
+                .then(|| (format!("{}/{}", f[0], f[1]), f[17].to_string()))
+        })
+        .collect())
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct HapChange {
+    pub(crate) t: i64,
+    pub(crate) server: String,
+    pub(crate) status: String,
+}
+
+/// Every 20 ms HAProxy's server states; records the first state and every change.
+pub(crate) fn start_haproxy_watch(sock: PathBuf) -> Background<Vec<HapChange>> {
+    Background::start(
+        false,
+        Duration::from_millis(20),
+        (HapStates::new(), Vec::new()),
+        move |(last, changes): &mut (HapStates, Vec<HapChange>)| {
+            let t = now_us();
+            if let Ok(now) = haproxy_states(&sock) {
+                for (server, status) in &now {
+                    if last.get(server) != Some(status) {
+                        changes.push(HapChange {
+                            t,
+                            server: server.clone(),
+                            status: status.clone(),
+                        });
+                    }
+                }
+                *last = now;
+            }
+        },
+        |(_, c)| c,
+    )
+}
+
+/// One timeline line per poll that saw changes.
+pub(crate) fn haproxy_changes(tl: &mut Timeline, changes: &[HapChange]) {
+    for group in changes.chunk_by(|a, b| a.t == b.t) {
+        let what: Vec<String> = group
+            .iter()
+            .map(|c| format!("{} {}", c.server, c.status))
+            .collect();
+        tl.add_at(group[0].t, "haproxy", &what.join(", "));
+    }
+}

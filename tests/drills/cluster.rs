@@ -1,0 +1,310 @@
+//! The cluster under drill: `tests/cluster/cluster.sh` up at the start, down at the end
+//! (also when a drill panics), and the questions the drills ask it: who is primary for
+//! Sentinel, each node's `redis_role`, where the blocks run, HAProxy's server states.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::clients::{HapStates, haproxy_states};
+use crate::netns::in_client;
+use crate::resp::{Conn, Reply};
+
+pub(crate) const NODES: usize = 3;
+const STATE: &str = "/run/rha-cluster";
+/// Corosync's token when drill 4 runs: a crashed node is seen lost after about
+/// token + consensus (1.2 x token).
+const SHORT_TOKEN_MS: &str = "1000";
+
+pub(crate) fn node_ip(n: usize) -> String {
+    format!("10.213.0.1{n}")
+}
+
+pub(crate) fn node_of_ip(ip: &str) -> Option<usize> {
+    (1..=NODES).find(|&n| node_ip(n) == ip)
+}
+
+fn addr(ip: &str, port: u16) -> SocketAddr {
+    format!("{ip}:{port}").parse().expect("a valid address")
+}
+
+pub(crate) fn redis_addr(n: usize) -> SocketAddr {
+    addr(&node_ip(n), 6379)
+}
+
+pub(crate) fn sentinel_addr(n: usize) -> SocketAddr {
+    addr(&node_ip(n), 26379)
+}
+
+pub(crate) fn write_port(n: usize) -> SocketAddr {
+    addr(&node_ip(n), 6381)
+}
+
+pub(crate) fn write_frontend() -> SocketAddr {
+    addr("10.213.0.1", 6381)
+}
+
+pub(crate) fn read_frontend() -> SocketAddr {
+    addr("10.213.0.1", 6380)
+}
+
+pub(crate) struct Cluster {
+    script: PathBuf,
+    token_ms: Option<&'static str>,
+    keep: bool,
+}
+
+impl Cluster {
+    /// `down` (the remains of an interrupted run), then `up` with the periodic sync.
+    pub(crate) fn up(short_token: bool, keep: bool) -> Result<Cluster, String> {
+        let mut cluster = Cluster {
+            script: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cluster/cluster.sh"),
+            token_ms: short_token.then_some(SHORT_TOKEN_MS),
+            keep: false,
+        };
+        cluster.sh_visible(&["down"])?;
+        cluster.sh_visible(&["up"])?;
+        cluster.keep = keep;
+        Ok(cluster)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.script);
+        cmd.args(args).env("RHA_SYNC_EVERY", "5s");
+        if let Some(t) = self.token_ms {
+            cmd.env("RHA_TOKEN_MS", t);
+        }
+        cmd
+    }
+
+    /// cluster.sh with its progress lines on our stderr.
+    fn sh_visible(&self, args: &[&str]) -> Result<(), String> {
+        let status = self
+            .command(args)
+            .stdin(Stdio::null())
+            .status()
+            .map_err(|e| format!("cannot run {}: {e}", self.script.display()))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("cluster.sh {} failed: {status}", args.join(" ")))
+        }
+    }
+
+    /// cluster.sh ARGS: its stdout, or an error with the command, exit and stderr.
+    pub(crate) fn sh(&self, args: &[&str]) -> Result<String, String> {
+        let (code, out, err) = self.sh_status(args);
+        if code == 0 {
+            Ok(out)
+        } else {
+            Err(format!(
+                "cluster.sh {} exited {code}: {}{}",
+                args.join(" "),
+                out.trim(),
+                err.trim()
+            ))
+        }
+    }
+
+    pub(crate) fn sh_status(&self, args: &[&str]) -> (i32, String, String) {
+        match self.command(args).stdin(Stdio::null()).output() {
+            Ok(o) => (
+                o.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&o.stdout).into_owned(),
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            ),
+            Err(e) => (-1, String::new(), format!("cannot run cluster.sh: {e}")),
+        }
+    }
+
+    /// A command in node N's namespaces.
+    pub(crate) fn exec(&self, n: usize, args: &[&str]) -> Result<String, String> {
+        let node = format!("node{n}");
+        let mut all = vec!["exec", node.as_str()];
+        all.extend_from_slice(args);
+        self.sh(&all)
+    }
+
+    pub(crate) fn state(&self) -> PathBuf {
+        PathBuf::from(STATE)
+    }
+
+    pub(crate) fn node_dir(&self, n: usize) -> PathBuf {
+        self.state().join(format!("node{n}"))
+    }
+
+    pub(crate) fn haproxy_sock(&self) -> PathBuf {
+        self.state().join("client/haproxy.sock")
+    }
+
+    pub(crate) fn haproxy(&self) -> HapStates {
+        haproxy_states(&self.haproxy_sock()).unwrap_or_default()
+    }
+
+    /// `redis-ha status` on node N: (exit code, screen).
+    pub(crate) fn status(&self, n: usize) -> (i32, String) {
+        let node = format!("node{n}");
+        let (code, out, err) = self.sh_status(&["exec", &node, "redis-ha", "status"]);
+        (code, format!("{out}{err}"))
+    }
+
+    pub(crate) fn status_screen(&self) -> String {
+        self.status(1).1
+    }
+
+    /// `redis_role` of node N, read on node `via` (None: unset or unreadable).
+    pub(crate) fn role_attr(&self, via: usize, n: usize) -> Option<String> {
+        let node = format!("node{n}");
+        self.exec(
+            via,
+            &[
+                "crm_attribute",
+                "--node",
+                &node,
+                "--name",
+                "redis_role",
+                "--query",
+                "-q",
+            ],
+        )
+        .ok()
+        .map(|s| s.trim().to_lowercase())
+    }
+
+    /// The nodes a block clone runs on, per `crm_resource --locate` on node `via`.
+    pub(crate) fn blocks(&self, via: usize, clone: &str) -> Vec<usize> {
+        let out = self
+            .exec(via, &["crm_resource", "--locate", "-r", clone, "-Q"])
+            .unwrap_or_default();
+        let mut v: Vec<usize> = out
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("node")?.parse().ok())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The primary every reachable Sentinel names (at least two reachable, all agreeing).
+    pub(crate) fn sentinel_master(&self) -> Option<usize> {
+        in_client(|| {
+            let said: Vec<Option<usize>> = (1..=NODES)
+                .filter_map(|n| {
+                    let mut c = Conn::connect(sentinel_addr(n), Duration::from_millis(300)).ok()?;
+                    let r = c
+                        .cmd(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "redis-ha"])
+                        .ok()?;
+                    Some(r.items().first().and_then(Reply::text).and_then(node_of_ip))
+                })
+                .collect();
+            match said.first() {
+                Some(&Some(m)) if said.len() >= 2 && said.iter().all(|s| *s == Some(m)) => Some(m),
+                _ => None,
+            }
+        })
+    }
+
+    /// A command to one node's Sentinel, from the client namespace.
+    pub(crate) fn sentinel_cmd(&self, n: usize, args: &[&str]) -> Result<Reply, String> {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        in_client(move || {
+            let mut c = Conn::connect(sentinel_addr(n), Duration::from_secs(2))
+                .map_err(|e| format!("node{n} sentinel: {e}"))?;
+            let a: Vec<&str> = args.iter().map(String::as_str).collect();
+            c.cmd(&a).map_err(|e| format!("node{n} sentinel: {e}"))
+        })
+    }
+
+    /// A command through HAProxy's write frontend, from the client namespace.
+    pub(crate) fn write_cmd(&self, args: &[&str]) -> Result<Reply, String> {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        in_client(move || {
+            let mut c = Conn::connect(write_frontend(), Duration::from_secs(2))
+                .map_err(|e| format!("write frontend: {e}"))?;
+            let a: Vec<&str> = args.iter().map(String::as_str).collect();
+            c.cmd(&a).map_err(|e| format!("write frontend: {e}"))
+        })
+    }
+
+    /// Everything agrees, on every node in `alive`: `redis-ha status` exits 0 (roles,
+    /// Sentinel and blocks agree), HAProxy has the primary alone in redis-write and
+    /// every node of `alive` in redis-read. Returns the primary.
+    pub(crate) fn healthy(&self, alive: &[usize]) -> Result<usize, String> {
+        let primary = self
+            .sentinel_master()
+            .ok_or("the Sentinels do not agree on a master")?;
+        let (code, screen) = self.status(alive[0]);
+        if code != 0 {
+            return Err(format!(
+                "redis-ha status on node{} exits {code}:\n{screen}",
+                alive[0]
+            ));
+        }
+        let hap = self.haproxy();
+        for n in 1..=NODES {
+            let w = hap
+                .get(&format!("redis-write/node{n}"))
+                .map_or("?", String::as_str);
+            let r = hap
+                .get(&format!("redis-read/node{n}"))
+                .map_or("?", String::as_str);
+            let (want_w, want_r) = (n == primary, alive.contains(&n));
+            if (w == "UP") != want_w || (r == "UP") != want_r {
+                return Err(format!("HAProxy: {hap:?}, primary node{primary}"));
+            }
+        }
+        Ok(primary)
+    }
+
+    /// Waits (bounded) until `healthy`; the last reason when it never is.
+    pub(crate) fn wait_healthy(&self, alive: &[usize], within: Duration) -> Result<usize, String> {
+        let start = Instant::now();
+        loop {
+            match self.healthy(alive) {
+                Ok(p) => return Ok(p),
+                Err(e) if start.elapsed() > within => {
+                    return Err(format!("not healthy within {within:?}: {e}"));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(300)),
+            }
+        }
+    }
+
+    pub(crate) fn print_how_to_look(&self) {
+        let s = self.script.display();
+        println!("  {s} status                      crm_mon and HAProxy's servers");
+        println!("  {s} exec node1 redis-ha status  roles, Sentinel and blocks on one screen");
+        println!("  {s} exec node1 crm_mon -1 -A    Pacemaker's view");
+        println!("  {s} exec client redis-cli -p 6381 set k v    a write through HAProxy");
+        println!("  logs: {STATE}/nodeN/ (sentinel.log, redis.log, log-pacemaker/)");
+        println!("  {s} down                        remove everything");
+    }
+}
+
+/// Polls `f` every 100 ms until it returns Some, at most `within`.
+pub(crate) fn wait_for<T>(
+    what: &str,
+    within: Duration,
+    mut f: impl FnMut() -> Option<T>,
+) -> Result<T, String> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Ok(v);
+        }
+        if start.elapsed() > within {
+            return Err(format!("timed out after {within:?} waiting for {what}"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if !self.keep
+            && let Err(e) = self.sh_visible(&["down"])
+        {
+            eprintln!("drills: {e}");
+        }
+    }
+}

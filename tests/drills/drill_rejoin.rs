@@ -1,0 +1,138 @@
+//! Drill 3: restart the Redis that drill 1 killed (the old primary, empty: no
+//! persistence). No read through HAProxy's read frontend may be served by it until it
+//! is a synced replica (zero stale reads); reported: how long until it serves reads.
+
+use std::time::Duration;
+
+use crate::Shared;
+use crate::clients::{
+    Role, RoleSampler, haproxy_changes, role_changes, start_haproxy_watch, start_reader,
+};
+use crate::cluster::{Cluster, NODES, wait_for};
+use crate::drill_kill_redis::{finish, wait_new_primary};
+use crate::resp::Reply;
+use crate::timeline::{Timeline, now_us};
+
+const KEY: &str = "drill3:marker";
+
+pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
+    let killed = match shared.killed_redis {
+        Some(k) => k,
+        None => {
+            // Run alone: kill the primary's Redis first, as drill 1 does.
+            let all: Vec<usize> = (1..=NODES).collect();
+            let p = c.wait_healthy(&all, Duration::from_secs(90))?;
+            println!("  (setup) SIGKILL node{p}'s redis-server, wait for the failover");
+            c.sh(&["stop-redis", &format!("node{p}")])?;
+            wait_new_primary(c, p)?;
+            p
+        }
+    };
+    let others: Vec<usize> = (1..=NODES).filter(|&n| n != killed).collect();
+    // The precondition: the roles say the dead one is `fail`, HAProxy agrees.
+    wait_for(
+        &format!("node{killed}: redis_role fail, out of HAProxy"),
+        Duration::from_secs(60),
+        || {
+            let hap = c.haproxy();
+            let out = hap
+                .get(&format!("redis-read/node{killed}"))
+                .map(String::as_str)
+                != Some("UP");
+            (out && c.role_attr(others[0], killed).as_deref() == Some("fail")).then_some(())
+        },
+    )?;
+    // The value every read must return, on the primary and its live replicas.
+    let value = format!("v{}", now_us());
+    match c.write_cmd(&["SET", KEY, &value])? {
+        Reply::Status(s) if s == "OK" => {}
+        other => return Err(format!("SET {KEY} through HAProxy: {other:?}")),
+    }
+    c.write_cmd(&["WAIT", &(others.len() - 1).to_string(), "5000"])?;
+
+    let mut tl = Timeline::new();
+    let hap = start_haproxy_watch(c.haproxy_sock());
+    let roles = RoleSampler::start();
+    let reader = start_reader(KEY);
+    std::thread::sleep(Duration::from_millis(500));
+    let restart = tl.act(&format!("start node{killed}'s redis-server again"));
+    c.sh(&["start-redis", &format!("node{killed}")])?;
+    let back = format!("redis-read/node{killed}");
+    let served = wait_for(
+        &format!("HAProxy to take node{killed} back for reads"),
+        Duration::from_secs(90),
+        || (c.haproxy().get(&back).map(String::as_str) == Some("UP")).then_some(()),
+    );
+    // Long enough for leastconn to send it a share of the reads.
+    std::thread::sleep(Duration::from_secs(2));
+    let reads = reader.stop();
+    let samples = roles.stop();
+    let changes = hap.stop();
+    tl.act("reader stopped");
+
+    let mut errors = Vec::new();
+    if let Err(e) = served {
+        errors.push(e);
+    }
+    // When the rejoining Redis was a synced replica, per its own ROLE.
+    let synced_at = samples
+        .iter()
+        .filter(|s| s.node == killed && s.t > restart)
+        .find(|s| s.role == (Role::Replica { connected: true }))
+        .map(|s| s.t);
+    let mut first_read: Option<i64> = None;
+    let (mut by_node, mut stale, mut failed) = ([0usize; NODES + 1], 0, 0);
+    for r in &reads {
+        let Some(n) = r.node else {
+            failed += 1;
+            continue;
+        };
+        by_node[n] += 1;
+        let right = matches!(&r.value, Ok(Some(v)) if *v == value);
+        if !right {
+            stale += 1;
+            errors.push(format!(
+                "stale read at {:+} ms from node{n}: {:?}, want {value:?}",
+                tl.ms(r.sent),
+                r.value
+            ));
+        }
+        if n == killed {
+            first_read.get_or_insert(r.sent);
+            if synced_at.is_none_or(|s| r.sent < s) {
+                errors.push(format!(
+                    "read at {:+} ms served by node{n} before its ROLE said synced replica",
+                    tl.ms(r.sent)
+                ));
+            }
+        }
+    }
+    if let Some(t) = first_read {
+        tl.add_at(t, "reader", &format!("first read served by node{killed}"));
+    }
+    role_changes(&mut tl, &samples);
+    haproxy_changes(&mut tl, &changes);
+    tl.add_logs(&c.state(), NODES);
+    tl.print();
+
+    println!("  --- reads");
+    println!(
+        "  reads: {} ({} answered, {failed} without an answer); stale: {stale}",
+        reads.len(),
+        reads.len() - failed
+    );
+    let per_node: Vec<String> = (1..=NODES)
+        .map(|n| format!("node{n} {}", by_node[n]))
+        .collect();
+    println!("  served by: {}", per_node.join(", "));
+    match (synced_at, first_read) {
+        (Some(s), Some(f)) => println!(
+            "  node{killed}: synced replica {} ms after the restart, serving reads after {} ms",
+            (s - restart) / 1000,
+            (f - restart) / 1000
+        ),
+        _ => errors.push(format!("node{killed} served no read after its restart")),
+    }
+    shared.killed_redis = None;
+    finish(errors)
+}
