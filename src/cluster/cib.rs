@@ -7,7 +7,7 @@ use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
 use super::history;
-use super::{ClusterState, EPOCH_PROPERTY, NodeName, ROLE_ATTRIBUTE, WRITE_BLOCK_PRIMITIVE};
+use super::{ClusterState, EPOCH_ATTRIBUTE, NodeName, ROLE_ATTRIBUTE, WRITE_BLOCK_PRIMITIVE};
 
 /// What one CIB says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,9 +44,6 @@ enum At {
     Transient,
     /// ... node_state/transient_attributes/instance_attributes
     TransientAttributes,
-    CrmConfig,
-    /// configuration/crm_config/cluster_property_set
-    PropertySet,
     /// node_state/lrm/lrm_resources/lrm_resource: one resource's operation history
     Lrm,
     LrmResources,
@@ -61,8 +58,6 @@ fn child_at(parent: Option<At>, name: &str) -> At {
         (None, "cib") => At::Cib,
         (Some(At::Cib), "configuration") => At::Configuration,
         (Some(At::Configuration), "nodes") => At::Nodes,
-        (Some(At::Configuration), "crm_config") => At::CrmConfig,
-        (Some(At::CrmConfig), "cluster_property_set") => At::PropertySet,
         (Some(At::Nodes), "node") => At::Node,
         (Some(At::Node), "instance_attributes") => At::NodeAttributes,
         (Some(At::Cib), "status") => At::Status,
@@ -176,8 +171,8 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
             }
         }
         if element.name().as_ref() == "nvpair"
-            && parent == Some(At::PropertySet)
-            && attr(&element, "name").as_deref() == Some(EPOCH_PROPERTY)
+            && parent == Some(At::NodeAttributes)
+            && attr(&element, "name").as_deref() == Some(EPOCH_ATTRIBUTE)
         {
             // Unreadable counts as the highest: the guard then holds until a person looks.
             let value =
@@ -287,22 +282,30 @@ mod tests {
     }
 
     #[test]
-    fn the_applied_epoch_is_read_from_any_property_set() {
+    fn the_applied_epoch_is_the_highest_on_any_node() {
         assert_eq!(parse(SETTLED).unwrap().state.applied_epoch, None);
-        let with = |sets: &str| {
-            let xml = SETTLED.replacen("<crm_config>", &format!("<crm_config>{sets}"), 1);
-            assert_ne!(xml, SETTLED, "the capture has a crm_config");
+        let with = |node1: &str, node2: &str| {
+            let nvpair = |id: &str, v: &str| {
+                format!(r#"<nvpair id="{id}-e" name="redis-ha-config-epoch" value="{v}"/>"#)
+            };
+            let xml = SETTLED
+                .replacen(
+                    r#"<nvpair id="nodes-1-redis_role""#,
+                    &format!(r#"{}<nvpair id="nodes-1-redis_role""#, nvpair("n1", node1)),
+                    1,
+                )
+                .replacen(
+                    r#"<nvpair id="nodes-2-redis_role""#,
+                    &format!(r#"{}<nvpair id="nodes-2-redis_role""#, nvpair("n2", node2)),
+                    1,
+                );
+            assert_eq!(xml.matches("redis-ha-config-epoch").count(), 2);
             parse(&xml).unwrap().state.applied_epoch
         };
-        let set = |id: &str, value: &str| {
-            format!(
-                r#"<cluster_property_set id="{id}"><nvpair id="{id}-e" name="redis-ha-config-epoch" value="{value}"/></cluster_property_set>"#
-            )
-        };
-        assert_eq!(with(&set("redis-ha", "7")), Some(7));
-        assert_eq!(with(&(set("a", "3") + &set("b", "9"))), Some(9));
+        assert_eq!(with("7", "3"), Some(7));
+        assert_eq!(with("3", "9"), Some(9));
         // Unreadable: the highest, so the guard holds until someone looks.
-        assert_eq!(with(&set("redis-ha", "seven")), Some(u64::MAX));
+        assert_eq!(with("seven", "3"), Some(u64::MAX));
     }
 
     #[test]

@@ -19,10 +19,12 @@ pub(crate) const ROLE_ATTRIBUTE: &str = "redis_role";
 /// The clone whose placement says where writes are refused, and its primitive.
 pub(crate) const WRITE_BLOCK_CLONE: &str = "RedisLBWriteBlock-clone";
 pub(crate) const WRITE_BLOCK_PRIMITIVE: &str = "RedisLBWriteBlock";
-/// The cluster property (in its own set, `EPOCH_PROPERTY_SET`) recording the Sentinel
-/// `config-epoch` the roles were last written from: a sync from an older one writes nothing.
-pub(crate) const EPOCH_PROPERTY: &str = "redis-ha-config-epoch";
-pub(crate) const EPOCH_PROPERTY_SET: &str = "redis-ha";
+/// The permanent node attribute recording the Sentinel `config-epoch` the roles were last
+/// written from (on the node the sync wrote first; the highest value counts): a sync from
+/// an older one writes nothing. A node attribute, not a cluster property: a change under
+/// crm_config makes the controller re-read its options and delays the next transition by
+/// ~1 s, which the promotion would wait for.
+pub(crate) const EPOCH_ATTRIBUTE: &str = "redis-ha-config-epoch";
 /// The clone whose placement says where reads are refused.
 pub(crate) const READ_BLOCK_CLONE: &str = "RedisLBReadBlock-clone";
 
@@ -74,7 +76,7 @@ pub(crate) struct ClusterState {
     pub(crate) quorate: bool,
     /// Every node in the CIB's nodes section, with its raw `redis_role` value (None: unset).
     pub(crate) roles: BTreeMap<NodeName, Option<String>>,
-    /// The `config-epoch` the roles were last written from (`EPOCH_PROPERTY`).
+    /// The `config-epoch` the roles were last written from (`EPOCH_ATTRIBUTE`).
     pub(crate) applied_epoch: Option<u64>,
     /// Nodes where the status section shows `RedisLBWriteBlock` running (its writes are
     /// refused).
@@ -98,6 +100,6 @@ pub(crate) trait Cluster {
     fn state(&self) -> Result<ClusterState, ClusterError>;
     /// Writes a permanent `redis_role` for `node`.
     fn set_role(&self, node: &NodeName, role: Role) -> Result<(), ClusterError>;
-    /// Records the Sentinel `config-epoch` the roles are being written from.
-    fn record_epoch(&self, epoch: u64) -> Result<(), ClusterError>;
+    /// Records the Sentinel `config-epoch` the roles are being written from, on `node`.
+    fn record_epoch(&self, node: &NodeName, epoch: u64) -> Result<(), ClusterError>;
 }

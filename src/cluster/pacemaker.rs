@@ -7,10 +7,7 @@ use std::time::Duration;
 use super::cib::{self, Cib};
 use super::failure::{self, Failure};
 use super::locate;
-use super::{
-    Cluster, ClusterError, ClusterState, EPOCH_PROPERTY, EPOCH_PROPERTY_SET, NodeName,
-    ROLE_ATTRIBUTE, Role,
-};
+use super::{Cluster, ClusterError, ClusterState, EPOCH_ATTRIBUTE, NodeName, ROLE_ATTRIBUTE, Role};
 use crate::child::{self, End};
 
 /// Runs Pacemaker's tools from PATH; they inherit our environment, so `CIB_file` works
@@ -90,17 +87,14 @@ impl Cluster for Pacemaker {
         self.run("crm_attribute", &args).map(|_| ())
     }
 
-    /// A cluster property in a set of its own, so `pcs property` / `crm configure show`
-    /// list it apart from Pacemaker's options.
-    fn record_epoch(&self, epoch: u64) -> Result<(), ClusterError> {
+    /// A permanent node attribute, like the roles.
+    fn record_epoch(&self, node: &NodeName, epoch: u64) -> Result<(), ClusterError> {
         let epoch = epoch.to_string();
         let args = [
-            "--type",
-            "crm_config",
-            "--set-name",
-            EPOCH_PROPERTY_SET,
+            "--node",
+            &node.0,
             "--name",
-            EPOCH_PROPERTY,
+            EPOCH_ATTRIBUTE,
             "--update",
             &epoch,
         ];

@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 use super::nodes::{MappingError, NodeMap};
 use super::plan::{Plan, plan};
 use super::truth::{Truth, decide};
-use crate::cluster::{
-    Cluster, ClusterError, ClusterState, EPOCH_PROPERTY, EPOCH_PROPERTY_SET, NodeName, Role,
-};
+use crate::cluster::{Cluster, ClusterError, ClusterState, EPOCH_ATTRIBUTE, NodeName, Role};
 use crate::config::Config;
 use crate::sentinel::{Addr, SentinelError, SentinelView, Sentinels};
 
@@ -283,9 +281,15 @@ impl<S: Sentinels, C: Cluster> Sync<'_, S, C> {
     /// CIB still says what we planned from, the promotion.
     fn apply(&self, report: &mut Report, before: &ClusterState) -> Result<(), SyncError> {
         let plan = report.plan.clone();
-        let has_writes = !plan.demotions.is_empty() || plan.promotion.is_some();
-        if has_writes && before.applied_epoch.is_none_or(|e| e < report.epoch) {
-            self.cluster.record_epoch(report.epoch)?;
+        let first = plan
+            .demotions
+            .first()
+            .map(|(n, _)| n)
+            .or(plan.promotion.as_ref());
+        if let Some(node) = first
+            && before.applied_epoch.is_none_or(|e| e < report.epoch)
+        {
+            self.cluster.record_epoch(node, report.epoch)?;
         }
         for (node, role) in &plan.demotions {
             self.cluster.set_role(node, *role)?;
@@ -361,7 +365,7 @@ fn stale(applied: u64, seen: u64) -> SyncError {
     SyncError::Retry(format!(
         "the roles were written from Sentinel config-epoch {applied}, newer than the newest \
          the reachable Sentinels know ({seen}): a stale view, writing nothing. If the \
-         Sentinels were rebuilt and their epochs restarted, remove the record: \
-         crm_attribute --type crm_config --set-name {EPOCH_PROPERTY_SET} --name {EPOCH_PROPERTY} --delete"
+         Sentinels were rebuilt and their epochs restarted, remove the record from every \
+         node: crm_attribute --node NODE --name {EPOCH_ATTRIBUTE} --delete"
     ))
 }

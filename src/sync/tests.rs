@@ -185,8 +185,8 @@ impl Cluster for FakeCluster {
         })
     }
 
-    fn record_epoch(&self, epoch: u64) -> Result<(), ClusterError> {
-        self.write(format!("epoch={epoch}"));
+    fn record_epoch(&self, node: &NodeName, epoch: u64) -> Result<(), ClusterError> {
+        self.write(format!("{node} epoch={epoch}"));
         self.epoch.set(Some(epoch));
         Ok(())
     }
@@ -248,7 +248,7 @@ fn first_sync_sets_every_role_and_a_second_writes_nothing() {
     assert_eq!(
         *cl.writes.borrow(),
         [
-            "epoch=0",
+            "node2 epoch=0",
             "node2=replica",
             "node3=replica",
             "read",
@@ -268,7 +268,13 @@ fn switchover_demotes_waits_for_the_block_then_promotes() {
     sync(&c, &s, &cl, false).unwrap();
     assert_eq!(
         *cl.writes.borrow(),
-        ["epoch=1", "node1=replica", "read", "read", "node2=primary"]
+        [
+            "node1 epoch=1",
+            "node1=replica",
+            "read",
+            "read",
+            "node2=primary"
+        ]
     );
     assert_eq!(cl.max_primaries.get(), 1);
 }
@@ -280,7 +286,7 @@ fn a_dead_primary_is_failed_and_not_waited_for() {
     sync(&c, &s, &cl, false).unwrap();
     assert_eq!(
         *cl.writes.borrow(),
-        ["epoch=1", "node1=fail", "read", "node2=primary"]
+        ["node1 epoch=1", "node1=fail", "read", "node2=primary"]
     );
 }
 

@@ -395,35 +395,17 @@ fn status_shows_agreement_and_names_each_disagreement() {
 fn the_applied_epoch_is_recorded_and_an_older_view_writes_nothing() {
     let s = Setup::new("sync-epoch");
     s.sync().expect(0);
-    let epoch = || {
-        run(s.cib.cmd("crm_attribute").args([
-            "--type",
-            "crm_config",
-            "--set-name",
-            "redis-ha",
-            "--name",
-            "redis-ha-config-epoch",
-            "--query",
-            "--quiet",
-        ]))
-        .expect(0)
-        .stdout
-        .trim()
-        .to_string()
+    // `crm_attribute --node NODE --name redis-ha-config-epoch ARGS`.
+    let epoch = |node: &str, args: &[&str]| {
+        let mut cmd = s.cib.cmd("crm_attribute");
+        cmd.args(["--node", node, "--name", "redis-ha-config-epoch"])
+            .args(args);
+        run(&mut cmd).expect(0).stdout.trim().to_string()
     };
-    assert_eq!(epoch(), "0");
+    // The first sync's first write was node2's demotion from unset to replica.
+    assert_eq!(epoch("node2", &["--query", "--quiet"]), "0");
     // As if a failover at epoch 9 had been applied from Sentinels we cannot reach now.
-    run(s.cib.cmd("crm_attribute").args([
-        "--type",
-        "crm_config",
-        "--set-name",
-        "redis-ha",
-        "--name",
-        "redis-ha-config-epoch",
-        "--update",
-        "9",
-    ]))
-    .expect(0);
+    epoch("node3", &["--update", "9"]);
     s.cib.set_role("node1", Some("fail"));
     s.cib.set_role("node2", Some("primary"));
     let out = s.sync().expect(1);
@@ -433,4 +415,10 @@ fn the_applied_epoch_is_recorded_and_an_older_view_writes_nothing() {
     );
     assert!(out.stderr.contains("--delete"), "{out}");
     assert_eq!(s.roles(), ["fail", "primary", "replica"]);
+    // What the error says to do after rebuilding the Sentinels: the sync works again.
+    for node in NODES {
+        epoch(node, &["--delete"]);
+    }
+    s.sync().expect(0);
+    assert_eq!(s.roles(), ["primary", "replica", "replica"]);
 }
