@@ -124,9 +124,7 @@ fn sync_once(config: &Config, log: &Logger, dry_run: bool) -> Result<(), SyncErr
         timeout: config.timeout,
         password,
     };
-    let cluster = Pacemaker {
-        timeout: Duration::from_secs(10),
-    };
+    let cluster = Pacemaker::for_helper();
     let sync = Sync {
         config,
         sentinels: &sentinels,

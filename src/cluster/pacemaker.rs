@@ -18,6 +18,14 @@ pub(crate) struct Pacemaker {
 }
 
 impl Pacemaker {
+    /// The bound the Sentinel helper and `redis-ha status` give each tool: well inside
+    /// Sentinel's 60 s kill, long enough for a busy CIB.
+    pub(crate) fn for_helper() -> Self {
+        Pacemaker {
+            timeout: std::time::Duration::from_secs(10),
+        }
+    }
+
     /// Runs `program args`; its stdout when it exits 0.
     fn run(&self, program: &str, args: &[&str]) -> Result<String, ClusterError> {
         let command = std::iter::once(program)

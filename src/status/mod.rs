@@ -7,7 +7,6 @@ mod render;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::time::Duration;
 
 use crate::cluster::{NodeName, Pacemaker, READ_BLOCK_CLONE, WRITE_BLOCK_CLONE};
 use crate::config::{self, Config};
@@ -108,9 +107,7 @@ fn gather(config: &Config) -> Result<Snapshot, String> {
         timeout: config.timeout,
         password: password(&config.redis_password_file)?,
     };
-    let cluster = Pacemaker {
-        timeout: Duration::from_secs(10),
-    };
+    let cluster = Pacemaker::for_helper();
     let sync = Sync {
         config,
         sentinels: &sentinels,
