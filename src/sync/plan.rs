@@ -51,17 +51,22 @@ pub(crate) fn plan(
     }
     plan.demotions = demoted;
     // Before a promotion, every other node that may still run a master must refuse
-    // writes, unless its Redis is down: each node carrying `primary`, and each the
-    // Sentinels do not call a synced replica of the new primary (the old master keeps
-    // taking writes until Sentinel converts it, seconds later). Not only the nodes this
-    // sync demotes: a concurrent sync (another node's, or a Sentinel retry) may have
-    // written the demotion already and still be waiting for the block. A synced replica
-    // answers writes with READONLY: no need to wait for its block.
+    // writes, unless its Redis is down: each the Sentinels do not call a synced replica
+    // of the new primary (the old master keeps taking writes until Sentinel converts it,
+    // seconds later), and a node carrying `primary` whose Redis they do not know. Not
+    // only the nodes this sync demotes: a concurrent sync (another node's, or a Sentinel
+    // retry) may have written the demotion already and still be waiting for the block. A
+    // synced replica (its own INFO says so: role slave, link up) answers writes with
+    // READONLY: no need to wait for its block.
     if let Some(promotion) = &plan.promotion {
         plan.wait_for = current
             .keys()
             .filter(|n| *n != promotion && !down.contains(*n))
-            .filter(|n| was_primary(n) || desired.get(*n) == Some(&Role::Fail))
+            .filter(|n| match desired.get(*n) {
+                Some(Role::Fail) => true,
+                Some(Role::Replica | Role::Primary) => false,
+                None => was_primary(n),
+            })
             .cloned()
             .collect();
     }
@@ -114,7 +119,7 @@ mod tests {
 
     #[test]
     fn plans_cover_first_set_up_failover_and_return() {
-        let table: [Case; 10] = [
+        let table: [Case; 12] = [
             (
                 "nothing to change",
                 vec![("a", Some("primary")), ("b", Some("replica"))],
@@ -132,9 +137,23 @@ mod tests {
             (
                 "switchover: demote a, wait for its block, then promote b",
                 vec![("a", Some("primary")), ("b", Some("replica"))],
+                vec![("a", Fail), ("b", Primary)],
+                &[],
+                "demote [a=fail] wait [a] promote b",
+            ),
+            (
+                "the old primary is a synced replica already: no wait",
+                vec![("a", Some("primary")), ("b", Some("replica"))],
                 vec![("a", Replica), ("b", Primary)],
                 &[],
-                "demote [a=replica] wait [a] promote b",
+                "demote [a=replica] wait [] promote b",
+            ),
+            (
+                "a primary Sentinel does not know is waited for",
+                vec![("a", Some("replica")), ("x", Some("primary"))],
+                vec![("a", Primary)],
+                &[],
+                "demote [x=fail] wait [x] promote a",
             ),
             (
                 "failover of a dead primary: no wait for its block",
@@ -177,9 +196,9 @@ mod tests {
                     ("c", Some("replica")),
                     ("d", Some("replica")),
                 ],
-                vec![("a", Replica), ("b", Primary), ("c", Fail), ("d", Fail)],
+                vec![("a", Fail), ("b", Primary), ("c", Fail), ("d", Fail)],
                 &["d"],
-                "demote [a=replica c=fail d=fail] wait [a c] promote b",
+                "demote [a=fail c=fail d=fail] wait [a c] promote b",
             ),
             (
                 "returning old master stays fail until synced",
@@ -219,7 +238,7 @@ mod tests {
             ("b", Some("replica")),
             ("c", Some("primary")),
         ]);
-        let want = desired(&[("a", Replica), ("b", Primary), ("c", Replica)]);
+        let want = desired(&[("a", Fail), ("b", Primary), ("c", Fail)]);
         let p = plan(&cur, &want, &BTreeSet::new());
         let mut state = cur.clone();
         for (node, role) in &p.demotions {

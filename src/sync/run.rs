@@ -238,8 +238,8 @@ impl<S: Sentinels, C: Cluster> Sync<'_, S, C> {
         Ok(views)
     }
 
-    /// Asks the Sentinels again while waiting: nodes whose Redis they now report down
-    /// leave `wait_for`; a view that no longer names `promotion` at our epoch stops the
+    /// Asks the Sentinels again while waiting: nodes whose Redis they now report down, or
+    /// a synced replica of `promotion`, leave `wait_for`; a view that no longer names `promotion` at our epoch stops the
     /// sync. No answer or no majority changes nothing: keep waiting.
     fn drop_down_nodes(
         &self,
@@ -271,7 +271,10 @@ impl<S: Sentinels, C: Cluster> Sync<'_, S, C> {
             if down {
                 report.given_up.push(n.clone());
             }
-            !down
+            // Synced to the new primary by now (a replica resyncing after the switch, the
+            // old master converted): it answers writes with READONLY, as in the plan.
+            let synced = now.desired.get(n) == Some(&Role::Replica);
+            !down && !synced
         });
         Ok(())
     }

@@ -261,16 +261,28 @@ fn first_sync_sets_every_role_and_a_second_writes_nothing() {
     assert!(cl.writes.borrow().is_empty(), "{:?}", cl.writes.borrow());
 }
 
+/// Sentinels right after a switchover to node2: node1, still a running master until
+/// Sentinel converts it, is listed as a replica whose link is not up.
+fn switched() -> FakeSentinels {
+    let s = FakeSentinels::agreeing(2, 1, &[]);
+    for n in 1..=3 {
+        let mut v = view(n, 2, 1, &[]);
+        relisted(&mut v, &["slave"]);
+        s.set(n, Ok(v));
+    }
+    s
+}
+
 #[test]
 fn switchover_demotes_waits_for_the_block_then_promotes() {
-    let (c, s) = (config(), FakeSentinels::agreeing(2, 1, &[]));
+    let (c, s) = (config(), switched());
     let cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
     sync(&c, &s, &cl, false).unwrap();
     assert_eq!(
         *cl.writes.borrow(),
         [
             "node1 epoch=1",
-            "node1=replica",
+            "node1=fail",
             "read",
             "read",
             "node2=primary"
@@ -292,7 +304,7 @@ fn a_dead_primary_is_failed_and_not_waited_for() {
 
 #[test]
 fn a_block_that_never_starts_stops_the_promotion_and_asks_for_a_retry() {
-    let (c, s) = (config(), FakeSentinels::agreeing(2, 1, &[]));
+    let (c, s) = (config(), switched());
     let mut cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
     cl.block_after = u32::MAX;
     let err = sync(&c, &s, &cl, false).unwrap_err();
@@ -302,7 +314,7 @@ fn a_block_that_never_starts_stops_the_promotion_and_asks_for_a_retry() {
             .contains("node1 demoted but RedisLBWriteBlock not running there"),
         "{err}"
     );
-    assert_eq!(cl.roles(), some(&["replica", "replica", "replica"]));
+    assert_eq!(cl.roles(), some(&["fail", "replica", "replica"]));
 }
 
 /// Just after `+switch-master`: the old master (node1) relisted as a replica that is not
@@ -350,8 +362,42 @@ fn a_crashed_old_primary_is_waited_for_until_the_sentinels_report_it_down() {
 }
 
 #[test]
+fn a_replica_that_resyncs_meanwhile_is_no_longer_waited_for() {
+    // After the switch node3 is still resyncing to node2 (link down): it might be a
+    // master for all we know, so its block is waited for, until it is a synced replica.
+    let (c, s) = (config(), FakeSentinels::agreeing(2, 1, &[1]));
+    for n in 1..=3 {
+        let mut v = view(n, 2, 1, &[1]);
+        for r in &mut v.replicas {
+            if r.addr == redis(3) {
+                r.link_ok = false;
+            }
+        }
+        s.set(n, Ok(v));
+    }
+    s.later(|v| {
+        for r in &mut v.replicas {
+            r.link_ok |= r.addr == redis(3);
+        }
+    });
+    let mut cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
+    cl.block_after = u32::MAX;
+    let sync = Sync {
+        config: &c,
+        sentinels: &s,
+        cluster: &cl,
+        resolve: &no_dns,
+        dry_run: false,
+    };
+    let (report, result) = sync.run();
+    result.unwrap();
+    assert!(report.given_up.is_empty(), "{:?}", report.given_up);
+    assert_eq!(cl.roles(), some(&["fail", "primary", "fail"]));
+}
+
+#[test]
 fn a_wait_ends_when_the_sentinels_move_on() {
-    let (c, s) = (config(), FakeSentinels::agreeing(2, 1, &[]));
+    let (c, s) = (config(), switched());
     let mut cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
     cl.block_after = u32::MAX;
     // A newer failover, to node3, while this sync waits to promote node2.
