@@ -36,21 +36,29 @@ pub(crate) fn default_path() -> PathBuf {
     }
 }
 
+/// Opens the lock file read-only (flock needs no more), creating it if missing: a file
+/// root created (0644) must still lock for the Sentinel helper running as `redis`.
+fn open(path: &Path) -> std::io::Result<File> {
+    match File::open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path),
+        other => other,
+    }
+}
+
 impl HostLock {
     /// Waits for the lock until `timeout` has passed, polling with a short backoff.
     pub(crate) fn acquire(path: &Path, timeout: Duration) -> Result<Self, LockError> {
         let start = Instant::now();
         let mut pause = Duration::from_millis(1);
         loop {
-            let file = OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(path)
-                .map_err(|source| LockError::Open {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
+            let file = open(path).map_err(|source| LockError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
             match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
                 Ok(lock) => return Ok(Self { _lock: lock }),
                 Err((_, Errno::EWOULDBLOCK)) => {}
