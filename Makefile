@@ -11,7 +11,7 @@ AGENTS  := RedisLBReadBlock RedisLBWriteBlock
 # Sentinel's scripts: under /usr/lib, the only place Debian's sandboxed Sentinel may run.
 SCRIPTS := sentinel-reconfig sentinel-notify
 
-.PHONY: all build install install-files uninstall test lint bench demo clean
+.PHONY: all build install install-files uninstall deb test lint bench demo clean
 
 all: build
 
@@ -34,6 +34,20 @@ uninstall:
 	rm -f $(SBINDIR)/redis-ha $(LIBDIR)/redis-ha
 	-rmdir $(OCFDIR) $(LIBDIR) 2>/dev/null
 
+# The Debian package (cargo-deb, installed on first use): the links come from
+# install-files into a staging tree, the man pages from packaging/manpages.rs.
+DEB_STAGE := target/deb-stage
+CARGO_DEB_VERSION ?= 3.8.0
+
+deb: build
+	@command -v cargo-deb >/dev/null || $(CARGO) install cargo-deb --locked --version $(CARGO_DEB_VERSION)
+	rm -rf $(DEB_STAGE)
+	$(MAKE) --no-print-directory install-files DESTDIR=$(CURDIR)/$(DEB_STAGE) PREFIX=/usr
+	$(CARGO) run --release --locked --example manpages -- $(DEB_STAGE)/man
+	cp packaging/redis-ha-backup.8 $(DEB_STAGE)/man/
+	gzip -9n $(DEB_STAGE)/man/*
+	$(CARGO) deb --no-build
+
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --locked --all-targets -- -D warnings
@@ -42,8 +56,12 @@ lint:
 # Installs into $(PREFIX) first: crm_resource only finds agents under /usr/lib/ocf.
 # Runs the failover drills too (tests/drills, all six by default: DRILLS=1,2,3 picks);
 # --no-fail-fast: a failed drill does not hide the other test crates' results.
+# Then the Debian package: built, installed with dpkg, checked, removed and purged
+# (tests/package/test.sh undoes `make install` first and redoes it at the end).
 test: lint install
 	$(CARGO) test --release --locked --no-fail-fast -- --test-threads=4
+	$(MAKE) --no-print-directory deb
+	bash tests/package/test.sh
 
 # The README's first command, on a fresh Debian 12 machine as root (rustup's cargo on
 # PATH): packages, build, install, then a 3-node cluster, `redis-ha status` and drill 1

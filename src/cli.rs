@@ -100,6 +100,11 @@ enum PortsOp {
     Check,
 }
 
+/// The command line's definition, for the man page generator (`packaging/manpages.rs`).
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 /// `5s`, `500ms`, or bare seconds; from 100 ms to an hour.
 fn parse_period(v: &str) -> Result<Duration, String> {
     let (number, unit) = match v.strip_suffix("ms") {

@@ -17,6 +17,9 @@ mod sentinel;
 mod status;
 mod sync;
 
+/// The admin CLI's clap definition, for `packaging/manpages.rs` (redis-ha.8).
+#[doc(hidden)]
+pub use cli::command as cli_command;
 pub use process::Process;
 
 use persona::Persona;
