@@ -50,12 +50,18 @@ pub(crate) fn decide(views: &[SentinelView], configured: &[Addr]) -> Result<Trut
             known: known.len(),
         });
     }
+    // The failover leader bumps its config-epoch at `+promoted-slave` but names the new
+    // master only at its own `+switch-master`, about a second later: until then its view
+    // carries the new epoch, the old master's address and `failover_in_progress`. Of
+    // views with the same epoch, prefer one that is not mid-failover; a newest view that
+    // is mid-failover names no primary.
+    let in_failover = |v: &SentinelView| v.master.has_flag("failover_in_progress");
     let newest = views
         .iter()
-        .max_by_key(|v| v.master.config_epoch)
+        .max_by_key(|v| (v.master.config_epoch, !in_failover(v)))
         .expect("a majority is at least one view");
     let master = canonical(&newest.master.addr);
-    let master_down = newest.master.has_flag("o_down");
+    let master_down = newest.master.has_flag("o_down") || in_failover(newest);
     let mut roles = BTreeMap::new();
     let mut down = BTreeSet::new();
     for view in views {
@@ -223,6 +229,45 @@ mod tests {
             let t = decide(&[v.clone(), view(2, 1, 0, "master", vec![r.clone()])], &[]).unwrap();
             assert_eq!(t.roles[&redis(2)], want, "{r:?}");
         }
+    }
+
+    #[test]
+    fn the_leader_mid_failover_names_no_primary() {
+        // Between +promoted-slave and its own +switch-master the leader (Sentinel 1) has
+        // epoch 1 but still the dead old master 1; Sentinels 2 and 3 switched to 3.
+        let leader = view(
+            1,
+            1,
+            1,
+            "master,failover_in_progress",
+            vec![
+                replica(2, 1, "slave", false),
+                replica(3, 1, "slave,promoted", false),
+            ],
+        );
+        let switched = |s| {
+            view(
+                s,
+                3,
+                1,
+                "master",
+                vec![
+                    replica(1, 3, "slave,s_down,disconnected", false),
+                    replica(2, 3, "slave", true),
+                ],
+            )
+        };
+        for views in [
+            vec![leader.clone(), switched(2), switched(3)],
+            vec![switched(2), switched(3), leader.clone()],
+        ] {
+            let t = decide(&views, &[]).unwrap();
+            assert_eq!(t.roles[&redis(3)], Primary, "{views:?}");
+            assert_eq!(t.roles[&redis(1)], Fail);
+        }
+        // Only the leader has the new epoch: nobody is primary until the others follow.
+        let t = decide(&[leader, healthy(2)], &[]).unwrap();
+        assert!(!t.roles.values().any(|r| *r == Primary), "{t:?}");
     }
 
     #[test]
