@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::cluster::{self, NODES};
 use crate::netns::Background;
 use crate::resp::{Conn, Failure, Reply};
-use crate::timeline::{Timeline, now_us};
+use crate::timeline::{Event, Timeline, now_us};
 
 /// Short timeouts: a request that takes longer than this has failed for the drill.
 const TIMEOUT: Duration = Duration::from_millis(200);
@@ -340,6 +340,37 @@ pub(crate) fn ack_violations(attempts: &[Attempt], samples: &[RoleSample]) -> Ve
                 "seq {} acked by node{x} after node{} had been promoted",
                 a.seq, newer.node
             ));
+        }
+    }
+    bad
+}
+
+/// Promotions of a node whose Redis was not master then: every helper summary line that
+/// wrote `nodeN=primary` must fall inside one of nodeN's master runs (±`SLACK`: the
+/// sampling is every 10 ms). A dead old master made primary again is the case this
+/// catches: it takes no writes, but the real primary stays blocked meanwhile.
+pub(crate) fn promotion_violations(events: &[Event], samples: &[RoleSample]) -> Vec<String> {
+    const SLACK: i64 = 30_000;
+    let runs = master_runs(samples);
+    let mut bad = Vec::new();
+    for e in events {
+        let Some(wrote) = e.what.split(": wrote ").nth(1) else {
+            continue;
+        };
+        let promoted = wrote
+            .split([',', ';', ' '])
+            .filter_map(|w| w.strip_suffix("=primary"))
+            .filter_map(|n| n.strip_prefix("node")?.parse::<usize>().ok());
+        for n in promoted {
+            let master = runs
+                .iter()
+                .any(|r| r.node == n && r.start - SLACK <= e.t && e.t <= r.end + SLACK);
+            if !master {
+                bad.push(format!(
+                    "{} wrote node{n}=primary while node{n}'s Redis was not master: {}",
+                    e.who, e.what
+                ));
+            }
         }
     }
     bad

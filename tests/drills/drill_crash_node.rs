@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use crate::Shared;
 use crate::clients::{
-    RoleSampler, ack_violations, haproxy_changes, role_changes, start_haproxy_watch, start_writer,
-    writer_changes,
+    RoleSampler, ack_violations, haproxy_changes, promotion_violations, role_changes,
+    start_haproxy_watch, start_writer, writer_changes,
 };
 use crate::cluster::{Cluster, NODES, wait_for};
 use crate::drill_kill_redis::{WriteReport, finish, wait_new_primary};
@@ -68,6 +68,7 @@ pub(crate) fn run(c: &Cluster, _shared: &mut Shared) -> Result<(), String> {
     tl.print();
 
     let mut errors = ack_violations(&attempts, &samples);
+    errors.extend(promotion_violations(tl.events(), &samples));
     match moved {
         Ok(new) => {
             let report = WriteReport::of(PREFIX, &attempts, crash, new)?;

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::Shared;
 use crate::clients::{
-    Attempt, Outcome, RoleSampler, ack_violations, haproxy_changes, role_changes,
-    start_haproxy_watch, start_writer, writer_changes,
+    Attempt, Outcome, RoleSampler, ack_violations, haproxy_changes, promotion_violations,
+    role_changes, start_haproxy_watch, start_writer, writer_changes,
 };
 use crate::cluster::{Cluster, NODES, redis_addr, wait_for};
 use crate::netns::in_client;
@@ -49,6 +49,7 @@ pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
     let report = WriteReport::of(PREFIX, &attempts, kill, new)?;
     report.print(&tl);
     let mut errors = ack_violations(&attempts, &samples);
+    errors.extend(promotion_violations(tl.events(), &samples));
     if report.first_after.is_none() {
         errors.push(format!("no write was acked by node{new} after the kill"));
     }

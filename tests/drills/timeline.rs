@@ -123,6 +123,11 @@ impl Timeline {
         }
     }
 
+    /// Every event so far (after `add_logs`: the logs' lines too).
+    pub(crate) fn events(&self) -> &[Event] {
+        &self.events
+    }
+
     pub(crate) fn ms(&self, t: i64) -> i64 {
         (t - self.t0) / 1000
     }
