@@ -226,14 +226,24 @@ fn no_dns(_: &str) -> Vec<IpAddr> {
 }
 
 fn sync(c: &Config, s: &FakeSentinels, cl: &FakeCluster, dry_run: bool) -> Result<(), SyncError> {
-    let sync = Sync {
+    sync_report(c, s, cl, dry_run).1
+}
+
+/// One sync, with its report.
+fn sync_report(
+    c: &Config,
+    s: &FakeSentinels,
+    cl: &FakeCluster,
+    dry_run: bool,
+) -> (super::run::Report, Result<(), SyncError>) {
+    Sync {
         config: c,
         sentinels: s,
         cluster: cl,
         resolve: &no_dns,
         dry_run,
-    };
-    sync.run().1
+    }
+    .run()
 }
 
 fn some(v: &[&str]) -> Vec<Option<String>> {
@@ -340,14 +350,7 @@ fn a_crashed_old_primary_is_waited_for_until_the_sentinels_report_it_down() {
     let mut cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
     cl.block_after = u32::MAX;
     s.later(|v| relisted(v, &["slave", "s_down", "disconnected"]));
-    let sync = Sync {
-        config: &c,
-        sentinels: &s,
-        cluster: &cl,
-        resolve: &no_dns,
-        dry_run: false,
-    };
-    let (report, result) = sync.run();
+    let (report, result) = sync_report(&c, &s, &cl, false);
     result.unwrap();
     assert_eq!(report.given_up, [NodeName("node1".into())]);
     assert!(
@@ -382,14 +385,7 @@ fn a_replica_that_resyncs_meanwhile_is_no_longer_waited_for() {
     });
     let mut cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
     cl.block_after = u32::MAX;
-    let sync = Sync {
-        config: &c,
-        sentinels: &s,
-        cluster: &cl,
-        resolve: &no_dns,
-        dry_run: false,
-    };
-    let (report, result) = sync.run();
+    let (report, result) = sync_report(&c, &s, &cl, false);
     result.unwrap();
     assert!(report.given_up.is_empty(), "{:?}", report.given_up);
     assert_eq!(cl.roles(), some(&["fail", "primary", "fail"]));
@@ -498,14 +494,7 @@ fn an_unmapped_primary_is_never_promoted_but_others_are_still_demoted() {
 fn dry_run_plans_but_writes_nothing() {
     let (c, s) = (config(), FakeSentinels::agreeing(1, 0, &[]));
     let cl = FakeCluster::new(&[None, None, None]);
-    let sync = Sync {
-        config: &c,
-        sentinels: &s,
-        cluster: &cl,
-        resolve: &no_dns,
-        dry_run: true,
-    };
-    let (report, result) = sync.run();
+    let (report, result) = sync_report(&c, &s, &cl, true);
     result.unwrap();
     assert!(cl.writes.borrow().is_empty());
     assert_eq!(
