@@ -53,6 +53,25 @@ enum Command {
         #[arg(long)]
         config: Option<std::path::PathBuf>,
     },
+    /// Take an RDB backup of the Sentinels' primary (or of a synced replica): checked
+    /// (header, CRC64), gzipped, written atomically as DIR/redis-<master>-<UTC>.rdb.gz;
+    /// exit 1, leaving no partial file, when anything fails.
+    Backup {
+        /// Where the backups go (must exist).
+        dir: std::path::PathBuf,
+        /// Then delete this master's backups in DIR older than this many days.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        keep_days: Option<u64>,
+        /// primary, or replica (a synced one) to spare the primary the fork.
+        #[arg(long, value_enum, default_value = "primary")]
+        from: crate::backup::From,
+        /// For connecting and for the whole transfer, in seconds.
+        #[arg(long, default_value = "300")]
+        timeout: u64,
+        /// The config file (default: $REDIS_HA_CONFIG, else /etc/redis-ha/redis-ha.conf).
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+    },
     /// Print one Sentinel's view of a master as `key: value` lines (for tests and
     /// debugging; exit 1 retry, 2 give up, as the Sentinel helper).
     #[command(hide = true)]
@@ -152,6 +171,22 @@ pub(crate) fn run(p: &Process) -> i32 {
         Command::Status { config } => {
             let path = config.unwrap_or_else(|| crate::helper::path_from_env(p));
             crate::status::run(&path)
+        }
+        Command::Backup {
+            dir,
+            keep_days,
+            from,
+            timeout,
+            config,
+        } => {
+            let path = config.unwrap_or_else(|| crate::helper::path_from_env(p));
+            let req = crate::backup::Request {
+                dir: &dir,
+                keep_days,
+                from,
+                timeout: Duration::from_secs(timeout.max(1)),
+            };
+            crate::backup::run(&path, &req)
         }
         Command::SentinelView(args) => crate::sentinel::print::run(&args),
         Command::ClusterDebug(args) => crate::cluster::run_debug(args),

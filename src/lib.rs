@@ -2,6 +2,7 @@
 //! refusing ports, as one multi-call binary.
 
 mod agent;
+mod backup;
 mod child;
 mod cli;
 mod cluster;

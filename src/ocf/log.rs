@@ -182,6 +182,12 @@ fn hadate() -> String {
 }
 
 fn format_utc(secs: u64) -> String {
+    let (year, month, day, h, m, s) = civil_utc(secs);
+    format!("{year:04}/{month:02}/{day:02}_{h:02}:{m:02}:{s:02}")
+}
+
+/// Seconds since the epoch as (year, month, day, hour, minute, second), UTC.
+pub(crate) fn civil_utc(secs: u64) -> (i64, i64, i64, u64, u64, u64) {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     // Howard Hinnant's days-to-civil conversion.
@@ -194,12 +200,7 @@ fn format_utc(secs: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}/{month:02}/{day:02}_{:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    (year, month, day, rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 #[cfg(test)]

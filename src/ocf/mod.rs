@@ -8,4 +8,4 @@ mod log;
 pub(crate) use action::Action;
 pub(crate) use code::OcfCode;
 pub(crate) use env::OcfEnv;
-pub(crate) use log::Logger;
+pub(crate) use log::{Logger, civil_utc};
