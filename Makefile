@@ -44,7 +44,6 @@ deb: build
 	rm -rf $(DEB_STAGE)
 	$(MAKE) --no-print-directory install-files DESTDIR=$(CURDIR)/$(DEB_STAGE) PREFIX=/usr
 	$(CARGO) run --release --locked --example manpages -- $(DEB_STAGE)/man
-	cp packaging/redis-ha-backup.8 $(DEB_STAGE)/man/
 	gzip -9n $(DEB_STAGE)/man/*
 	$(CARGO) deb --no-build
 

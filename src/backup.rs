@@ -76,9 +76,13 @@ fn backup(config_path: &Path, req: &Request<'_>) -> Result<String, String> {
         None => 0,
     };
     Ok(format!(
-        "{} ({} bytes of RDB version {version}) from {source}; {pruned} older backups deleted",
+        "{} ({} bytes of RDB version {version}) from {} {source}; {pruned} older backups deleted",
         path.display(),
-        rdb.len()
+        rdb.len(),
+        match req.from {
+            From::Primary => "primary",
+            From::Replica => "replica",
+        }
     ))
 }
 

@@ -81,7 +81,6 @@ pages=(
   /usr/share/man/man7/ocf_redis-ha_RedisLBReadBlock.7.gz
   /usr/share/man/man7/ocf_redis-ha_RedisLBWriteBlock.7.gz
   /usr/share/man/man8/redis-ha.8.gz
-  /usr/share/man/man8/redis-ha-backup.8.gz
 )
 for page in "${pages[@]}"; do
   warnings=$(MANWIDTH=80 man --warnings -l "$page" 2>&1 >/dev/null)
