@@ -14,9 +14,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
-use crate::config::{self, Config};
-use crate::sentinel::{Addr, RedisSentinels};
-use crate::sync::decide;
+use crate::config::Config;
+use crate::sentinel::Addr;
+use crate::sync::{decide, views};
 
 /// Which Redis serves the snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -55,14 +55,7 @@ fn backup(config_path: &Path, req: &Request<'_>) -> Result<String, String> {
         return Err(format!("{} is not a directory", req.dir.display()));
     }
     let source = source(&config, req.from)?;
-    let redis_password = config
-        .redis_password_file
-        .as_ref()
-        .map(|f| {
-            config::read_password(f)
-                .map_err(|e| format!("cannot read the password file {}: {e}", f.display()))
-        })
-        .transpose()?;
+    let redis_password = config.redis_client()?.password;
     let rdb = fetch(&source, redis_password.as_deref(), req.timeout)?;
     let version = verify(&rdb).map_err(|e| format!("the snapshot from {source} is bad: {e}"))?;
     let now = SystemTime::now()
@@ -89,27 +82,7 @@ fn backup(config_path: &Path, req: &Request<'_>) -> Result<String, String> {
 /// The master of the newest configuration a majority of Sentinels gives, or one of its
 /// synced replicas.
 fn source(config: &Config, from: From) -> Result<Addr, String> {
-    let password = config
-        .password_file
-        .as_ref()
-        .map(|f| {
-            config::read_password(f)
-                .map_err(|e| format!("cannot read the password file {}: {e}", f.display()))
-        })
-        .transpose()?;
-    let sentinels = RedisSentinels {
-        timeout: config.timeout,
-        password,
-    };
-    let cluster = crate::cluster::Pacemaker::for_helper();
-    let sync = crate::sync::Sync {
-        config,
-        sentinels: &sentinels,
-        cluster: &cluster,
-        resolve: &crate::helper::resolve,
-        dry_run: true,
-    };
-    let views = sync.views().map_err(|e| e.to_string())?;
+    let views = views(config, &config.sentinel_client()?).map_err(|e| e.to_string())?;
     let truth = decide(&views, &config.sentinels).map_err(|e| e.to_string())?;
     let wanted = match from {
         From::Primary => crate::cluster::Role::Primary,

@@ -156,6 +156,32 @@ fn millis(value: &str) -> Result<Duration, String> {
     }
 }
 
+impl Config {
+    /// The Sentinels to ask, with the password of `sentinel_password_file` read now.
+    pub(crate) fn sentinel_client(&self) -> Result<crate::sentinel::RedisSentinels, String> {
+        Ok(crate::sentinel::RedisSentinels {
+            timeout: self.timeout,
+            password: password(self.password_file.as_deref(), "Sentinel")?,
+        })
+    }
+
+    /// The Redis servers themselves (status, backup), with `redis_password_file`'s password.
+    pub(crate) fn redis_client(&self) -> Result<crate::sentinel::RedisClients, String> {
+        Ok(crate::sentinel::RedisClients {
+            timeout: self.timeout,
+            password: password(self.redis_password_file.as_deref(), "Redis")?,
+        })
+    }
+}
+
+fn password(file: Option<&Path>, whose: &str) -> Result<Option<String>, String> {
+    file.map(|f| {
+        read_password(f)
+            .map_err(|e| format!("cannot read the {whose} password file {}: {e}", f.display()))
+    })
+    .transpose()
+}
+
 /// The Sentinel password: the first line of `file`, trailing white space dropped.
 pub(crate) fn read_password(file: &Path) -> std::io::Result<String> {
     let text = std::fs::read_to_string(file)?;

@@ -10,7 +10,6 @@ use crate::config::{self, Config};
 use crate::lock::HostLock;
 use crate::ocf::Logger;
 use crate::process::Process;
-use crate::sentinel::RedisSentinels;
 use crate::sync::{Sync, SyncError};
 
 /// Events of Sentinel's notification script that can change who should be what.
@@ -116,14 +115,7 @@ fn sync_once(config: &Config, log: &Logger, dry_run: bool) -> Result<(), SyncErr
     let start = Instant::now();
     let _lock =
         HostLock::acquire(&lock_path(), LOCK_WAIT).map_err(|e| SyncError::Retry(e.to_string()))?;
-    let password = match &config.password_file {
-        Some(file) => Some(read_password(file)?),
-        None => None,
-    };
-    let sentinels = RedisSentinels {
-        timeout: config.timeout,
-        password,
-    };
+    let sentinels = config.sentinel_client().map_err(SyncError::GiveUp)?;
     let cluster = Pacemaker::for_helper();
     let sync = Sync {
         config,
@@ -150,15 +142,6 @@ fn sync_once(config: &Config, log: &Logger, dry_run: bool) -> Result<(), SyncErr
 fn lock_path() -> PathBuf {
     let agents = crate::lock::default_path();
     agents.with_file_name("redis-ha-sync.lock")
-}
-
-fn read_password(file: &Path) -> Result<String, SyncError> {
-    config::read_password(file).map_err(|e| {
-        SyncError::GiveUp(format!(
-            "cannot read the Sentinel password file {}: {e}",
-            file.display()
-        ))
-    })
 }
 
 /// The addresses a cluster node name resolves to (`/etc/hosts`, DNS).

@@ -9,10 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::cluster::{NodeName, Pacemaker, READ_BLOCK_CLONE, WRITE_BLOCK_CLONE};
-use crate::config::{self, Config};
-use crate::sentinel::{
-    Addr, RedisClients, RedisSentinels, RedisServers, ReplicaView, SentinelView,
-};
+use crate::config::Config;
+use crate::sentinel::{Addr, RedisSentinels, RedisServers, ReplicaView, SentinelView};
 use crate::sync::{Assignment, Sync, decide};
 
 pub(crate) use render::render;
@@ -91,22 +89,8 @@ pub(crate) fn run(path: &Path) -> i32 {
 }
 
 fn gather(config: &Config) -> Result<Snapshot, String> {
-    let password = |file: &Option<std::path::PathBuf>| -> Result<Option<String>, String> {
-        file.as_ref()
-            .map(|f| {
-                config::read_password(f)
-                    .map_err(|e| format!("cannot read the password file {}: {e}", f.display()))
-            })
-            .transpose()
-    };
-    let sentinels = RedisSentinels {
-        timeout: config.timeout,
-        password: password(&config.password_file)?,
-    };
-    let servers = RedisClients {
-        timeout: config.timeout,
-        password: password(&config.redis_password_file)?,
-    };
+    let sentinels = config.sentinel_client()?;
+    let servers = config.redis_client()?;
     let cluster = Pacemaker::for_helper();
     let sync = Sync {
         config,

@@ -210,32 +210,9 @@ impl<S: Sentinels, C: Cluster> Sync<'_, S, C> {
         a
     }
 
-    /// The configured Sentinels, then any others they name, until all known were asked.
+    /// Every Sentinel's view of the master (see [`views`]).
     pub(crate) fn views(&self) -> Result<Vec<SentinelView>, SyncError> {
-        let mut asked: BTreeSet<Addr> = BTreeSet::new();
-        let mut queue: Vec<Addr> = self.config.sentinels.clone();
-        let mut views = Vec::new();
-        while let Some(addr) = queue.pop() {
-            if !asked.insert(addr.clone()) {
-                continue;
-            }
-            match self.sentinels.view(&addr, &self.config.master_name) {
-                Ok(view) => {
-                    queue.extend(
-                        view.sentinels
-                            .iter()
-                            .filter(|s| !asked.contains(*s))
-                            .cloned(),
-                    );
-                    views.push(view);
-                }
-                Err(e @ (SentinelError::UnknownMaster { .. } | SentinelError::Auth { .. })) => {
-                    return Err(SyncError::GiveUp(e.to_string()));
-                }
-                Err(SentinelError::Unreachable { .. } | SentinelError::Protocol { .. }) => {}
-            }
-        }
-        Ok(views)
+        views(self.config, self.sentinels)
     }
 
     /// Asks the Sentinels again while waiting: nodes whose Redis they now report down, or
@@ -357,6 +334,37 @@ impl<S: Sentinels, C: Cluster> Sync<'_, S, C> {
         report.written.push((promotion.clone(), Role::Primary));
         Ok(())
     }
+}
+
+/// The configured Sentinels, then any others they name, until all known were asked.
+pub(crate) fn views(
+    config: &Config,
+    sentinels: &impl Sentinels,
+) -> Result<Vec<SentinelView>, SyncError> {
+    let mut asked: BTreeSet<Addr> = BTreeSet::new();
+    let mut queue: Vec<Addr> = config.sentinels.clone();
+    let mut views = Vec::new();
+    while let Some(addr) = queue.pop() {
+        if !asked.insert(addr.clone()) {
+            continue;
+        }
+        match sentinels.view(&addr, &config.master_name) {
+            Ok(view) => {
+                queue.extend(
+                    view.sentinels
+                        .iter()
+                        .filter(|s| !asked.contains(*s))
+                        .cloned(),
+                );
+                views.push(view);
+            }
+            Err(e @ (SentinelError::UnknownMaster { .. } | SentinelError::Auth { .. })) => {
+                return Err(SyncError::GiveUp(e.to_string()));
+            }
+            Err(SentinelError::Unreachable { .. } | SentinelError::Protocol { .. }) => {}
+        }
+    }
+    Ok(views)
 }
 
 /// How often a sync waiting for a block asks the Sentinels again.
