@@ -1,13 +1,16 @@
 //! Reads a whole CIB (`cibadmin --query`): quorum, every node's permanent `redis_role`,
 //! and any transient `redis_role` that would override it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
 use super::history;
-use super::{ClusterState, EPOCH_ATTRIBUTE, NodeName, ROLE_ATTRIBUTE, WRITE_BLOCK_PRIMITIVE};
+use super::{
+    ClusterState, EPOCH_ATTRIBUTE, NodeName, READ_BLOCK_PRIMITIVE, ROLE_ATTRIBUTE,
+    WRITE_BLOCK_PRIMITIVE,
+};
 
 /// What one CIB says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +20,8 @@ pub(crate) struct Cib {
     /// status section. Pacemaker's rules prefer it to the permanent value, so a permanent
     /// write cannot move the blocks while one exists.
     pub(crate) transient_roles: BTreeMap<NodeName, String>,
+    /// Nodes where the status section shows `RedisLBReadBlock` running.
+    pub(crate) read_blocks: BTreeSet<NodeName>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -90,9 +95,10 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
     let mut transient_roles = BTreeMap::new();
     let mut applied_epoch: Option<u64> = None;
     // The write block's history on each node, and whether that node's controller is up.
-    let mut block_ops: BTreeMap<NodeName, Vec<history::Op>> = BTreeMap::new();
+    // Each block primitive's history on each node, and whether that node's controller is up.
+    let mut block_ops: BTreeMap<(&str, NodeName), Vec<history::Op>> = BTreeMap::new();
     let mut online: BTreeMap<NodeName, bool> = BTreeMap::new();
-    let mut in_block = false;
+    let mut in_block: Option<&str> = None;
     // The node (configuration) or node_state (status) whose attributes we are inside.
     let mut node: Option<NodeName> = None;
     // node_state may name its node by id only.
@@ -108,7 +114,7 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
             Event::End(_) => {
                 match stack.pop() {
                     Some(At::Node | At::NodeState) => node = None,
-                    Some(At::LrmResource) => in_block = false,
+                    Some(At::LrmResource) => in_block = None,
                     _ => {}
                 }
                 continue;
@@ -151,9 +157,11 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
             At::LrmResource => {
                 // An anonymous clone's instances are recorded under the primitive's id,
                 // older Pacemakers add `:N`.
-                in_block = !empty
-                    && attr(&element, "id")
-                        .is_some_and(|id| id.split(':').next() == Some(WRITE_BLOCK_PRIMITIVE));
+                let id = attr(&element, "id");
+                let primitive = id.as_deref().and_then(|id| id.split(':').next());
+                in_block = [WRITE_BLOCK_PRIMITIVE, READ_BLOCK_PRIMITIVE]
+                    .into_iter()
+                    .find(|p| !empty && primitive == Some(*p));
             }
             _ => {}
         }
@@ -179,14 +187,14 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
                 attr(&element, "value").map_or(u64::MAX, |v| v.trim().parse().unwrap_or(u64::MAX));
             applied_epoch = Some(applied_epoch.map_or(value, |e| e.max(value)));
         }
-        if in_block
+        if let Some(primitive) = in_block
             && parent == Some(At::LrmResource)
             && element.name().as_ref() == "lrm_rsc_op"
             && let Some(name) = &node
         {
             let number = |key: &str| attr(&element, key).and_then(|v| v.trim().parse::<i64>().ok());
             block_ops
-                .entry(name.clone())
+                .entry((primitive, name.clone()))
                 .or_default()
                 .push(history::Op {
                     last: attr(&element, "id").is_some_and(|id| id.ends_with("_last_0")),
@@ -203,18 +211,24 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
         }
     }
     let quorate = quorate.ok_or(CibError::Empty)?;
+    let running = |primitive: &str| -> BTreeSet<NodeName> {
+        block_ops
+            .iter()
+            .filter(|((p, n), ops)| {
+                *p == primitive && history::running(online.get(n) == Some(&true), ops)
+            })
+            .map(|((_, n), _)| n.clone())
+            .collect()
+    };
     Ok(Cib {
         state: ClusterState {
             quorate,
             roles,
             applied_epoch,
-            write_blocks: block_ops
-                .iter()
-                .filter(|(n, ops)| history::running(online.get(*n) == Some(&true), ops))
-                .map(|(n, _)| n.clone())
-                .collect(),
+            write_blocks: running(WRITE_BLOCK_PRIMITIVE),
         },
         transient_roles,
+        read_blocks: running(READ_BLOCK_PRIMITIVE),
     })
 }
 
@@ -270,6 +284,13 @@ mod tests {
         };
         // node1 primary, node2 replica, node3 unset: as crm_resource --locate said.
         assert_eq!(blocks(SETTLED), ["node2", "node3"]);
+        let reads: Vec<String> = parse(SETTLED)
+            .unwrap()
+            .read_blocks
+            .into_iter()
+            .map(|n| n.0)
+            .collect();
+        assert_eq!(reads, ["node3"], "ReadBlock: where the role is unset");
         assert!(blocks(NO_ROLES).is_empty(), "no status section yet");
         // The same history on a node whose controller is not online does not count.
         let offline = SETTLED.replacen(

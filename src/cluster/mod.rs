@@ -5,7 +5,6 @@ mod cib;
 mod debug;
 mod failure;
 mod history;
-mod locate;
 mod pacemaker;
 
 pub(crate) use debug::{DebugArgs, run as run_debug};
@@ -16,17 +15,15 @@ use std::fmt;
 
 /// The node attribute the location rules read.
 pub(crate) const ROLE_ATTRIBUTE: &str = "redis_role";
-/// The clone whose placement says where writes are refused, and its primitive.
-pub(crate) const WRITE_BLOCK_CLONE: &str = "RedisLBWriteBlock-clone";
+/// The primitives of the block clones, as their operation history names them.
 pub(crate) const WRITE_BLOCK_PRIMITIVE: &str = "RedisLBWriteBlock";
+pub(crate) const READ_BLOCK_PRIMITIVE: &str = "RedisLBReadBlock";
 /// The permanent node attribute recording the Sentinel `config-epoch` the roles were last
 /// written from (on the node the sync wrote first; the highest value counts): a sync from
 /// an older one writes nothing. A node attribute, not a cluster property: a change under
 /// crm_config makes the controller re-read its options and delays the next transition by
 /// ~1 s, which the promotion would wait for.
 pub(crate) const EPOCH_ATTRIBUTE: &str = "redis-ha-config-epoch";
-/// The clone whose placement says where reads are refused.
-pub(crate) const READ_BLOCK_CLONE: &str = "RedisLBReadBlock-clone";
 
 /// What a node may serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -1,12 +1,10 @@
 //! The real `Cluster`: cibadmin, crm_attribute and crm_resource, each bounded in time.
 
-use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
 
 use super::cib::{self, Cib};
 use super::failure::{self, Failure};
-use super::locate;
 use super::{Cluster, ClusterError, ClusterState, EPOCH_ATTRIBUTE, NodeName, ROLE_ATTRIBUTE, Role};
 use crate::child::{self, End};
 
@@ -49,16 +47,6 @@ impl Pacemaker {
         let xml = self.run("cibadmin", &["--query"])?;
         cib::parse(&xml).map_err(|e| ClusterError::Permanent {
             command: "cibadmin --query".into(),
-            reason: format!("cannot read its output: {e}"),
-        })
-    }
-
-    /// Nodes where `rsc` runs, as Pacemaker's status records it.
-    pub(crate) fn running_on(&self, rsc: &str) -> Result<BTreeSet<NodeName>, ClusterError> {
-        let args = ["--locate", "-r", rsc];
-        let stdout = self.run("crm_resource", &args)?;
-        locate::running_on(rsc, &stdout).map_err(|e| ClusterError::Permanent {
-            command: format!("crm_resource {}", args.join(" ")),
             reason: format!("cannot read its output: {e}"),
         })
     }

@@ -8,7 +8,7 @@ mod render;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use crate::cluster::{NodeName, Pacemaker, READ_BLOCK_CLONE, WRITE_BLOCK_CLONE};
+use crate::cluster::{NodeName, Pacemaker};
 use crate::config::Config;
 use crate::sentinel::{Addr, RedisSentinels, RedisServers, ReplicaView, SentinelView};
 use crate::sync::{Assignment, Sync, decide};
@@ -112,6 +112,8 @@ fn gather(config: &Config) -> Result<Snapshot, String> {
     })
 }
 
+/// One `cibadmin --query`: roles, quorum, and where the blocks run, read from the same
+/// operation history the sync waits on.
 fn cluster_side(pacemaker: &Pacemaker) -> Result<ClusterSide, String> {
     let cib = pacemaker.cib().map_err(|e| e.to_string())?;
     Ok(ClusterSide {
@@ -119,12 +121,8 @@ fn cluster_side(pacemaker: &Pacemaker) -> Result<ClusterSide, String> {
         roles: cib.state.roles,
         applied_epoch: cib.state.applied_epoch,
         transient: cib.transient_roles,
-        read_blocks: pacemaker
-            .running_on(READ_BLOCK_CLONE)
-            .map_err(|e| e.to_string())?,
-        write_blocks: pacemaker
-            .running_on(WRITE_BLOCK_CLONE)
-            .map_err(|e| e.to_string())?,
+        read_blocks: cib.read_blocks,
+        write_blocks: cib.state.write_blocks,
     })
 }
 
