@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::firewall::{Families, MatchBy, Port};
 use crate::sentinel::Addr;
 
 /// Where the config lives unless `REDIS_HA_CONFIG` says otherwise.
@@ -26,6 +27,41 @@ pub(crate) struct Config {
     pub(crate) timeout: Duration,
     /// How long to wait for the demoted primary's write block before promoting.
     pub(crate) block_wait: Duration,
+    /// The isolation guard (run by `redis-ha sync --every`).
+    pub(crate) guard: GuardSettings,
+}
+
+/// The isolation guard's settings: whether it runs, how fast it must react, and the
+/// ports and rule form it refuses them with (the same as the block agents').
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct GuardSettings {
+    pub(crate) enabled: bool,
+    /// The longest from an isolation until the guard has closed the ports: it checks
+    /// every quarter of this and gives the Sentinels half of it to answer.
+    pub(crate) react: Duration,
+    pub(crate) read_port: Port,
+    pub(crate) write_port: Port,
+    pub(crate) families: Families,
+    pub(crate) match_by: MatchBy,
+    /// This node's Pacemaker name (default: the host name).
+    pub(crate) local_node: Option<String>,
+    /// Where the guard records what it refuses and why, for `redis-ha status`.
+    pub(crate) record_file: PathBuf,
+}
+
+impl Default for GuardSettings {
+    fn default() -> Self {
+        GuardSettings {
+            enabled: true,
+            react: Duration::from_millis(1000),
+            read_port: Port::new(6380),
+            write_port: Port::new(6381),
+            families: Families::Ipv4,
+            match_by: MatchBy::Conntrack,
+            local_node: None,
+            record_file: PathBuf::from("/run/redis-ha/guard"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,7 +76,9 @@ pub(crate) enum ConfigError {
     File { path: String, message: String },
 }
 
-const KEYS: &str = "master_name, sentinel, sentinel_password_file, redis_password_file, node, timeout_ms, block_wait_ms";
+const KEYS: &str = "master_name, sentinel, sentinel_password_file, redis_password_file, node, \
+                    timeout_ms, block_wait_ms, guard, guard_react_ms, read_port, write_port, \
+                    guard_family, guard_match, local_node, guard_record_file";
 
 impl Config {
     /// Reads and parses the config at `path`.
@@ -66,6 +104,7 @@ impl Config {
         let mut nodes: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut timeout = Duration::from_millis(1000);
         let mut block_wait = Duration::from_millis(10_000);
+        let mut guard = GuardSettings::default();
         for (i, raw) in text.lines().enumerate() {
             let n = i + 1;
             let line = raw.split('#').next().unwrap_or("").trim();
@@ -104,6 +143,40 @@ impl Config {
                 (Some("block_wait_ms"), None, _) => {
                     block_wait = millis(value).map_err(|m| err(n, m))?
                 }
+                (Some("guard"), None, _) => {
+                    guard.enabled = match value {
+                        "on" => true,
+                        "off" => false,
+                        _ => return Err(err(n, format!("expected on or off, got {value:?}"))),
+                    }
+                }
+                (Some("guard_react_ms"), None, _) => {
+                    guard.react = millis(value)
+                        .ok()
+                        .filter(|d| (200..=10_000).contains(&d.as_millis()))
+                        .ok_or_else(|| {
+                            err(
+                                n,
+                                format!("expected milliseconds from 200 to 10000, got {value:?}"),
+                            )
+                        })?
+                }
+                (Some("read_port"), None, _) => {
+                    guard.read_port =
+                        Port::parse("read_port", value).map_err(|e| err(n, e.to_string()))?
+                }
+                (Some("write_port"), None, _) => {
+                    guard.write_port =
+                        Port::parse("write_port", value).map_err(|e| err(n, e.to_string()))?
+                }
+                (Some("guard_family"), None, _) => {
+                    guard.families = Families::parse(value).map_err(|e| err(n, e.to_string()))?
+                }
+                (Some("guard_match"), None, _) => {
+                    guard.match_by = MatchBy::parse(value).map_err(|e| err(n, e.to_string()))?
+                }
+                (Some("local_node"), None, _) => guard.local_node = Some(value.to_string()),
+                (Some("guard_record_file"), None, _) => guard.record_file = PathBuf::from(value),
                 _ => {
                     return Err(err(
                         n,
@@ -143,6 +216,7 @@ impl Config {
             nodes,
             timeout,
             block_wait,
+            guard,
         })
     }
 }
@@ -254,6 +328,30 @@ mod tests {
     }
 
     #[test]
+    fn guard_settings_parse_with_defaults() {
+        let c = Config::parse("master_name = m\n", "x").unwrap();
+        assert_eq!(c.guard, GuardSettings::default());
+        assert!(c.guard.enabled);
+        assert_eq!(c.guard.react, Duration::from_secs(1));
+        let text = "master_name = m\nguard = off\nguard_react_ms = 400\nread_port = 7380\n\
+                    write_port = 7381\nguard_family = both\nguard_match = mark\nlocal_node = n1\n";
+        let g = Config::parse(text, "x").unwrap().guard;
+        assert_eq!(
+            g,
+            GuardSettings {
+                enabled: false,
+                react: Duration::from_millis(400),
+                read_port: Port::new(7380),
+                write_port: Port::new(7381),
+                families: Families::Both,
+                match_by: MatchBy::Mark,
+                local_node: Some("n1".into()),
+                record_file: PathBuf::from("/run/redis-ha/guard"),
+            }
+        );
+    }
+
+    #[test]
     fn defaults_ask_the_local_sentinel() {
         let c = Config::parse("master_name = m\n", "x").unwrap();
         assert_eq!(c.sentinels[0].to_string(), "127.0.0.1:26379");
@@ -279,6 +377,19 @@ mod tests {
             (
                 "master_name = m\ntimeout_ms = 0\n",
                 "x:2: expected milliseconds",
+            ),
+            ("master_name = m\nguard = yes\n", "x:2: expected on or off"),
+            (
+                "master_name = m\nguard_react_ms = 100\n",
+                "x:2: expected milliseconds from 200 to 10000",
+            ),
+            (
+                "master_name = m\nwrite_port = 0\n",
+                "x:2: invalid write_port \"0\"",
+            ),
+            (
+                "master_name = m\nguard_family = inet\n",
+                "x:2: invalid family",
             ),
             ("master_name\n", "x:1: expected `key = value`"),
             ("master_name =\n", "x:1: master_name has no value"),

@@ -74,6 +74,18 @@ pub(crate) fn sync(
             Err(e) => finish(&log, Err(SyncError::GiveUp(e.to_string()))),
         };
     };
+    // The isolation guard, on its own faster cadence: a sync may wait seconds for a block.
+    if !dry_run {
+        let guard_log = Logger::for_tool("redis-ha-guard", p);
+        let guard_path = path.clone();
+        let spawned = std::thread::Builder::new()
+            .name("guard".into())
+            .spawn(move || crate::guard::run(&guard_path, &guard_log));
+        if let Err(e) = spawned {
+            log.error(&format!("cannot start the isolation guard: {e}"));
+            return 1;
+        }
+    }
     // The periodic reconciliation: heals events Sentinel lost (restarts) or never sends
     // (a returning old master). The config is re-read every round.
     loop {

@@ -8,6 +8,7 @@ mod cli;
 mod cluster;
 mod config;
 mod firewall;
+mod guard;
 mod helper;
 mod lock;
 mod ocf;

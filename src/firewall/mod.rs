@@ -3,6 +3,8 @@
 
 pub(crate) mod block;
 mod error;
+#[cfg(test)]
+pub(crate) mod fake;
 mod generation;
 mod iptables;
 mod rule;

@@ -3,6 +3,7 @@
 //! agrees. Read-only; exit 0 when everything agrees, 1 when anything disagrees or cannot be
 //! known, 2 when the config is unusable.
 
+mod guard;
 mod render;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,6 +14,7 @@ use crate::config::Config;
 use crate::sentinel::{Addr, RedisSentinels, RedisServers, ReplicaView, SentinelView};
 use crate::sync::{Assignment, Sync, decide};
 
+pub(crate) use guard::GuardView;
 pub(crate) use render::render;
 
 /// Everything the screen shows, gathered once.
@@ -23,6 +25,8 @@ pub(crate) struct Snapshot {
     pub(crate) cluster: Result<ClusterSide, String>,
     /// The Sentinels' side, or why no decision could be made.
     pub(crate) sentinels: Result<SentinelSide, String>,
+    /// What the isolation guard on this node refuses.
+    pub(crate) guard: GuardView,
 }
 
 /// What the CIB says.
@@ -109,7 +113,26 @@ fn gather(config: &Config) -> Result<Snapshot, String> {
         master_name: config.master_name.clone(),
         cluster: cluster_side,
         sentinels: sentinel_side,
+        guard: guard_view(config),
     })
+}
+
+/// The guard's record, read now. It counts as stalled after four rounds and 2 s.
+fn guard_view(config: &Config) -> GuardView {
+    let g = &config.guard;
+    if !g.enabled {
+        return GuardView::Off;
+    }
+    match crate::guard::record::Record::read(&g.record_file) {
+        Ok(record) => GuardView::Record {
+            record,
+            now_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            stale_after_ms: g.react.as_millis() as u64 + 2000,
+        },
+        Err(e) => GuardView::NoRecord(e),
+    }
 }
 
 /// One `cibadmin --query`: roles, quorum, and where the blocks run, read from the same

@@ -78,6 +78,12 @@ pub(crate) fn render(s: &Snapshot) -> (String, bool) {
         out.push_str(&table(c, s.sentinels.as_ref().ok(), &mut problems));
     }
     out.push('\n');
+    out.push_str(&super::guard::lines(
+        &s.guard,
+        s.sentinels.as_ref().ok(),
+        &mut problems,
+    ));
+    out.push('\n');
     if problems.is_empty() {
         out.push_str("all agree\n");
     } else {
@@ -258,7 +264,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::guard::record::{PortRecord, Record};
     use crate::sentinel::{Addr, ReplicaView};
+    use crate::status::GuardView;
     use crate::sync::Assignment;
 
     fn n(name: &str) -> NodeName {
@@ -335,7 +343,77 @@ mod tests {
             master_name: "redis-ha".into(),
             cluster: Ok(cluster),
             sentinels: Ok(sentinels),
+            guard: GuardView::Record {
+                record: guard_record(
+                    "node2",
+                    Some("not the primary: the Sentinels name node1 primary"),
+                    None,
+                ),
+                now_ms: 1_764_662_400_250,
+                stale_after_ms: 3000,
+            },
         }
+    }
+
+    /// node's guard, last checked at 1764662400.000 (08:00:00 UTC), refusing writes.
+    fn guard_record(node: &str, write: Option<&str>, read: Option<&str>) -> Record {
+        let port = |kind: &str, port, why: Option<&str>| PortRecord {
+            kind: kind.into(),
+            port,
+            refused: why.map(String::from),
+            since_ms: 1_764_662_300_500,
+        };
+        Record {
+            node: node.into(),
+            checked_ms: 1_764_662_400_000,
+            ports: vec![port("write", 6381, write), port("read", 6380, read)],
+        }
+    }
+
+    #[test]
+    fn the_guard_shows_what_it_refuses_and_why() {
+        // The primary's guard refusing its writes, its reads left open.
+        let mut s = healthy();
+        s.guard = GuardView::Record {
+            record: guard_record("node1", Some("this node's partition has no quorum"), None),
+            now_ms: 1_764_662_400_250,
+            stale_after_ms: 3000,
+        };
+        let (text, agree) = render(&s);
+        assert!(!agree);
+        for line in [
+            "guard on node1 (this node), last check 250 ms ago:\n",
+            "  write 6381  REFUSED since 07:58:20.500 UTC: this node's partition has no quorum\n",
+            "  read  6380  left to the block clones since 07:58:20.500 UTC\n",
+            "DISAGREE: node1: the guard refuses its write port 6381 though the Sentinels say primary: this node's partition has no quorum\n",
+        ] {
+            assert!(text.contains(line), "{line:?} missing from\n{text}");
+        }
+        // A guard that stopped checking.
+        let mut s = healthy();
+        if let GuardView::Record { now_ms, .. } = &mut s.guard {
+            *now_ms += 10_000;
+        }
+        let (text, agree) = render(&s);
+        assert!(!agree);
+        assert!(
+            text.contains("DISAGREE: the guard on node2 last checked 10.2 s ago"),
+            "{text}"
+        );
+        // Not running, or off: said, not a disagreement.
+        let mut s = healthy();
+        s.guard = GuardView::NoRecord("/run/redis-ha/guard: No such file or directory".into());
+        let (text, agree) = render(&s);
+        assert!(agree, "{text}");
+        assert!(
+            text.contains("guard: not running on this node (/run/redis-ha/guard: No such file")
+        );
+        s.guard = GuardView::Off;
+        assert!(
+            render(&s)
+                .0
+                .contains("guard: off (guard = off in the config)")
+        );
     }
 
     #[test]
@@ -352,6 +430,10 @@ mod tests {
              node1  10.0.0.1:6379  master                     primary     -       yes\n\
              node2  10.0.0.2:6379  replica, link ok, lag 0 B  replica     write   yes\n\
              node3  10.0.0.3:6379  replica, link ok, lag 0 B  replica     write   yes\n\
+             \n\
+             guard on node2 (this node), last check 250 ms ago:\n\
+             \x20 write 6381  REFUSED since 07:58:20.500 UTC: not the primary: the Sentinels name node1 primary\n\
+             \x20 read  6380  left to the block clones since 07:58:20.500 UTC\n\
              \n\
              all agree\n"
         );

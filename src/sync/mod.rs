@@ -10,5 +10,5 @@ mod testing;
 mod tests;
 mod truth;
 
-pub(crate) use run::{Assignment, Sync, SyncError, views};
+pub(crate) use run::{Assignment, Sync, SyncError, views, views_at_once};
 pub(crate) use truth::decide;

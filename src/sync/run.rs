@@ -341,28 +341,59 @@ pub(crate) fn views(
     config: &Config,
     sentinels: &impl Sentinels,
 ) -> Result<Vec<SentinelView>, SyncError> {
+    in_rounds(config, |round| {
+        round
+            .iter()
+            .map(|addr| sentinels.view(addr, &config.master_name))
+            .collect()
+    })
+}
+
+/// [`views`], asking the Sentinels of each round all at once: the isolation guard cannot
+/// wait out one timeout per unreachable Sentinel.
+pub(crate) fn views_at_once<S: Sentinels + std::marker::Sync>(
+    config: &Config,
+    sentinels: &S,
+) -> Result<Vec<SentinelView>, SyncError> {
+    in_rounds(config, |round| {
+        std::thread::scope(|scope| {
+            let asks: Vec<_> = round
+                .iter()
+                .map(|addr| scope.spawn(move || sentinels.view(addr, &config.master_name)))
+                .collect();
+            asks.into_iter()
+                .map(|ask| ask.join().expect("a Sentinel question does not panic"))
+                .collect()
+        })
+    })
+}
+
+/// The configured Sentinels first, then in each round those the last answers named that
+/// nobody asked yet. A wrong master name or password gives up; silence just counts less.
+fn in_rounds(
+    config: &Config,
+    ask: impl Fn(&[Addr]) -> Vec<Result<SentinelView, SentinelError>>,
+) -> Result<Vec<SentinelView>, SyncError> {
     let mut asked: BTreeSet<Addr> = BTreeSet::new();
-    let mut queue: Vec<Addr> = config.sentinels.clone();
+    let mut round: Vec<Addr> = config.sentinels.clone();
     let mut views = Vec::new();
-    while let Some(addr) = queue.pop() {
-        if !asked.insert(addr.clone()) {
-            continue;
-        }
-        match sentinels.view(&addr, &config.master_name) {
-            Ok(view) => {
-                queue.extend(
-                    view.sentinels
-                        .iter()
-                        .filter(|s| !asked.contains(*s))
-                        .cloned(),
-                );
-                views.push(view);
+    while !round.is_empty() {
+        round.retain(|addr| asked.insert(addr.clone()));
+        let mut next = Vec::new();
+        for answer in ask(&round) {
+            match answer {
+                Ok(view) => {
+                    next.extend(view.sentinels.iter().cloned());
+                    views.push(view);
+                }
+                Err(e @ (SentinelError::UnknownMaster { .. } | SentinelError::Auth { .. })) => {
+                    return Err(SyncError::GiveUp(e.to_string()));
+                }
+                Err(SentinelError::Unreachable { .. } | SentinelError::Protocol { .. }) => {}
             }
-            Err(e @ (SentinelError::UnknownMaster { .. } | SentinelError::Auth { .. })) => {
-                return Err(SyncError::GiveUp(e.to_string()));
-            }
-            Err(SentinelError::Unreachable { .. } | SentinelError::Protocol { .. }) => {}
         }
+        next.retain(|addr| !asked.contains(addr));
+        round = next;
     }
     Ok(views)
 }

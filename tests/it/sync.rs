@@ -26,9 +26,11 @@ impl Setup {
         let set = RedisSet::start(3);
         let cib = CibCluster::new(&NODES);
         let dir = TempDir::new(tag);
+        // The guard's record in our directory, not the host's /run.
         let mut conf = format!(
-            "master_name = redis-ha\nsentinel = {}\nblock_wait_ms = 5000\n",
-            set.sentinel_addr(0)
+            "master_name = redis-ha\nsentinel = {}\nblock_wait_ms = 5000\nguard_record_file = {}\n",
+            set.sentinel_addr(0),
+            dir.join("guard").display()
         );
         for (i, node) in NODES.iter().enumerate() {
             conf.push_str(&format!("node {node} = {} {}\n", set.ip(i), set.ip6(i)));
@@ -57,12 +59,35 @@ impl Setup {
             .args(["redis-ha", "leader", "start", &f, "6379", &t, "6379"]))
     }
 
+    /// `redis-ha sync --every 5s` (what crm-snippets/redis-ha-sync.service runs), killed
+    /// when the value is dropped.
+    fn periodic(&self) -> Periodic {
+        Periodic(
+            self.helper("redis-ha")
+                .args(["sync", "--every", "5s"])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::fs::File::create(self.dir.join("periodic.err")).unwrap())
+                .spawn()
+                .unwrap(),
+        )
+    }
+
     fn roles(&self) -> Vec<String> {
         let roles: BTreeMap<String, Option<String>> = self.cib.roles();
         roles
             .values()
             .map(|r| r.clone().unwrap_or_else(|| "-".into()))
             .collect()
+    }
+}
+
+struct Periodic(std::process::Child);
+
+impl Drop for Periodic {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -230,23 +255,8 @@ fn sentinel_majority_and_quorum_are_required() {
 fn the_periodic_sync_heals_a_failover_no_script_reported_within_10_s() {
     let mut s = Setup::new("sync-every");
     s.sync().expect(0);
-    // What crm-snippets/redis-ha-sync.service runs; here no Sentinel script is wired at all.
-    let mut periodic = s
-        .helper("redis-ha")
-        .args(["sync", "--every", "5s"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    struct Kill<'a>(&'a mut std::process::Child);
-    impl Drop for Kill<'_> {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _guard = Kill(&mut periodic);
+    // Here no Sentinel script is wired at all.
+    let _periodic = s.periodic();
     s.set.kill_redis(0);
     let new = s.set.wait_new_master(0);
     let failed_over = std::time::Instant::now();
@@ -425,4 +435,119 @@ fn the_applied_epoch_is_recorded_and_an_older_view_writes_nothing() {
     }
     s.sync().expect(0);
     assert_eq!(s.roles(), ["primary", "replica", "replica"]);
+}
+
+/// The guard's rules in the set's namespace: the tags of chain REDIS-HA that are its own.
+fn guard_rules(s: &Setup) -> Vec<String> {
+    let out = s
+        .set
+        .ns()
+        .cmd("iptables")
+        .args(["-S", "REDIS-HA"])
+        .output()
+        .unwrap();
+    let mut tags: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(|w| w.trim_matches('"'))
+        .filter(|w| w.starts_with("redis-ha:guard:"))
+        .map(String::from)
+        .collect();
+    tags.sort();
+    tags
+}
+
+/// Rewrites the config's guard lines, keeping the rest.
+fn set_guard_conf(s: &Setup, lines: &str) {
+    let path = s.dir.join("redis-ha.conf");
+    let conf = std::fs::read_to_string(&path).unwrap();
+    let kept: String = conf
+        .lines()
+        .filter(|l| {
+            !l.starts_with("local_node")
+                && !l.starts_with("guard ")
+                && !l.starts_with("guard_react")
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&path, format!("{kept}{lines}")).unwrap();
+}
+
+/// Waits (at most 10 s) until the guard has put exactly `want` in force and its record
+/// says the same with these reasons; returns how long that took.
+fn wait_guard(s: &Setup, want: &[&str], reasons: &[&str]) -> Duration {
+    let start = std::time::Instant::now();
+    loop {
+        let record = std::fs::read_to_string(s.dir.join("guard")).unwrap_or_default();
+        let rules = guard_rules(s);
+        if rules == want && reasons.iter().all(|r| record.contains(r)) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "guard rules {rules:?}, want {want:?}; record:\n{record}\nits log:\n{}\nsentinels:\n{}",
+            std::fs::read_to_string(s.dir.join("periodic.err")).unwrap_or_default(),
+            s.set.report()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_guard_refuses_what_this_node_cannot_confirm() {
+    let s = Setup::new("guard");
+    s.sync().expect(0);
+    assert_eq!(s.roles(), ["primary", "replica", "replica"]);
+    set_guard_conf(&s, "local_node = node1\nguard_react_ms = 400\n");
+    let _periodic = s.periodic();
+    const W: &str = "redis-ha:guard:6381";
+    const R: &str = "redis-ha:guard:6380";
+
+    // The confirmed primary: nothing refused.
+    wait_guard(
+        &s,
+        &[],
+        &["node node1\n", "write 6381 open", "read 6380 open"],
+    );
+    // A synced replica: writes refused, reads left to the clones.
+    set_guard_conf(&s, "local_node = node2\nguard_react_ms = 400\n");
+    wait_guard(
+        &s,
+        &[W],
+        &[
+            "write 6381 refused",
+            "not the primary: the Sentinels name node1 primary",
+            "read 6380 open",
+        ],
+    );
+    // The primary again, then its partition loses quorum: both refused, and back.
+    set_guard_conf(&s, "local_node = node1\nguard_react_ms = 400\n");
+    wait_guard(&s, &[], &["node node1\n"]);
+    s.cib.set_quorum(false);
+    wait_guard(
+        &s,
+        &[R, W],
+        &["refused", "this node's partition has no quorum"],
+    );
+    s.cib.set_quorum(true);
+    wait_guard(&s, &[], &["write 6381 open", "read 6380 open"]);
+
+    // The primary cut off from the Sentinel majority: refused within the reaction time.
+    s.set.freeze_sentinel(1, true);
+    s.set.freeze_sentinel(2, true);
+    let took = wait_guard(&s, &[R, W], &["no majority"]);
+    println!(
+        "guard: closed {} ms after 2 of 3 Sentinels froze (guard_react_ms = 400)",
+        took.as_millis()
+    );
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    s.set.freeze_sentinel(1, false);
+    s.set.freeze_sentinel(2, false);
+    wait_guard(&s, &[], &["write 6381 open"]);
+
+    // Off: the rules go, whatever the node can confirm.
+    s.cib.set_quorum(false);
+    wait_guard(&s, &[R, W], &["no quorum"]);
+    set_guard_conf(&s, "local_node = node1\nguard = off\n");
+    wait_guard(&s, &[], &[]);
+    s.cib.set_quorum(true);
 }

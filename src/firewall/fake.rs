@@ -1,0 +1,95 @@
+//! A firewall that keeps its blocks in memory and records what it was asked: the unit
+//! tests' stand-in for iptables (the agents' and the guard's decisions).
+
+use std::cell::{Cell, RefCell};
+
+use super::{Backend, Block, ChainName, Families, Firewall, FirewallError, Presence};
+
+/// A firewall that keeps its blocks in memory and records what it was asked.
+#[derive(Default)]
+pub(crate) struct FakeFirewall {
+    pub(crate) blocks: RefCell<Vec<Block>>,
+    pub(crate) calls: RefCell<Vec<String>>,
+    pub(crate) missing: bool,
+    pub(crate) broken: bool,
+    /// The generation `ruleset_version` reports (None: a backend without one).
+    pub(crate) generation: Cell<Option<u32>>,
+}
+
+impl FakeFirewall {
+    fn fail(&self) -> Result<(), FirewallError> {
+        if self.missing {
+            return Err(FirewallError::NotInstalled {
+                program: "iptables".into(),
+            });
+        }
+        if self.broken {
+            return Err(FirewallError::Failed {
+                command: "iptables -C".into(),
+                code: 2,
+                stderr: "unknown option".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Firewall for FakeFirewall {
+    fn installed(&self, _: &Block) -> Result<(), FirewallError> {
+        self.fail()
+    }
+
+    fn ruleset_version(&self, _: &Block) -> Option<String> {
+        self.generation.get().map(|g| format!("boot/netns/{g}"))
+    }
+
+    fn presence(&self, block: &Block) -> Result<Presence, FirewallError> {
+        self.fail()?;
+        self.calls
+            .borrow_mut()
+            .push(format!("presence {}", block.tag()));
+        Ok(if self.blocks.borrow().contains(block) {
+            Presence::Present
+        } else {
+            Presence::Absent
+        })
+    }
+
+    fn ensure_block(&self, block: &Block) -> Result<(), FirewallError> {
+        self.fail()?;
+        self.calls
+            .borrow_mut()
+            .push(format!("ensure {}", block.tag()));
+        if !self.blocks.borrow().contains(block) {
+            self.blocks.borrow_mut().push(block.clone());
+        }
+        Ok(())
+    }
+
+    fn remove_block(&self, block: &Block) -> Result<(), FirewallError> {
+        self.fail()?;
+        self.calls
+            .borrow_mut()
+            .push(format!("remove {}", block.tag()));
+        self.blocks.borrow_mut().retain(|b| b != block);
+        Ok(())
+    }
+
+    fn remove_tagged(
+        &self,
+        chain: &ChainName,
+        families: Families,
+        _: Backend,
+        prefix: &str,
+    ) -> Result<usize, FirewallError> {
+        self.fail()?;
+        self.calls
+            .borrow_mut()
+            .push(format!("remove_tagged {chain} {families} {prefix}"));
+        let before = self.blocks.borrow().len();
+        self.blocks
+            .borrow_mut()
+            .retain(|b| !b.tag().starts_with(prefix));
+        Ok(before - self.blocks.borrow().len())
+    }
+}

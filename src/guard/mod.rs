@@ -1,0 +1,219 @@
+//! The isolation guard: on every node, several times a second, it asks whether this node
+//! is confirmed in what it serves (its Pacemaker partition has quorum, a Sentinel majority
+//! names its Redis primary or a synced replica) and refuses locally, with its own firewall
+//! rules, whatever it cannot confirm. It closes what Pacemaker cannot: the write port of an
+//! old primary cut off from the majority (its partition cannot learn it was demoted), and
+//! the ports that a stop of the block clones opens (standby, shutdown, quorum loss).
+//! `redis-ha sync --every` runs it on a thread of its own.
+
+mod decide;
+mod enforce;
+pub(crate) mod record;
+
+pub(crate) use decide::{Decision, Inputs, PacemakerSide, SentinelSide, decide};
+
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::cluster::{NodeName, Pacemaker, Role};
+use crate::config::{Config, GuardSettings};
+use crate::firewall::{Iptables, Xtables};
+use crate::ocf::Logger;
+use crate::sync::{Sync, decide as truth_of, views_at_once};
+use enforce::Enforcer;
+use record::{PortRecord, Record};
+
+/// This node's name in Pacemaker: the config's `local_node`, else the host name.
+pub(crate) fn local_node(settings: &GuardSettings) -> NodeName {
+    NodeName(settings.local_node.clone().unwrap_or_else(|| {
+        nix::sys::utsname::uname()
+            .map(|u| u.nodename().to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }))
+}
+
+/// One round's questions, asked at once: the CIB (bounded by the reaction time) and
+/// every Sentinel (bounded by half of it).
+pub(crate) fn gather(config: &Config, node: &NodeName) -> Inputs {
+    let react = config.guard.react;
+    let pacemaker = Pacemaker { timeout: react };
+    let mut sentinels = match config.sentinel_client() {
+        Ok(s) => s,
+        Err(e) => {
+            return Inputs {
+                pacemaker: Err("not asked".into()),
+                sentinels: Err(e),
+            };
+        }
+    };
+    sentinels.timeout = react / 2;
+    let (cib, views) = std::thread::scope(|scope| {
+        let cib = scope.spawn(|| pacemaker.cib());
+        let views = views_at_once(config, &sentinels);
+        (cib.join().expect("a CIB query does not panic"), views)
+    });
+    let cib = match cib {
+        Ok(cib) => cib,
+        Err(e) => {
+            return Inputs {
+                pacemaker: Err(e.to_string()),
+                sentinels: Err("not mapped: the cluster's nodes are unknown".into()),
+            };
+        }
+    };
+    let raw_role = cib
+        .transient_roles
+        .get(node)
+        .cloned()
+        .or_else(|| cib.state.roles.get(node).cloned().flatten());
+    let pacemaker_side = PacemakerSide {
+        quorate: cib.state.quorate,
+        local_role: raw_role.as_deref().and_then(Role::parse),
+    };
+    let sentinel_side = views
+        .map_err(|e| e.to_string())
+        .and_then(|views| truth_of(&views, &config.sentinels).map_err(|e| e.to_string()))
+        .map(|truth| {
+            let sync = Sync {
+                config,
+                sentinels: &sentinels,
+                cluster: &pacemaker,
+                resolve: &crate::helper::resolve,
+                dry_run: true,
+            };
+            let a = sync.assign(&truth, &cib.state);
+            SentinelSide {
+                local_role: a.desired.get(node).copied(),
+                primary: a.primary.map(|(n, _)| n),
+            }
+        });
+    Inputs {
+        pacemaker: Ok(pacemaker_side),
+        sentinels: sentinel_side,
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The guard's loop, forever: re-reads the config every round (a broken config keeps
+/// the rules as they are), checks every quarter of the reaction time, logs every change.
+/// Its rules stay when the process ends: what was refused stays refused.
+pub(crate) fn run(path: &Path, log: &Logger) -> ! {
+    let firewall = Iptables::new(Xtables::new(
+        Duration::from_secs(5),
+        Duration::from_secs(2),
+        false,
+    ));
+    let mut enforcer = Enforcer::new(
+        firewall,
+        crate::lock::default_path(),
+        Duration::from_secs(2),
+    );
+    let mut shown: Option<Record> = None;
+    let mut last_error = String::new();
+    loop {
+        let start = Instant::now();
+        let round = Config::load(path)
+            .map_err(|e| format!("config: {e}; the guard's rules stay as they are"))
+            .and_then(|config| {
+                let (record, decision) = round(&config, shown.as_ref());
+                enforcer
+                    .apply(&config.guard, decision.as_ref())
+                    .map_err(|e| format!("cannot apply the guard: {e}"))?;
+                Ok((
+                    record,
+                    config.guard.react,
+                    config.guard.record_file,
+                    config.guard.enabled,
+                ))
+            });
+        let pause = match round {
+            Ok((record, react, record_file, enabled)) => {
+                last_error.clear();
+                log_changes(log, shown.as_ref(), &record);
+                let written = if enabled {
+                    record.write(&record_file)
+                } else {
+                    // Off: `redis-ha status` says so rather than show an old record.
+                    std::fs::remove_file(&record_file).or_else(|e| match e.kind() {
+                        std::io::ErrorKind::NotFound => Ok(()),
+                        _ => Err(e),
+                    })
+                };
+                if let Err(e) = written {
+                    log.warn(&format!("cannot write the guard's record: {e}"));
+                }
+                shown = Some(record);
+                react / 4
+            }
+            Err(e) => {
+                if e != last_error {
+                    log.error(&e);
+                    last_error = e;
+                }
+                Duration::from_millis(250)
+            }
+        };
+        std::thread::sleep(pause.saturating_sub(start.elapsed()));
+    }
+}
+
+/// One round's decision (None when the guard is off) and the record it leaves.
+fn round(config: &Config, before: Option<&Record>) -> (Record, Option<Decision>) {
+    let settings = &config.guard;
+    let node = local_node(settings);
+    let now = now_ms();
+    let decision = settings.enabled.then(|| decide(&gather(config, &node)));
+    let port = |kind: &str, port: crate::firewall::Port, refused: Option<String>| {
+        let port: u16 = port.to_string().parse().expect("a port prints as a number");
+        let since_ms = before
+            .and_then(|r| r.ports.iter().find(|p| p.kind == kind && p.port == port))
+            .filter(|p| p.refused.is_some() == refused.is_some())
+            .map_or(now, |p| p.since_ms);
+        PortRecord {
+            kind: kind.to_string(),
+            port,
+            refused,
+            since_ms,
+        }
+    };
+    let (write, read) = match &decision {
+        Some(d) => (d.write.clone(), d.read.clone()),
+        None => (None, None),
+    };
+    let record = Record {
+        node: node.to_string(),
+        checked_ms: now,
+        ports: vec![
+            port("write", settings.write_port, write),
+            port("read", settings.read_port, read),
+        ],
+    };
+    (record, decision)
+}
+
+/// One line per port whose state or reason changed.
+fn log_changes(log: &Logger, before: Option<&Record>, now: &Record) {
+    for p in &now.ports {
+        let old = before.and_then(|r| {
+            r.ports
+                .iter()
+                .find(|o| o.kind == p.kind && o.port == p.port)
+        });
+        if old.map(|o| &o.refused) == Some(&p.refused) {
+            continue;
+        }
+        match &p.refused {
+            Some(why) => log.warn(&format!("guard: {} port {} refused: {why}", p.kind, p.port)),
+            None if old.is_some() => log.info(&format!(
+                "guard: {} port {} lifted (left to the block clones)",
+                p.kind, p.port
+            )),
+            None => {}
+        }
+    }
+}
