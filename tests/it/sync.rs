@@ -361,7 +361,11 @@ fn status_shows_agreement_and_names_each_disagreement() {
             table = table.replace(&format!("{{{i}}}"), s.set.ip(i));
         }
         text.push_str(&table);
-        text.push('\n');
+        // No periodic sync here: the guard has left no record.
+        text.push_str(&format!(
+            "\nguard: not running on this node ({}: No such file or directory (os error 2))\n\n",
+            s.dir.join("guard").display()
+        ));
         text.push_str(tail);
         text
     };
