@@ -354,3 +354,38 @@ fn sentinel_example_calls_our_scripts() {
         );
     }
 }
+
+#[test]
+fn redis_example_is_accepted_by_redis_itself() {
+    // A Redis on a socket only, in a scratch directory: it must start with the snippet
+    // and report the settings as written.
+    let dir = TempDir::new("redis-snippet");
+    let sock = dir.join("redis.sock");
+    let mut redis = Command::new("redis-server")
+        .arg(snippet("redis.conf"))
+        .args(["--port", "0", "--save", "", "--appendonly", "no", "--unixsocket"])
+        .arg(&sock)
+        .arg("--dir")
+        .arg(dir.join(""))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ask = |key: &str| {
+        Command::new("redis-cli")
+            .arg("-s")
+            .arg(&sock)
+            .args(["CONFIG", "GET", key])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let start = std::time::Instant::now();
+    while !sock.exists() && start.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let got = (ask("min-replicas-to-write"), ask("min-replicas-max-lag"));
+    let _ = redis.kill();
+    let _ = redis.wait();
+    assert_eq!(got.0, "min-replicas-to-write\n1\n");
+    assert_eq!(got.1, "min-replicas-max-lag\n10\n");
+}
