@@ -99,17 +99,21 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// iptables with 5 s for one round's calls, 2 s each for the xtables lock.
+fn firewall() -> Iptables {
+    Iptables::new(Xtables::new(
+        Duration::from_secs(5),
+        Duration::from_secs(2),
+        false,
+    ))
+}
+
 /// The guard's loop, forever: re-reads the config every round (a broken config keeps
 /// the rules as they are), checks every quarter of the reaction time, logs every change.
 /// Its rules stay when the process ends: what was refused stays refused.
 pub(crate) fn run(path: &Path, log: &Logger) -> ! {
-    let firewall = Iptables::new(Xtables::new(
-        Duration::from_secs(5),
-        Duration::from_secs(2),
-        false,
-    ));
     let mut enforcer = Enforcer::new(
-        firewall,
+        firewall(),
         crate::lock::default_path(),
         Duration::from_secs(2),
     );
@@ -121,6 +125,8 @@ pub(crate) fn run(path: &Path, log: &Logger) -> ! {
             .map_err(|e| format!("config: {e}; the guard's rules stay as they are"))
             .and_then(|config| {
                 let (record, decision) = round(&config, shown.as_ref());
+                // A new time budget every round: Xtables bounds its whole life.
+                enforcer.firewall = firewall();
                 enforcer
                     .apply(&config.guard, decision.as_ref())
                     .map_err(|e| format!("cannot apply the guard: {e}"))?;

@@ -503,6 +503,7 @@ fn the_guard_refuses_what_this_node_cannot_confirm() {
     assert_eq!(s.roles(), ["primary", "replica", "replica"]);
     set_guard_conf(&s, "local_node = node1\nguard_react_ms = 400\n");
     let _periodic = s.periodic();
+    let started = std::time::Instant::now();
     const W: &str = "redis-ha:guard:6381";
     const R: &str = "redis-ha:guard:6380";
 
@@ -548,6 +549,9 @@ fn the_guard_refuses_what_this_node_cannot_confirm() {
     s.set.freeze_sentinel(2, false);
     wait_guard(&s, &[], &["write 6381 open"]);
 
+    // Regression: the guard's iptables time budget once counted from its start, so after
+    // 5 s it could change nothing any more. Past that, it still closes and lifts.
+    std::thread::sleep(Duration::from_secs(7).saturating_sub(started.elapsed()));
     // Off: the rules go, whatever the node can confirm.
     s.cib.set_quorum(false);
     wait_guard(&s, &[R, W], &["no quorum"]);

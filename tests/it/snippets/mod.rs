@@ -363,7 +363,15 @@ fn redis_example_is_accepted_by_redis_itself() {
     let sock = dir.join("redis.sock");
     let mut redis = Command::new("redis-server")
         .arg(snippet("redis.conf"))
-        .args(["--port", "0", "--save", "", "--appendonly", "no", "--unixsocket"])
+        .args([
+            "--port",
+            "0",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--unixsocket",
+        ])
         .arg(&sock)
         .arg("--dir")
         .arg(dir.join(""))
