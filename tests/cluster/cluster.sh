@@ -23,6 +23,16 @@
 #                                      resources stop, so its ports OPEN), bounded by RHA_TIMEOUT
 #   cluster.sh start-pacemaker NODE    start pacemakerd, wait until the node is online
 #   cluster.sh restart-pacemaker NODE  both
+#   cluster.sh cut NODE PEER...    a network partition: DROP every IPv4 packet between NODE and
+#                                  each PEER, both directions, in both nodes' netns (INPUT and
+#                                  OUTPUT; established connections stall too: corosync, Redis
+#                                  replication, Sentinel). The client still reaches every node.
+#                                  Rules in chain RHA-CUT of each node's filter table, jumped to
+#                                  from the top of INPUT and OUTPUT, tagged rha-cut (never
+#                                  redis-ha*, which the agents and the guard own); chain REDIS-HA
+#                                  and the nat rules are left alone. Cumulative, idempotent
+#   cluster.sh heal                remove every cut on every node (idempotent); `down` needs no
+#                                  heal (the rules go with the namespaces)
 #
 # Layout (the addresses are 10.213.0.x only; nothing touches the host's interfaces or
 # firewall):
@@ -848,6 +858,77 @@ cmd_start_pacemaker() {
     say "$node: pacemaker started, node online, DC idle"
 }
 
+# Partitions: our own chain in each node's filter table. The agents and the guard delete
+# only rules tagged redis-ha*, and insert their jump to REDIS-HA at the top of INPUT: a cut
+# stays whatever they do (REDIS-HA only refuses 6380/6381, which nodes do not use between
+# themselves).
+CUT_CHAIN=RHA-CUT
+CUT_TAG=rha-cut
+
+# Runs in a node's netns (in_node NODE sh -c "$CUT_RULES" sh PEER_IP...): the rules for
+# every peer first, then the jumps, so that the node is cut from all peers at once.
+# shellcheck disable=SC2016 # expanded by the inner sh
+CUT_RULES='set -eu
+ipt() { iptables -w 5 "$@"; }
+chain=$1 tag=$2
+shift 2
+ipt -S "$chain" >/dev/null 2>&1 || ipt -N "$chain"
+for ip in "$@"; do
+    for dir in -s -d; do
+        ipt -C "$chain" "$dir" "$ip" -m comment --comment "$tag" -j DROP 2>/dev/null ||
+            ipt -A "$chain" "$dir" "$ip" -m comment --comment "$tag" -j DROP
+    done
+done
+for from in INPUT OUTPUT; do
+    ipt -C "$from" -m comment --comment "$tag" -j "$chain" 2>/dev/null ||
+        ipt -I "$from" 1 -m comment --comment "$tag" -j "$chain"
+done
+'
+# The jumps out (as often as they are there), then the chain.
+# shellcheck disable=SC2016 # expanded by the inner sh
+HEAL_RULES='set -eu
+ipt() { iptables -w 5 "$@"; }
+chain=$1 tag=$2
+ipt -S "$chain" >/dev/null 2>&1 || exit 0
+for from in INPUT OUTPUT; do
+    while ipt -C "$from" -m comment --comment "$tag" -j "$chain" 2>/dev/null; do
+        ipt -D "$from" -m comment --comment "$tag" -j "$chain"
+    done
+done
+ipt -F "$chain"
+ipt -X "$chain"
+'
+
+cmd_cut() {
+    local node=$1 peer ips=()
+    shift
+    (($# > 0)) || die "usage: $0 cut NODE PEER..."
+    check_node "$node"
+    for peer in "$@"; do
+        check_node "$peer"
+        [[ $peer != "$node" ]] || die "cut: $node cannot be cut from itself"
+        ips+=("$(node_ip "$peer")")
+    done
+    # NODE first: once its rules are in, it is cut from every peer.
+    in_node "$node" sh -c "$CUT_RULES" sh "$CUT_CHAIN" "$CUT_TAG" "${ips[@]}" ||
+        die "cut: iptables in $node failed"
+    for peer in "$@"; do
+        in_node "$peer" sh -c "$CUT_RULES" sh "$CUT_CHAIN" "$CUT_TAG" "$(node_ip "$node")" ||
+            die "cut: iptables in $peer failed"
+    done
+    say "cut: $node from $*"
+}
+
+cmd_heal() {
+    local node
+    [[ -e $STATE/nodes ]] || die "no cluster (state directory $STATE missing)"
+    for node in $(nodes); do
+        in_node "$node" sh -c "$HEAL_RULES" sh "$CUT_CHAIN" "$CUT_TAG" ||
+            die "heal: iptables in $node failed"
+    done
+    say "heal: no cut left"
+}
+
 main() {
     local cmd=${1:-}
     (($# > 0)) && shift
@@ -857,6 +938,8 @@ main() {
     exec) cmd_exec "$@" ;;
     pid) cmd_pid "$@" ;;
     status) cmd_status ;;
+    cut) (($# >= 2)) || die "usage: $0 cut NODE PEER..."; cmd_cut "$@" ;;
+    heal) cmd_heal ;;
     kill-node | start-node | stop-redis | start-redis | stop-sentinel | start-sentinel | \
         stop-pacemaker | start-pacemaker | restart-pacemaker)
         (($# == 1)) || die "usage: $0 $cmd NODE"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# smoke.sh: proves cluster.sh. `up`, check the traffic and the cluster, `down`, check that
-# nothing is left (namespaces, processes, mounts, cgroups, links, state dir, the host's
-# firewall untouched).
+# smoke.sh: proves cluster.sh. `up`, check the traffic and the cluster, a `cut` and a
+# `heal`, `down`, check that nothing is left (namespaces, processes, mounts, cgroups, links,
+# state dir, the host's firewall untouched).
 #
 #   tests/cluster/smoke.sh [ROUNDS]        (default 1; as root; the suite installed)
 #   tests/cluster/smoke.sh --interrupt S   start `up`, SIGINT it after S seconds, run `down`,
@@ -121,9 +121,30 @@ round() {
     expect "hostname inside node2" '^node2$' "$C" exec node2 hostname
     if "$C" status >/dev/null; then ok "status works"; else bad "status fails"; fi
 
+    echo "== round $1: cut and heal"
+    "$C" cut node3 node1 node2 2>/dev/null
+    expect "cut: node3 -> node1" '^unreachable$' reach node3 10.213.0.11
+    expect "cut: node1 -> node3" '^unreachable$' reach node1 10.213.0.13
+    expect "cut: node1 -> node2 untouched" '^reached$' reach node1 10.213.0.12
+    expect "cut: client -> node3 :6380" '^PONG$' "$C" exec client redis-cli -h 10.213.0.13 -p 6380 ping
+    "$C" heal 2>/dev/null
+    expect "heal: node3 -> node1" '^reached$' reach node3 10.213.0.11
+    expect "heal again (idempotent)" 'no cut left' "$C" heal
+    expect "heal: no RHA-CUT rule left on node3" '^0$' \
+        bash -c "'$C' exec node3 iptables -S | grep -c RHA-CUT || true"
+
     echo "== round $1: down"
     "$C" down
     check_clean
+}
+
+# reach NODE IP: whether NODE gets a PONG from the Redis at IP within 2 s.
+reach() {
+    if timeout 2 "$C" exec "$1" redis-cli -h "$2" -p 6379 ping 2>/dev/null | grep -q PONG; then
+        echo reached
+    else
+        echo unreachable
+    fi
 }
 
 interrupted() {

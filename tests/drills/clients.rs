@@ -1,5 +1,5 @@
 //! The drills' clients, each a loop on a thread in the client namespace (or the host's
-//! for HAProxy's stats socket): the writer through HAProxy, the readers, the 6381
+//! for HAProxy's stats socket): the writer through HAProxy, the readers, the port
 //! prober, the ROLE sampler and the HAProxy state watcher, and what their records say.
 
 use std::collections::BTreeMap;
@@ -376,32 +376,154 @@ pub(crate) fn promotion_violations(events: &[Event], samples: &[RoleSample]) -> 
     bad
 }
 
-// ---- the 6381 prober --------------------------------------------------------------------
+// ---- the port prober --------------------------------------------------------------------
+
+/// A node's public port (6380 reads, 6381 writes), as a client reaches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct NodePort {
+    pub(crate) node: usize,
+    pub(crate) port: u16,
+}
+
+impl NodePort {
+    pub(crate) fn new(node: usize, port: u16) -> Self {
+        NodePort { node, port }
+    }
+
+    /// The same port on every node.
+    pub(crate) fn every_node(port: u16) -> Vec<Self> {
+        (1..=NODES).map(|n| NodePort::new(n, port)).collect()
+    }
+
+    fn addr(self) -> SocketAddr {
+        format!("{}:{}", cluster::node_ip(self.node), self.port)
+            .parse()
+            .expect("a valid address")
+    }
+}
+
+impl std::fmt::Display for NodePort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "node{}:{}", self.node, self.port)
+    }
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct ProbeRound {
     pub(crate) t: i64,
-    /// Nodes whose 6381 accepted a TCP connection.
-    pub(crate) open: Vec<usize>,
+    /// The probed ports that accepted a TCP connection.
+    pub(crate) open: Vec<NodePort>,
 }
 
-/// Every 20 ms a TCP connect to every node's 6381 (all three within a millisecond).
-pub(crate) fn start_prober() -> Background<Vec<ProbeRound>> {
+impl ProbeRound {
+    pub(crate) fn is_open(&self, p: NodePort) -> bool {
+        self.open.contains(&p)
+    }
+
+    /// The nodes whose `port` accepted in this round.
+    pub(crate) fn nodes_open(&self, port: u16) -> Vec<usize> {
+        self.open
+            .iter()
+            .filter(|p| p.port == port)
+            .map(|p| p.node)
+            .collect()
+    }
+}
+
+/// Every 20 ms a TCP connect to each of `ports`, one after the other (a refused port
+/// answers with a reset in well under a millisecond).
+pub(crate) fn start_prober(ports: Vec<NodePort>) -> Background<Vec<ProbeRound>> {
     Background::start(
         true,
         Duration::from_millis(20),
         Vec::new(),
-        |rounds: &mut Vec<ProbeRound>| {
+        move |rounds: &mut Vec<ProbeRound>| {
             let t = now_us();
-            let open = (1..=NODES)
-                .filter(|&n| {
-                    std::net::TcpStream::connect_timeout(&cluster::write_port(n), TIMEOUT).is_ok()
-                })
+            let open = ports
+                .iter()
+                .copied()
+                .filter(|p| std::net::TcpStream::connect_timeout(&p.addr(), TIMEOUT).is_ok())
                 .collect();
             rounds.push(ProbeRound { t, open });
         },
         |r| r,
     )
+}
+
+/// Timeline lines for each of `ports`: its state in the first round and every change.
+pub(crate) fn probe_changes(tl: &mut Timeline, rounds: &[ProbeRound], ports: &[NodePort]) {
+    for &p in ports {
+        let mut last = None;
+        for r in rounds {
+            let open = r.is_open(p);
+            if last != Some(open) {
+                let what = if open { "accepts" } else { "refused" };
+                tl.add_at(r.t, "prober", &format!("{p} {what}"));
+                last = Some(open);
+            }
+        }
+    }
+}
+
+/// The rounds in [from, to] in which `p` accepted.
+pub(crate) fn open_rounds(
+    rounds: &[ProbeRound],
+    p: NodePort,
+    from: i64,
+    to: i64,
+) -> Vec<&ProbeRound> {
+    rounds
+        .iter()
+        .filter(|r| r.t >= from && r.t <= to && r.is_open(p))
+        .collect()
+}
+
+/// The first round at or after `from` from which `p` stayed refused until `to` (or the
+/// last round): when it closed for good.
+pub(crate) fn refused_from(rounds: &[ProbeRound], p: NodePort, from: i64, to: i64) -> Option<i64> {
+    let within: Vec<&ProbeRound> = rounds.iter().filter(|r| r.t >= from && r.t <= to).collect();
+    let last_open = within.iter().rposition(|r| r.is_open(p));
+    let first = match last_open {
+        Some(i) => within.get(i + 1),
+        None => within.first(),
+    };
+    first.map(|r| r.t)
+}
+
+/// The first round at or after `from` in which `p` accepted.
+pub(crate) fn first_open(rounds: &[ProbeRound], p: NodePort, from: i64) -> Option<i64> {
+    rounds
+        .iter()
+        .find(|r| r.t >= from && r.is_open(p))
+        .map(|r| r.t)
+}
+
+/// The first round at or after `from` in which `p` accepted after having refused in an
+/// earlier round at or after `from`: when it opened again (None: it never closed, or
+/// never opened again).
+pub(crate) fn reopened(rounds: &[ProbeRound], p: NodePort, from: i64) -> Option<i64> {
+    let mut closed = false;
+    for r in rounds.iter().filter(|r| r.t >= from) {
+        match (r.is_open(p), closed) {
+            (false, _) => closed = true,
+            (true, true) => return Some(r.t),
+            (true, false) => {}
+        }
+    }
+    None
+}
+
+/// "node3:6381 accepted in 12 rounds, from +1020 to +4500 ms" for a violation.
+pub(crate) fn describe_open(tl: &Timeline, p: NodePort, open: &[&ProbeRound]) -> String {
+    match (open.first(), open.last()) {
+        (Some(a), Some(b)) => format!(
+            "{p} accepted a connection in {} probe round(s), from {:+} to {:+} ms",
+            open.len(),
+            tl.ms(a.t),
+            tl.ms(b.t)
+        ),
+        _ => format!("{p} accepted no connection"),
+    }
 }
 
 // ---- the reader ---------------------------------------------------------------------------
@@ -446,6 +568,121 @@ fn read_once(key: &str) -> (Option<usize>, Result<Option<String>, String>) {
         Err(e) => Err(Failure::of(&e).word().to_string()),
     };
     (node, value)
+}
+
+/// How many violations of one kind a report lists one by one.
+const SHOW: usize = 5;
+
+/// What the readers got while a node came back: every answer must be `value`, and the
+/// returning node may serve no read before its ROLE said synced replica.
+pub(crate) struct ReadReport {
+    pub(crate) total: usize,
+    pub(crate) failed: usize,
+    pub(crate) stale: usize,
+    pub(crate) by_node: [usize; NODES + 1],
+    /// When the returning node served its first read.
+    pub(crate) first_read: Option<i64>,
+    pub(crate) errors: Vec<String>,
+}
+
+impl ReadReport {
+    /// Stale: an answer other than `value` (from any node), or a read served by `node`
+    /// before `synced_at` (never synced: every read it served).
+    pub(crate) fn of(
+        tl: &Timeline,
+        reads: &[Read1],
+        value: &str,
+        node: usize,
+        synced_at: Option<i64>,
+    ) -> Self {
+        let mut report = ReadReport {
+            total: reads.len(),
+            failed: 0,
+            stale: 0,
+            by_node: [0; NODES + 1],
+            first_read: None,
+            errors: Vec::new(),
+        };
+        let (mut stale, mut early) = (Vec::new(), Vec::new());
+        for r in reads {
+            let Some(n) = r.node else {
+                report.failed += 1;
+                continue;
+            };
+            report.by_node[n] += 1;
+            let right = matches!(&r.value, Ok(Some(v)) if *v == value);
+            if !right {
+                stale.push(format!(
+                    "stale read at {:+} ms from node{n}: {:?}, want {value:?}",
+                    tl.ms(r.sent),
+                    r.value
+                ));
+            }
+            if n == node {
+                report.first_read.get_or_insert(r.sent);
+                if synced_at.is_none_or(|s| r.sent < s) {
+                    early.push(format!(
+                        "read at {:+} ms served by node{n} before its ROLE said synced replica",
+                        tl.ms(r.sent)
+                    ));
+                }
+            }
+        }
+        report.stale = stale.len();
+        // The first few of each kind, then how many more: one line per read would bury
+        // the other violations.
+        for (kind, mut list) in [("stale reads", stale), ("early reads", early)] {
+            let more = list.len().saturating_sub(SHOW);
+            list.truncate(SHOW);
+            report.errors.extend(list);
+            if more > 0 {
+                report.errors.push(format!("... and {more} more {kind}"));
+            }
+        }
+        report
+    }
+
+    pub(crate) fn print(&self) {
+        println!("  --- reads");
+        println!(
+            "  reads: {} ({} answered, {} without an answer); stale: {}",
+            self.total,
+            self.total - self.failed,
+            self.failed,
+            self.stale
+        );
+        let per_node: Vec<String> = (1..=NODES)
+            .map(|n| format!("node{n} {}", self.by_node[n]))
+            .collect();
+        println!("  served by: {}", per_node.join(", "));
+    }
+}
+
+/// When `node`'s ROLE first said synced replica (link up) after `after`.
+pub(crate) fn first_synced(samples: &[RoleSample], node: usize, after: i64) -> Option<i64> {
+    samples
+        .iter()
+        .filter(|s| s.node == node && s.t > after)
+        .find(|s| s.role == (Role::Replica { connected: true }))
+        .map(|s| s.t)
+}
+
+/// The longest stretch in [from, to] without a write acked by `node`: (length, start),
+/// in µs. The window's ends count as its edges.
+pub(crate) fn longest_ack_gap(attempts: &[Attempt], node: usize, from: i64, to: i64) -> (i64, i64) {
+    let mut edges = vec![from];
+    edges.extend(
+        attempts
+            .iter()
+            .filter(|a| a.outcome == Outcome::Ack(node) && a.done >= from && a.done <= to)
+            .map(|a| a.done),
+    );
+    edges.push(to);
+    edges
+        .windows(2)
+        .map(|w| (w[1] - w[0], w[0]))
+        .max_by_key(|g| g.0)
+        .unwrap_or((0, from))
 }
 
 // ---- HAProxy's server states ------------------------------------------------------------

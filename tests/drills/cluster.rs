@@ -1,6 +1,7 @@
 //! The cluster under drill: `tests/cluster/cluster.sh` up at the start, down at the end
-//! (also when a drill panics), and the questions the drills ask it: who is primary for
-//! Sentinel, each node's `redis_role`, where the blocks run, HAProxy's server states.
+//! (also when a drill panics), the partitions it is put through (`cut`, `heal`), and the
+//! questions the drills ask it: who is primary for Sentinel, each node's `redis_role`,
+//! where the blocks run, quorum, HAProxy's server states.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,8 +14,8 @@ use crate::resp::{Conn, Reply};
 
 pub(crate) const NODES: usize = 3;
 const STATE: &str = "/run/rha-cluster";
-/// Corosync's token when drill 4 runs: a crashed node is seen lost after about
-/// token + consensus (1.2 x token).
+/// Corosync's token when drill 4, 7, 8 or 9 runs: a crashed or cut-off node is seen
+/// lost after about token + consensus (1.2 x token).
 const SHORT_TOKEN_MS: &str = "1000";
 
 pub(crate) fn node_ip(n: usize) -> String {
@@ -35,10 +36,6 @@ pub(crate) fn redis_addr(n: usize) -> SocketAddr {
 
 pub(crate) fn sentinel_addr(n: usize) -> SocketAddr {
     addr(&node_ip(n), 26379)
-}
-
-pub(crate) fn write_port(n: usize) -> SocketAddr {
-    addr(&node_ip(n), 6381)
 }
 
 pub(crate) fn write_frontend() -> SocketAddr {
@@ -187,8 +184,16 @@ impl Cluster {
 
     /// The primary every reachable Sentinel names (at least two reachable, all agreeing).
     pub(crate) fn sentinel_master(&self) -> Option<usize> {
-        in_client(|| {
-            let said: Vec<Option<usize>> = (1..=NODES)
+        self.sentinel_master_among(&(1..=NODES).collect::<Vec<_>>())
+    }
+
+    /// The primary the reachable Sentinels of `nodes` name (at least two of them
+    /// reachable, all agreeing): in a partition, ask the majority's only.
+    pub(crate) fn sentinel_master_among(&self, nodes: &[usize]) -> Option<usize> {
+        let nodes = nodes.to_vec();
+        in_client(move || {
+            let said: Vec<Option<usize>> = nodes
+                .into_iter()
                 .filter_map(|n| {
                     let mut c = Conn::connect(sentinel_addr(n), Duration::from_millis(300)).ok()?;
                     let r = c
@@ -213,6 +218,75 @@ impl Cluster {
             let a: Vec<&str> = args.iter().map(String::as_str).collect();
             c.cmd(&a).map_err(|e| format!("node{n} sentinel: {e}"))
         })
+    }
+
+    /// A command straight to node N's Redis (6379), from the client namespace.
+    pub(crate) fn redis_cmd(&self, n: usize, args: &[&str]) -> Result<Reply, String> {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        in_client(move || {
+            let mut c = Conn::connect(redis_addr(n), Duration::from_secs(6))
+                .map_err(|e| format!("node{n} redis: {e}"))?;
+            let a: Vec<&str> = args.iter().map(String::as_str).collect();
+            c.cmd(&a).map_err(|e| format!("node{n} redis: {e}"))
+        })
+    }
+
+    /// `cluster.sh cut`: every packet between node N and each of `peers` dropped.
+    pub(crate) fn cut(&self, n: usize, peers: &[usize]) -> Result<(), String> {
+        let mut args = vec!["cut".to_string(), format!("node{n}")];
+        args.extend(peers.iter().map(|p| format!("node{p}")));
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.sh(&a).map(drop)
+    }
+
+    /// `cluster.sh heal`: no cut left anywhere.
+    pub(crate) fn heal(&self) -> Result<(), String> {
+        self.sh(&["heal"]).map(drop)
+    }
+
+    /// Whether node N's partition has quorum, per `crm_mon` on N (None: no answer, no DC).
+    pub(crate) fn quorate(&self, n: usize) -> Option<bool> {
+        let xml = self.exec(n, &["crm_mon", "-1", "--output-as=xml"]).ok()?;
+        let dc = xml.split("<current_dc ").nth(1)?.split('>').next()?;
+        if !dc.contains("present=\"true\"") {
+            return None;
+        }
+        Some(dc.contains("with_quorum=\"true\""))
+    }
+
+    /// A cluster property (`crm_config`), read on node `via` (None: unset or unreadable).
+    pub(crate) fn property(&self, via: usize, name: &str) -> Option<String> {
+        self.exec(
+            via,
+            &[
+                "crm_attribute",
+                "--type",
+                "crm_config",
+                "--name",
+                name,
+                "--query",
+                "-q",
+            ],
+        )
+        .ok()
+        .map(|s| s.trim().to_string())
+    }
+
+    /// Sets a cluster property on node `via` (a node of a partition with quorum).
+    pub(crate) fn set_property(&self, via: usize, name: &str, value: &str) -> Result<(), String> {
+        self.exec(
+            via,
+            &[
+                "crm_attribute",
+                "--type",
+                "crm_config",
+                "--name",
+                name,
+                "--update",
+                value,
+            ],
+        )
+        .map(drop)
     }
 
     /// A command through HAProxy's write frontend, from the client namespace.

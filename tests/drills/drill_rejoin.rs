@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use crate::Shared;
 use crate::clients::{
-    Role, RoleSampler, haproxy_changes, role_changes, start_haproxy_watch, start_reader,
+    ReadReport, RoleSampler, first_synced, haproxy_changes, role_changes, start_haproxy_watch,
+    start_reader,
 };
 use crate::cluster::{Cluster, NODES, wait_for};
 use crate::drill_kill_redis::{finish, wait_new_primary};
@@ -75,38 +76,10 @@ pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
         errors.push(e);
     }
     // When the rejoining Redis was a synced replica, per its own ROLE.
-    let synced_at = samples
-        .iter()
-        .filter(|s| s.node == killed && s.t > restart)
-        .find(|s| s.role == (Role::Replica { connected: true }))
-        .map(|s| s.t);
-    let mut first_read: Option<i64> = None;
-    let (mut by_node, mut stale, mut failed) = ([0usize; NODES + 1], 0, 0);
-    for r in &reads {
-        let Some(n) = r.node else {
-            failed += 1;
-            continue;
-        };
-        by_node[n] += 1;
-        let right = matches!(&r.value, Ok(Some(v)) if *v == value);
-        if !right {
-            stale += 1;
-            errors.push(format!(
-                "stale read at {:+} ms from node{n}: {:?}, want {value:?}",
-                tl.ms(r.sent),
-                r.value
-            ));
-        }
-        if n == killed {
-            first_read.get_or_insert(r.sent);
-            if synced_at.is_none_or(|s| r.sent < s) {
-                errors.push(format!(
-                    "read at {:+} ms served by node{n} before its ROLE said synced replica",
-                    tl.ms(r.sent)
-                ));
-            }
-        }
-    }
+    let synced_at = first_synced(&samples, killed, restart);
+    let report = ReadReport::of(&tl, &reads, &value, killed, synced_at);
+    errors.extend(report.errors.iter().cloned());
+    let first_read = report.first_read;
     if let Some(t) = first_read {
         tl.add_at(t, "reader", &format!("first read served by node{killed}"));
     }
@@ -115,16 +88,7 @@ pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
     tl.add_logs(&c.state(), NODES);
     tl.print();
 
-    println!("  --- reads");
-    println!(
-        "  reads: {} ({} answered, {failed} without an answer); stale: {stale}",
-        reads.len(),
-        reads.len() - failed
-    );
-    let per_node: Vec<String> = (1..=NODES)
-        .map(|n| format!("node{n} {}", by_node[n]))
-        .collect();
-    println!("  served by: {}", per_node.join(", "));
+    report.print();
     match (synced_at, first_read) {
         (Some(s), Some(f)) => println!(
             "  node{killed}: synced replica {} ms after the restart, serving reads after {} ms",

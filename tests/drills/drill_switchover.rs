@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::Shared;
 use crate::clients::{
-    RoleSampler, haproxy_changes, role_changes, start_haproxy_watch, start_prober,
+    NodePort, RoleSampler, haproxy_changes, role_changes, start_haproxy_watch, start_prober,
 };
 use crate::cluster::{Cluster, NODES};
 use crate::drill_kill_redis::{finish, wait_new_primary};
@@ -18,7 +18,7 @@ pub(crate) fn run(c: &Cluster, _shared: &mut Shared) -> Result<(), String> {
     let mut tl = Timeline::new();
     let hap = start_haproxy_watch(c.haproxy_sock());
     let roles = RoleSampler::start();
-    let prober = start_prober();
+    let prober = start_prober(NodePort::every_node(6381));
     std::thread::sleep(Duration::from_secs(1));
 
     tl.act("SENTINEL FAILOVER redis-ha (node1's Sentinel)");
@@ -37,17 +37,14 @@ pub(crate) fn run(c: &Cluster, _shared: &mut Shared) -> Result<(), String> {
     tl.act("prober stopped");
 
     let mut errors = Vec::new();
-    let mut last: Option<&Vec<usize>> = None;
+    let mut last: Option<Vec<usize>> = None;
     let (mut two, mut none) = (0, 0);
     let mut closed_from: Option<i64> = None;
     let mut closed_ms = 0;
     for r in &rounds {
-        if last != Some(&r.open) {
-            let who = r
-                .open
-                .iter()
-                .map(|n| format!("node{n}"))
-                .collect::<Vec<_>>();
+        let open = r.nodes_open(6381);
+        if last.as_ref() != Some(&open) {
+            let who = open.iter().map(|n| format!("node{n}")).collect::<Vec<_>>();
             tl.add_at(
                 r.t,
                 "prober",
@@ -60,9 +57,9 @@ pub(crate) fn run(c: &Cluster, _shared: &mut Shared) -> Result<(), String> {
                     }
                 ),
             );
-            last = Some(&r.open);
+            last = Some(open.clone());
         }
-        match r.open.len() {
+        match open.len() {
             0 => {
                 none += 1;
                 closed_from.get_or_insert(r.t);
@@ -76,7 +73,7 @@ pub(crate) fn run(c: &Cluster, _shared: &mut Shared) -> Result<(), String> {
                     errors.push(format!(
                         "probe at {:+} ms: 6381 open on {:?}",
                         tl.ms(r.t),
-                        r.open
+                        open
                     ));
                 }
             }

@@ -1,8 +1,10 @@
-//! The failover drills: a real 3-node cluster (tests/cluster/cluster.sh), six failures
-//! driven through it while clients write, read and probe through HAProxy, each drill
-//! printing a merged timeline and asserting correctness (never timing, except the
-//! periodic sync's bound of drill 5). Run as root: `cargo test --release --test drills`;
-//! `DRILLS=1,3` picks drills, `DEMO=1` is `make demo` (`KEEP=1` leaves the cluster up).
+//! The failover drills: a real 3-node cluster (tests/cluster/cluster.sh), ten failures
+//! driven through it (kills, a switchover, restarts, partitions, quorum loss, standby)
+//! while clients write, read and probe through HAProxy, each drill printing a merged
+//! timeline and asserting correctness (never timing, except where a bound is the
+//! requirement: the periodic sync's 10 s of drill 5, the isolation guard's 2 s of drills
+//! 7, 9 and 10). Run as root: `cargo test --release --test drills`; `DRILLS=1,3` picks
+//! drills, `DEMO=1` is `make demo` (`KEEP=1` leaves the cluster up).
 
 mod clients;
 mod cluster;
@@ -10,7 +12,11 @@ mod drill_crash_node;
 mod drill_helper_down;
 mod drill_kill_redis;
 mod drill_pacemaker_restart;
+mod drill_partition_heal;
+mod drill_partition_primary;
+mod drill_quorum_loss;
 mod drill_rejoin;
+mod drill_standby;
 mod drill_switchover;
 mod netns;
 mod resp;
@@ -26,12 +32,15 @@ use cluster::Cluster;
 pub(crate) struct Shared {
     /// A node whose Redis drill 1 killed and nobody restarted yet.
     pub(crate) killed_redis: Option<usize>,
+    /// The old primary drill 7 cut off from the others; drill 8 heals the cut.
+    pub(crate) cut_primary: Option<usize>,
 }
 
 type Drill = fn(&Cluster, &mut Shared) -> Result<(), String>;
 
-/// The run order: 3 restarts what 1 killed, 4 is destructive so it goes last.
-const ORDER: [(u8, &str, Drill); 6] = [
+/// The run order: 3 restarts what 1 killed, 8 heals what 7 cut, 4 is destructive so it
+/// goes last.
+const ORDER: [(u8, &str, Drill); 10] = [
     (
         1,
         "SIGKILL the primary's Redis under writes",
@@ -53,6 +62,26 @@ const ORDER: [(u8, &str, Drill); 6] = [
         drill_pacemaker_restart::run,
     ),
     (
+        10,
+        "standby and clean Pacemaker shutdown of a replica: its ports stay refused",
+        drill_standby::run,
+    ),
+    (
+        9,
+        "quorum loss of a replica under each no-quorum-policy: its ports stay refused",
+        drill_quorum_loss::run,
+    ),
+    (
+        7,
+        "cut the primary off: it refuses writes within 2 s, the majority fails over",
+        drill_partition_primary::run,
+    ),
+    (
+        8,
+        "heal the partition: the old primary rejoins, no stale reads",
+        drill_partition_heal::run,
+    ),
+    (
         5,
         "failover while Sentinel's scripts fail: the periodic sync heals",
         drill_helper_down::run,
@@ -64,6 +93,8 @@ const ORDER: [(u8, &str, Drill); 6] = [
     ),
 ];
 
+const ALL: usize = ORDER.len();
+
 fn main() {
     // libtest's arguments (`-- --test-threads=4`, `--nocapture`) are not ours: ignored.
     std::process::exit(run());
@@ -72,7 +103,7 @@ fn main() {
 fn run() -> i32 {
     if !nix::unistd::geteuid().is_root() {
         println!("drills: skipped, they need root (network namespaces, Pacemaker, iptables)");
-        println!("\ntest result: ok. 0 passed; 0 failed; 0 ignored; 6 filtered out");
+        println!("\ntest result: ok. 0 passed; 0 failed; 0 ignored; {ALL} filtered out");
         return 0;
     }
     let demo = env_flag("DEMO");
@@ -86,20 +117,25 @@ fn run() -> i32 {
                 return 2;
             }
         },
-        _ => vec![1, 2, 3, 4, 5, 6],
+        _ => ORDER.iter().map(|d| d.0).collect(),
     };
     let mut wanted = wanted;
-    if wanted.contains(&1)
-        && !wanted.contains(&3)
-        && wanted.iter().any(|n| [2, 4, 5, 6].contains(n))
-    {
+    if wanted.contains(&1) && !wanted.contains(&3) && wanted.iter().any(|&n| n != 1) {
         println!(
             "drills: 3 added: it restarts the Redis that drill 1 kills, which the later drills need"
         );
         wanted.push(3);
     }
+    if wanted.contains(&7) && !wanted.contains(&8) {
+        println!("drills: 8 added: it heals the partition that drill 7 leaves in place");
+        wanted.push(8);
+    }
+    wanted.sort();
+    wanted.dedup();
+    // A crashed or cut-off node is seen lost after about 2.2 x Corosync's token.
+    let short_token = wanted.iter().any(|n| [4, 7, 8, 9].contains(n));
     let started = Instant::now();
-    let cluster = match Cluster::up(wanted.contains(&4), keep) {
+    let cluster = match Cluster::up(short_token, keep) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("drills: the cluster did not come up: {e}");
@@ -144,7 +180,7 @@ fn run() -> i32 {
     if failed.is_empty() {
         println!(
             "\ntest result: ok. {passed} passed; 0 failed; 0 ignored; {} filtered out",
-            6 - wanted.len()
+            ALL - wanted.len()
         );
         0
     } else {
@@ -152,7 +188,7 @@ fn run() -> i32 {
         println!(
             "\ntest result: FAILED. {passed} passed; {} failed; 0 ignored; {} filtered out",
             failed.len(),
-            6 - wanted.len()
+            ALL - wanted.len()
         );
         1
     }
@@ -166,8 +202,12 @@ fn parse_list(list: &str) -> Result<Vec<u8>, String> {
     let mut v = Vec::new();
     for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         match item.parse::<u8>() {
-            Ok(n @ 1..=6) => v.push(n),
-            _ => return Err(format!("{item:?} is not a drill (1 to 6, comma-separated)")),
+            Ok(n @ 1..=10) => v.push(n),
+            _ => {
+                return Err(format!(
+                    "{item:?} is not a drill (1 to 10, comma-separated)"
+                ));
+            }
         }
     }
     Ok(v)
