@@ -240,8 +240,11 @@ fn a_killed_master_is_flagged_down_replaced_and_reconverted_when_back() {
     // Every Sentinel lists the dead old master as a replica that is down.
     for s in 0..3 {
         let (v, _) = wait_view(&set, s, "the old master is listed as a down replica", |v| {
+            // Not mid-failover: the leader's view names the master only at its own
+            // +switch-master (seen under CI load).
             v.try_get("replica 10.213.1.11:6379 flags")
                 .is_some_and(|f| f.split(',').any(|x| x == "s_down"))
+                && !v.master_flags().contains(&"failover_in_progress")
         });
         assert_eq!(v.get("master"), set.redis_addr(m), "{v}");
         assert_eq!(v.get("master config-epoch"), "1", "{v}");
