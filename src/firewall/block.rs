@@ -123,7 +123,6 @@ impl Port {
         Port(n)
     }
 
-    #[cfg(test)]
     pub(crate) fn get(self) -> u16 {
         self.0
     }

@@ -6,15 +6,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::decide::Decision;
+use crate::agent::params::DEFAULT_CHAIN;
 use crate::config::GuardSettings;
 use crate::firewall::{Backend, Block, ChainName, Firewall, FirewallError, Presence, RejectWith};
 use crate::lock::HostLock;
 
 /// The owner in the guard's rule tags.
 pub(crate) const OWNER: &str = "guard";
-
-/// The chain the agents use by default: one jump from INPUT serves both.
-const CHAIN: &str = "REDIS-HA";
 
 /// The guard's block of one port.
 pub(crate) fn block(settings: &GuardSettings, port: crate::firewall::Port) -> Block {
@@ -24,17 +22,17 @@ pub(crate) fn block(settings: &GuardSettings, port: crate::firewall::Port) -> Bl
         match_by: settings.match_by,
         reject_with: RejectWith::TcpReset,
         families: settings.families,
-        chain: ChainName::parse(CHAIN).expect("the default chain name is valid"),
+        // The agents' default chain: one jump from INPUT serves both.
+        chain: ChainName::parse(DEFAULT_CHAIN).expect("the default chain name is valid"),
         backend: Backend::Auto,
     }
 }
 
 /// Remembers what it last put in force, and at which ruleset version, so that a round
 /// with nothing to change runs no iptables at all.
-pub(crate) struct Enforcer<F: Firewall> {
-    pub(crate) firewall: F,
-    pub(crate) lock_path: PathBuf,
-    pub(crate) lock_wait: Duration,
+pub(crate) struct Enforcer {
+    lock_path: PathBuf,
+    lock_wait: Duration,
     /// What the last round managed and put in force, and the ruleset version then.
     last: Option<Last>,
 }
@@ -47,10 +45,9 @@ struct Last {
     version: Option<String>,
 }
 
-impl<F: Firewall> Enforcer<F> {
-    pub(crate) fn new(firewall: F, lock_path: PathBuf, lock_wait: Duration) -> Self {
+impl Enforcer {
+    pub(crate) fn new(lock_path: PathBuf, lock_wait: Duration) -> Self {
         Enforcer {
-            firewall,
             lock_path,
             lock_wait,
             last: None,
@@ -61,6 +58,7 @@ impl<F: Firewall> Enforcer<F> {
     /// Returns whether it had to change anything.
     pub(crate) fn apply(
         &mut self,
+        firewall: &impl Firewall,
         settings: &GuardSettings,
         decision: Option<&Decision>,
     ) -> Result<bool, String> {
@@ -78,7 +76,7 @@ impl<F: Firewall> Enforcer<F> {
             block(settings, settings.write_port),
             block(settings, settings.read_port),
         ];
-        let version = all.iter().find_map(|b| self.firewall.ruleset_version(b));
+        let version = all.iter().find_map(|b| firewall.ruleset_version(b));
         if let Some(Last {
             managed,
             wanted: w,
@@ -92,34 +90,39 @@ impl<F: Firewall> Enforcer<F> {
         }
         let _lock =
             HostLock::acquire(&self.lock_path, self.lock_wait).map_err(|e| e.to_string())?;
-        self.change(&all, &wanted)
+        self.change(firewall, &all, &wanted)
             .map_err(|e: FirewallError| e.to_string())
     }
 
-    fn change(&mut self, all: &[Block], wanted: &[Block]) -> Result<bool, FirewallError> {
+    fn change(
+        &mut self,
+        firewall: &impl Firewall,
+        all: &[Block],
+        wanted: &[Block],
+    ) -> Result<bool, FirewallError> {
         let mut changed = false;
         // Rules of the settings before (the config named another port or family).
         if let Some(last) = &self.last {
             for b in last.managed.iter().filter(|b| !all.contains(b)) {
-                self.firewall.remove_block(b)?;
+                firewall.remove_block(b)?;
                 changed = true;
             }
         }
         for b in all {
             let want = wanted.contains(b);
-            match (want, self.firewall.presence(b)?) {
+            match (want, firewall.presence(b)?) {
                 (true, Presence::Present) | (false, Presence::Absent) => {}
                 (true, _) => {
-                    self.firewall.ensure_block(b)?;
+                    firewall.ensure_block(b)?;
                     changed = true;
                 }
                 (false, _) => {
-                    self.firewall.remove_block(b)?;
+                    firewall.remove_block(b)?;
                     changed = true;
                 }
             }
         }
-        let version = all.iter().find_map(|b| self.firewall.ruleset_version(b));
+        let version = all.iter().find_map(|b| firewall.ruleset_version(b));
         self.last = Some(Last {
             managed: all.to_vec(),
             wanted: wanted.to_vec(),
@@ -142,71 +145,85 @@ mod tests {
         }
     }
 
-    fn enforcer(name: &str) -> Enforcer<FakeFirewall> {
+    /// The lock file of one test, removed when it ends.
+    struct LockFile(PathBuf);
+
+    impl Drop for LockFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    /// An enforcer, a firewall at generation 1, and the test's lock file.
+    fn enforcer(name: &str) -> (Enforcer, FakeFirewall, LockFile) {
         let lock =
             std::env::temp_dir().join(format!("redis-ha-guard-lock-{}-{name}", std::process::id()));
         let fw = FakeFirewall::default();
         fw.generation.set(Some(1));
-        Enforcer::new(fw, lock, Duration::from_secs(1))
+        (
+            Enforcer::new(lock.clone(), Duration::from_secs(1)),
+            fw,
+            LockFile(lock),
+        )
     }
 
-    fn ports(e: &Enforcer<FakeFirewall>) -> Vec<String> {
-        e.firewall.blocks.borrow().iter().map(Block::tag).collect()
+    fn ports(fw: &FakeFirewall) -> Vec<String> {
+        fw.blocks.borrow().iter().map(Block::tag).collect()
     }
 
     #[test]
     fn decisions_become_guard_rules_and_only_guard_rules() {
         let s = GuardSettings::default();
-        let mut e = enforcer("rules");
+        let (mut e, fw, _lock) = enforcer("rules");
         // An agent's block is there already: the guard never touches it.
         let agent_block = Block {
             owner: "RedisLBWriteBlock",
             ..block(&s, Port::new(6381))
         };
-        e.firewall.blocks.borrow_mut().push(agent_block.clone());
+        fw.blocks.borrow_mut().push(agent_block.clone());
 
-        assert!(e.apply(&s, Some(&closed(true, true))).unwrap());
+        assert!(e.apply(&fw, &s, Some(&closed(true, true))).unwrap());
         assert_eq!(
-            ports(&e),
+            ports(&fw),
             [
                 "redis-ha:RedisLBWriteBlock:6381",
                 "redis-ha:guard:6381",
                 "redis-ha:guard:6380"
             ]
         );
-        assert!(e.apply(&s, Some(&closed(true, false))).unwrap());
+        assert!(e.apply(&fw, &s, Some(&closed(true, false))).unwrap());
         assert_eq!(
-            ports(&e),
+            ports(&fw),
             ["redis-ha:RedisLBWriteBlock:6381", "redis-ha:guard:6381"]
         );
-        assert!(e.apply(&s, None).unwrap());
-        assert_eq!(ports(&e), ["redis-ha:RedisLBWriteBlock:6381"]);
+        assert!(e.apply(&fw, &s, None).unwrap());
+        assert_eq!(ports(&fw), ["redis-ha:RedisLBWriteBlock:6381"]);
     }
 
     #[test]
     fn an_unchanged_ruleset_runs_no_iptables() {
         let s = GuardSettings::default();
-        let mut e = enforcer("fast");
-        e.apply(&s, Some(&closed(true, false))).unwrap();
-        let calls = e.firewall.calls.borrow().len();
-        assert!(!e.apply(&s, Some(&closed(true, false))).unwrap());
-        assert_eq!(e.firewall.calls.borrow().len(), calls, "nothing asked");
+        let (mut e, fw, _lock) = enforcer("fast");
+        e.apply(&fw, &s, Some(&closed(true, false))).unwrap();
+        let calls = fw.calls.borrow().len();
+        assert!(!e.apply(&fw, &s, Some(&closed(true, false))).unwrap());
+        assert_eq!(fw.calls.borrow().len(), calls, "nothing asked");
         // Someone deleted our rule: the generation moves, the next round puts it back.
-        e.firewall.blocks.borrow_mut().clear();
-        e.firewall.generation.set(Some(2));
-        assert!(e.apply(&s, Some(&closed(true, false))).unwrap());
-        assert_eq!(ports(&e), ["redis-ha:guard:6381"]);
+        fw.blocks.borrow_mut().clear();
+        fw.generation.set(Some(2));
+        assert!(e.apply(&fw, &s, Some(&closed(true, false))).unwrap());
+        assert_eq!(ports(&fw), ["redis-ha:guard:6381"]);
     }
 
     #[test]
     fn a_changed_port_moves_the_rule_without_opening_the_kept_one() {
         let mut s = GuardSettings::default();
-        let mut e = enforcer("moved");
-        e.apply(&s, Some(&closed(true, true))).unwrap();
+        let (mut e, fw, _lock) = enforcer("moved");
+        e.apply(&fw, &s, Some(&closed(true, true))).unwrap();
         s.read_port = Port::new(7380);
-        e.apply(&s, Some(&closed(true, true))).unwrap();
-        assert_eq!(ports(&e), ["redis-ha:guard:6381", "redis-ha:guard:7380"]);
-        let calls = e.firewall.calls.borrow().join("\n");
+        e.apply(&fw, &s, Some(&closed(true, true))).unwrap();
+        assert_eq!(ports(&fw), ["redis-ha:guard:6381", "redis-ha:guard:7380"]);
+        let calls = fw.calls.borrow().join("\n");
         assert!(calls.contains("remove redis-ha:guard:6380"), "{calls}");
         assert!(!calls.contains("remove redis-ha:guard:6381"), "{calls}");
     }
@@ -214,8 +231,8 @@ mod tests {
     #[test]
     fn a_broken_iptables_is_an_error_not_an_open_port() {
         let s = GuardSettings::default();
-        let mut e = enforcer("broken");
-        e.firewall.broken = true;
-        assert!(e.apply(&s, Some(&closed(true, true))).is_err());
+        let (mut e, mut fw, _lock) = enforcer("broken");
+        fw.broken = true;
+        assert!(e.apply(&fw, &s, Some(&closed(true, true))).is_err());
     }
 }

@@ -112,11 +112,7 @@ fn firewall() -> Iptables {
 /// the rules as they are), checks every quarter of the reaction time, logs every change.
 /// Its rules stay when the process ends: what was refused stays refused.
 pub(crate) fn run(path: &Path, log: &Logger) -> ! {
-    let mut enforcer = Enforcer::new(
-        firewall(),
-        crate::lock::default_path(),
-        Duration::from_secs(2),
-    );
+    let mut enforcer = Enforcer::new(crate::lock::default_path(), Duration::from_secs(2));
     let mut shown: Option<Record> = None;
     let mut last_error = String::new();
     loop {
@@ -126,9 +122,8 @@ pub(crate) fn run(path: &Path, log: &Logger) -> ! {
             .and_then(|config| {
                 let (record, decision) = round(&config, shown.as_ref());
                 // A new time budget every round: Xtables bounds its whole life.
-                enforcer.firewall = firewall();
                 enforcer
-                    .apply(&config.guard, decision.as_ref())
+                    .apply(&firewall(), &config.guard, decision.as_ref())
                     .map_err(|e| format!("cannot apply the guard: {e}"))?;
                 Ok((
                     record,
@@ -175,7 +170,7 @@ fn round(config: &Config, before: Option<&Record>) -> (Record, Option<Decision>)
     let now = now_ms();
     let decision = settings.enabled.then(|| decide(&gather(config, &node)));
     let port = |kind: &str, port: crate::firewall::Port, refused: Option<String>| {
-        let port: u16 = port.to_string().parse().expect("a port prints as a number");
+        let port = port.get();
         let since_ms = before
             .and_then(|r| r.ports.iter().find(|p| p.kind == kind && p.port == port))
             .filter(|p| p.refused.is_some() == refused.is_some())
