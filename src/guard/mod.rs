@@ -93,7 +93,8 @@ pub(crate) fn gather(config: &Config, node: &NodeName) -> Inputs {
     }
 }
 
-fn now_ms() -> u64 {
+/// Unix time in ms, as the record keeps it.
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)

@@ -126,9 +126,7 @@ fn guard_view(config: &Config) -> GuardView {
     match crate::guard::record::Record::read(&g.record_file) {
         Ok(record) => GuardView::Record {
             record,
-            now_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
+            now_ms: crate::guard::now_ms(),
             stale_after_ms: g.react.as_millis() as u64 + 2000,
         },
         Err(e) => GuardView::NoRecord(e),

@@ -749,3 +749,58 @@ pub(crate) fn haproxy_changes(tl: &mut Timeline, changes: &[HapChange]) {
         tl.add_at(group[0].t, "haproxy", &what.join(", "));
     }
 }
+
+// ---- the watchers of a drill that writes and probes --------------------------------
+
+/// What the writer, the prober and the ROLE sampler recorded.
+pub(crate) struct Records {
+    pub(crate) attempts: Vec<Attempt>,
+    pub(crate) rounds: Vec<ProbeRound>,
+    pub(crate) samples: Vec<RoleSample>,
+}
+
+/// The writer (a new connection per write), a prober of `ports`, the ROLE sampler and
+/// HAProxy's state watcher, started together and stopped together.
+pub(crate) struct Watchers {
+    hap: Background<Vec<HapChange>>,
+    roles: RoleSampler,
+    prober: Background<Vec<ProbeRound>>,
+    writer: Background<Vec<Attempt>>,
+    ports: Vec<NodePort>,
+}
+
+impl Watchers {
+    /// Starts them and lets them run 1 s, so the timeline begins with the steady state.
+    pub(crate) fn start(c: &cluster::Cluster, prefix: &str, ports: &[NodePort]) -> Self {
+        let w = Watchers {
+            hap: start_haproxy_watch(c.haproxy_sock()),
+            roles: RoleSampler::start(),
+            prober: start_prober(ports.to_vec()),
+            writer: start_writer(prefix, true),
+            ports: ports.to_vec(),
+        };
+        std::thread::sleep(Duration::from_secs(1));
+        w
+    }
+
+    /// Stops them, notes `what` in the timeline, merges everything they saw and the
+    /// nodes' logs into it and prints it.
+    pub(crate) fn stop(self, tl: &mut Timeline, c: &cluster::Cluster, what: &str) -> Records {
+        let attempts = self.writer.stop();
+        let rounds = self.prober.stop();
+        let samples = self.roles.stop();
+        let changes = self.hap.stop();
+        tl.act(what);
+        writer_changes(tl, "writer", &attempts);
+        probe_changes(tl, &rounds, &self.ports);
+        role_changes(tl, &samples);
+        haproxy_changes(tl, &changes);
+        tl.add_logs(&c.state(), NODES);
+        tl.print();
+        Records {
+            attempts,
+            rounds,
+            samples,
+        }
+    }
+}

@@ -10,9 +10,8 @@ use std::time::Duration;
 
 use crate::Shared;
 use crate::clients::{
-    NodePort, Outcome, RoleSampler, describe_open, haproxy_changes, open_rounds, probe_changes,
-    promotion_violations, refused_from, role_changes, start_haproxy_watch, start_prober,
-    start_writer, writer_changes,
+    NodePort, Outcome, Records, Watchers, describe_open, open_rounds, promotion_violations,
+    refused_from,
 };
 use crate::cluster::{Cluster, NODES, wait_for};
 use crate::drill_kill_redis::{WriteReport, finish};
@@ -32,11 +31,7 @@ pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
     let old_w = NodePort::new(old, 6381);
 
     let mut tl = Timeline::new();
-    let hap = start_haproxy_watch(c.haproxy_sock());
-    let roles = RoleSampler::start();
-    let prober = start_prober(ports.clone());
-    let writer = start_writer(PREFIX, true);
-    std::thread::sleep(Duration::from_secs(1));
+    let watchers = Watchers::start(c, PREFIX, &ports);
 
     let cut = tl.act(&format!(
         "cut node{old} (the primary) from node{} and node{}",
@@ -52,18 +47,11 @@ pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
         tl.act("the majority settled; writes through HAProxy for 2 s more");
         std::thread::sleep(Duration::from_secs(2));
     }
-    let attempts = writer.stop();
-    let rounds = prober.stop();
-    let samples = roles.stop();
-    let changes = hap.stop();
-    tl.act("clients stopped; the cut stays for drill 8");
-
-    writer_changes(&mut tl, "writer", &attempts);
-    probe_changes(&mut tl, &rounds, &ports);
-    role_changes(&mut tl, &samples);
-    haproxy_changes(&mut tl, &changes);
-    tl.add_logs(&c.state(), NODES);
-    tl.print();
+    let Records {
+        attempts,
+        rounds,
+        samples,
+    } = watchers.stop(&mut tl, c, "clients stopped; the cut stays for drill 8");
 
     let deadline = cut + REFUSE_WITHIN.as_micros() as i64;
     let mut errors = promotion_violations(tl.events(), &samples);

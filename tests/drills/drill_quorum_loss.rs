@@ -11,9 +11,8 @@ use std::time::Duration;
 
 use crate::Shared;
 use crate::clients::{
-    NodePort, Outcome, RoleSampler, describe_open, first_open, haproxy_changes, longest_ack_gap,
-    open_rounds, probe_changes, refused_from, reopened, role_changes, start_haproxy_watch,
-    start_prober, start_writer, writer_changes,
+    NodePort, Outcome, Records, Watchers, describe_open, first_open, longest_ack_gap, open_rounds,
+    refused_from, reopened,
 };
 use crate::cluster::{Cluster, NODES, wait_for};
 use crate::drill_kill_redis::finish;
@@ -78,11 +77,7 @@ fn one_policy(c: &Cluster, policy: &str) -> Result<Vec<String>, String> {
     let [r_w, r_r, p_w] = ports;
 
     let mut tl = Timeline::new();
-    let hap = start_haproxy_watch(c.haproxy_sock());
-    let roles = RoleSampler::start();
-    let prober = start_prober(ports.to_vec());
-    let writer = start_writer(&format!("drill9-{policy}:"), true);
-    std::thread::sleep(Duration::from_secs(1));
+    let watchers = Watchers::start(c, &format!("drill9-{policy}:"), &ports);
 
     let cut = tl.act(&format!(
         "cut node{r} (a replica) from node{} and node{}",
@@ -96,17 +91,9 @@ fn one_policy(c: &Cluster, policy: &str) -> Result<Vec<String>, String> {
     let healed = c.heal();
     let healthy = healed.and_then(|()| c.wait_healthy(&all, Duration::from_secs(90)));
     let healthy_at = tl.act("healthy again (or the wait ended)");
-    let attempts = writer.stop();
-    let rounds = prober.stop();
-    let samples = roles.stop();
-    let changes = hap.stop();
-
-    writer_changes(&mut tl, "writer", &attempts);
-    probe_changes(&mut tl, &rounds, &ports);
-    role_changes(&mut tl, &samples);
-    haproxy_changes(&mut tl, &changes);
-    tl.add_logs(&c.state(), NODES);
-    tl.print();
+    let Records {
+        attempts, rounds, ..
+    } = watchers.stop(&mut tl, c, "clients stopped");
 
     let (no_quorum, blocks_gone, kept) = during?;
     let mut errors = Vec::new();

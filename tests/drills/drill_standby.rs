@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use crate::Shared;
 use crate::clients::{
-    NodePort, Outcome, RoleSampler, describe_open, first_open, haproxy_changes, longest_ack_gap,
-    open_rounds, probe_changes, refused_from, reopened, role_changes, start_haproxy_watch,
-    start_prober, start_writer, writer_changes,
+    NodePort, Outcome, Records, Watchers, describe_open, first_open, longest_ack_gap, open_rounds,
+    refused_from, reopened,
 };
 use crate::cluster::{Cluster, NODES, wait_for};
 use crate::drill_kill_redis::finish;
@@ -44,25 +43,12 @@ pub(crate) fn run(c: &Cluster, _shared: &mut Shared) -> Result<(), String> {
     let [r_w, r_r] = ports;
 
     let mut tl = Timeline::new();
-    let hap = start_haproxy_watch(c.haproxy_sock());
-    let roles = RoleSampler::start();
-    let prober = start_prober(ports.to_vec());
-    let writer = start_writer("drill10:", true);
-    std::thread::sleep(Duration::from_secs(1));
+    let watchers = Watchers::start(c, "drill10:", &ports);
     let mut m = Moments::default();
     let result = drill(c, &mut tl, &mut m, p, r);
-    let attempts = writer.stop();
-    let rounds = prober.stop();
-    let samples = roles.stop();
-    let changes = hap.stop();
-    tl.act("clients stopped");
-
-    writer_changes(&mut tl, "writer", &attempts);
-    probe_changes(&mut tl, &rounds, &ports);
-    role_changes(&mut tl, &samples);
-    haproxy_changes(&mut tl, &changes);
-    tl.add_logs(&c.state(), NODES);
-    tl.print();
+    let Records {
+        attempts, rounds, ..
+    } = watchers.stop(&mut tl, c, "clients stopped");
 
     let mut errors = Vec::new();
     if let Err(e) = result {
