@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::agent::{self, AgentKind};
+use crate::agent;
+use crate::blocks::AgentKind;
 use crate::firewall::{Backend, Families, Port};
 use crate::ports::{self, PortsConfig};
 use crate::process::Process;
@@ -27,7 +28,7 @@ enum Command {
     /// (parameters from OCF_RESKEY_* variables).
     Agent {
         /// RedisLBReadBlock or RedisLBWriteBlock
-        #[arg(value_parser = ["RedisLBReadBlock", "RedisLBWriteBlock"])]
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(AgentKind::ALL.map(AgentKind::name)))]
         agent: String,
         /// start, stop, monitor, validate-all, meta-data, usage
         action: OsString,
@@ -85,10 +86,10 @@ enum Command {
         #[arg(value_enum)]
         op: PortsOp,
         /// Public read port.
-        #[arg(long, default_value = "6380", value_parser = parse_port)]
+        #[arg(long, default_value_t = AgentKind::Read.default_port(), value_parser = parse_port)]
         read: Port,
         /// Public write port.
-        #[arg(long, default_value = "6381", value_parser = parse_port)]
+        #[arg(long, default_value_t = AgentKind::Write.default_port(), value_parser = parse_port)]
         write: Port,
         /// Redis's own port, where both are redirected.
         #[arg(long, default_value = "6379", value_parser = parse_port)]

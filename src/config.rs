@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::blocks::AgentKind;
 use crate::firewall::{Families, MatchBy, Port};
 use crate::sentinel::Addr;
 
@@ -54,8 +55,8 @@ impl Default for GuardSettings {
         GuardSettings {
             enabled: true,
             react: Duration::from_millis(1000),
-            read_port: Port::new(6380),
-            write_port: Port::new(6381),
+            read_port: AgentKind::Read.default_port(),
+            write_port: AgentKind::Write.default_port(),
             families: Families::Ipv4,
             match_by: MatchBy::Conntrack,
             local_node: None,

@@ -3,6 +3,7 @@
 
 mod agent;
 mod backup;
+mod blocks;
 mod child;
 mod cli;
 mod cluster;

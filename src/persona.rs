@@ -3,7 +3,7 @@
 use std::ffi::OsStr;
 use std::path::Path;
 
-use crate::agent::AgentKind;
+use crate::blocks::AgentKind;
 
 /// The programs this one binary can be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

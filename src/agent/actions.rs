@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 
 use super::error::AgentError;
-use super::kind::AgentKind;
-use super::params::{DEFAULT_CHAIN, Params};
+use super::params::Params;
 use super::state::StateFile;
+use crate::blocks::AgentKind;
+use crate::blocks::CHAIN;
 use crate::firewall::block::BadValue;
 use crate::firewall::{Backend, Block, ChainName, Families, Firewall, FirewallError, Presence};
 use crate::lock::HostLock;
@@ -119,7 +120,7 @@ impl<F: Firewall> Agent<'_, F> {
     /// Neither the state file nor the parameters say what was installed: remove every
     /// rule tagged with this agent's name from the default chain, in both families.
     fn remove_by_tag(&self) -> Result<(), AgentError> {
-        let chain = ChainName::parse(DEFAULT_CHAIN).expect("the default chain name is valid");
+        let chain = ChainName::parse(CHAIN).expect("the default chain name is valid");
         let prefix = Block::tag_prefix(self.kind.name());
         for families in [Families::Ipv4, Families::Ipv6] {
             match self

@@ -3,16 +3,14 @@
 
 mod actions;
 mod error;
-mod kind;
-pub(crate) mod params;
+mod params;
 mod state;
 #[cfg(test)]
 mod tests;
 
 use std::io::Write;
 
-pub use kind::AgentKind;
-
+use crate::blocks::AgentKind;
 use crate::firewall::{Iptables, Xtables};
 use crate::lock;
 use crate::ocf::{Action, Logger, OcfCode, OcfEnv};

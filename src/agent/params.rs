@@ -2,12 +2,9 @@
 
 use std::time::Duration;
 
-use super::kind::AgentKind;
+use crate::blocks::{AgentKind, CHAIN};
 use crate::firewall::block::BadValue;
 use crate::firewall::{Backend, Block, ChainName, Families, MatchBy, Port, RejectWith};
-
-/// The default chain name.
-pub(crate) const DEFAULT_CHAIN: &str = "REDIS-HA";
 
 /// Every parameter the agents take, with its default: the meta-data must say the same
 /// (a unit test compares them). `None` means "derived" (see `wait`).
@@ -18,7 +15,7 @@ pub(crate) fn parameter_defaults(kind: AgentKind) -> [(&'static str, Option<Stri
         ("match", Some(MatchBy::Conntrack.to_string())),
         ("reject_with", Some(RejectWith::TcpReset.to_string())),
         ("family", Some(Families::Ipv4.to_string())),
-        ("chain", Some(DEFAULT_CHAIN.to_string())),
+        ("chain", Some(CHAIN.to_string())),
         ("backend", Some(Backend::Auto.to_string())),
         ("wait", None),
     ]
@@ -51,7 +48,7 @@ pub(crate) fn parse<'a>(
         match_by: get("match").map_or(Ok(MatchBy::Conntrack), MatchBy::parse)?,
         reject_with: get("reject_with").map_or(Ok(RejectWith::TcpReset), RejectWith::parse)?,
         families: get("family").map_or(Ok(Families::Ipv4), Families::parse)?,
-        chain: ChainName::parse(get("chain").unwrap_or(DEFAULT_CHAIN))?,
+        chain: ChainName::parse(get("chain").unwrap_or(CHAIN))?,
         backend: get("backend").map_or(Ok(Backend::Auto), Backend::parse)?,
     };
     let wait = match get("wait") {

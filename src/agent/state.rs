@@ -5,8 +5,8 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::kind::AgentKind;
 use super::params::{self, Params};
+use crate::blocks::AgentKind;
 use crate::firewall::Block;
 
 /// One resource instance's state file under `HA_RSCTMP`.

@@ -1,12 +1,12 @@
 //! The agents' decisions against a recording fake firewall. The real iptables behaviour
-//! of the same cases is tested in `tests/agent_traffic.rs`.
+//! of the same cases is tested in `tests/it/agent_traffic.rs`.
 
 use std::path::PathBuf;
 
 use super::actions::Agent;
-use super::kind::AgentKind;
 use super::params;
 use super::state::StateFile;
+use crate::blocks::AgentKind;
 use crate::firewall::fake::FakeFirewall;
 use crate::ocf::{Logger, OcfCode, OcfEnv};
 use crate::process::Process;
@@ -296,4 +296,82 @@ fn a_verification_does_not_outlive_stop_and_start() {
     assert_eq!(with_agent(&dir, &fw, &e, &[], true, |a| code(a.stop())), 0);
     // Even if the generation had not moved, a stopped block must not read as running.
     assert_eq!(monitor(), 7);
+}
+
+/// The meta-data against the parameters the code parses (`crate::blocks` holds both
+/// agents' documents).
+mod metadata {
+    use crate::agent::params::parameter_defaults;
+    use crate::blocks::AgentKind;
+    use quick_xml::Reader;
+    use quick_xml::events::Event;
+
+    /// (parameter name, default attribute) in the order the meta-data lists them.
+    fn metadata_parameters(xml: &str) -> Vec<(String, Option<String>)> {
+        let mut reader = Reader::from_str(xml);
+        let mut params = Vec::new();
+        loop {
+            match reader.read_event().expect("meta-data is well-formed XML") {
+                Event::Start(e) | Event::Empty(e) => {
+                    let attr = |name: &str| {
+                        e.try_get_attribute(name).unwrap().map(|a| {
+                            a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                                .unwrap()
+                                .into_owned()
+                        })
+                    };
+                    match e.name().as_ref() {
+                        "parameter" => params.push((attr("name").unwrap(), None)),
+                        "content" => params.last_mut().unwrap().1 = attr("default"),
+                        _ => {}
+                    }
+                }
+                Event::Eof => break,
+                _ => {}
+            }
+        }
+        params
+    }
+
+    #[test]
+    fn metadata_documents_every_parameter_with_the_code_default() {
+        for kind in AgentKind::ALL {
+            let documented = metadata_parameters(kind.metadata());
+            let coded: Vec<(String, Option<String>)> = parameter_defaults(kind)
+                .into_iter()
+                .map(|(n, d)| (n.to_string(), d))
+                .collect();
+            assert_eq!(documented, coded, "{}", kind.name());
+            let header = format!(
+                "<resource-agent name=\"{}\" version=\"{}\">",
+                kind.name(),
+                env!("CARGO_PKG_VERSION")
+            );
+            assert!(
+                kind.metadata().contains(&header),
+                "{} lacks {header}",
+                kind.name()
+            );
+        }
+    }
+
+    #[test]
+    fn agents_differ_only_by_name_port_and_prose() {
+        let read = AgentKind::Read.metadata().lines().count();
+        let write = AgentKind::Write.metadata().lines().count();
+        assert_eq!(read, write);
+        assert_ne!(
+            AgentKind::Read.default_port(),
+            AgentKind::Write.default_port()
+        );
+        assert_eq!(
+            AgentKind::from_name("RedisLBReadBlock"),
+            Some(AgentKind::Read)
+        );
+        assert_eq!(
+            AgentKind::from_name("RedisLBWriteBlock"),
+            Some(AgentKind::Write)
+        );
+        assert_eq!(AgentKind::from_name("RedisLBBlock"), None);
+    }
 }

@@ -7,10 +7,8 @@ use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
 use super::history;
-use super::{
-    ClusterState, EPOCH_ATTRIBUTE, NodeName, READ_BLOCK_PRIMITIVE, ROLE_ATTRIBUTE,
-    WRITE_BLOCK_PRIMITIVE,
-};
+use super::{ClusterState, EPOCH_ATTRIBUTE, NodeName, ROLE_ATTRIBUTE};
+use crate::blocks::AgentKind;
 
 /// What one CIB says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,7 +92,6 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
     let mut roles: BTreeMap<NodeName, Option<String>> = BTreeMap::new();
     let mut transient_roles = BTreeMap::new();
     let mut applied_epoch: Option<u64> = None;
-    // The write block's history on each node, and whether that node's controller is up.
     // Each block primitive's history on each node, and whether that node's controller is up.
     let mut block_ops: BTreeMap<(&str, NodeName), Vec<history::Op>> = BTreeMap::new();
     let mut online: BTreeMap<NodeName, bool> = BTreeMap::new();
@@ -159,7 +156,9 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
                 // older Pacemakers add `:N`.
                 let id = attr(&element, "id");
                 let primitive = id.as_deref().and_then(|id| id.split(':').next());
-                in_block = [WRITE_BLOCK_PRIMITIVE, READ_BLOCK_PRIMITIVE]
+                // The primitives carry the agents' names.
+                in_block = AgentKind::ALL
+                    .map(AgentKind::name)
                     .into_iter()
                     .find(|p| !empty && primitive == Some(*p));
             }
@@ -225,10 +224,10 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
             quorate,
             roles,
             applied_epoch,
-            write_blocks: running(WRITE_BLOCK_PRIMITIVE),
+            write_blocks: running(AgentKind::Write.name()),
         },
         transient_roles,
-        read_blocks: running(READ_BLOCK_PRIMITIVE),
+        read_blocks: running(AgentKind::Read.name()),
     })
 }
 

@@ -15,9 +15,6 @@ use std::fmt;
 
 /// The node attribute the location rules read.
 pub(crate) const ROLE_ATTRIBUTE: &str = "redis_role";
-/// The primitives of the block clones, as their operation history names them.
-pub(crate) const WRITE_BLOCK_PRIMITIVE: &str = "RedisLBWriteBlock";
-pub(crate) const READ_BLOCK_PRIMITIVE: &str = "RedisLBReadBlock";
 /// The permanent node attribute recording the Sentinel `config-epoch` the roles were last
 /// written from (on the node the sync wrote first; the highest value counts): a sync from
 /// an older one writes nothing. A node attribute, not a cluster property: a change under

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::decide::Decision;
-use crate::agent::params::DEFAULT_CHAIN;
+use crate::blocks::CHAIN;
 use crate::config::GuardSettings;
 use crate::firewall::{Backend, Block, ChainName, Firewall, FirewallError, Presence, RejectWith};
 use crate::lock::HostLock;
@@ -23,7 +23,7 @@ pub(crate) fn block(settings: &GuardSettings, port: crate::firewall::Port) -> Bl
         reject_with: RejectWith::TcpReset,
         families: settings.families,
         // The agents' default chain: one jump from INPUT serves both.
-        chain: ChainName::parse(DEFAULT_CHAIN).expect("the default chain name is valid"),
+        chain: ChainName::parse(CHAIN).expect("the default chain name is valid"),
         backend: Backend::Auto,
     }
 }

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::{ClusterSide, RedisState, SentinelSide, Snapshot};
+use crate::blocks::AgentKind;
 use crate::cluster::{NodeName, ROLE_ATTRIBUTE, Role};
 
 /// Flags that make Sentinel treat a Redis as unusable.
@@ -147,8 +148,8 @@ fn table(c: &ClusterSide, t: Option<&SentinelSide>, problems: &mut Vec<String>) 
         let (read, write) = (c.read_blocks.contains(node), c.write_blocks.contains(node));
         let (want_read, want_write) = blocks_for(value);
         for (name, runs, wanted) in [
-            ("RedisLBReadBlock", read, want_read),
-            ("RedisLBWriteBlock", write, want_write),
+            (AgentKind::Read.name(), read, want_read),
+            (AgentKind::Write.name(), write, want_write),
         ] {
             if runs != wanted {
                 let verb = if wanted { "is not running" } else { "runs" };
