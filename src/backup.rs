@@ -14,50 +14,96 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
-use crate::config::Config;
+use crate::cluster::Role;
+use crate::config::{Config, ConfigError};
+use crate::exit::ToolExit;
+use crate::observe::{ObserveError, verdict};
 use crate::sentinel::Addr;
-use crate::sync::{decide, views};
 
 /// Which Redis serves the snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum From {
+pub(crate) enum SourceRole {
     Primary,
     /// A replica the newest configuration lists as up and synced.
     Replica,
+}
+
+impl SourceRole {
+    fn word(self) -> &'static str {
+        match self {
+            SourceRole::Primary => "primary",
+            SourceRole::Replica => "replica",
+        }
+    }
 }
 
 /// What `redis-ha backup` was asked to do.
 pub(crate) struct Request<'a> {
     pub(crate) dir: &'a Path,
     pub(crate) keep_days: Option<u64>,
-    pub(crate) from: From,
+    pub(crate) from: SourceRole,
     /// For connecting, and for the whole transfer.
     pub(crate) timeout: Duration,
 }
 
+/// Why no backup was written.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BackupError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("{} is not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    #[error("{0}")]
+    Sentinels(#[from] ObserveError),
+    #[error("the Sentinels name no usable primary for {0:?} (down, or mid-failover): no backup")]
+    NoPrimary(String),
+    #[error("no synced replica of {0:?} to take the backup from")]
+    NoReplica(String),
+    /// Talking to the Redis that serves the snapshot.
+    #[error("{doing} {redis}: {reason}")]
+    Transfer {
+        doing: &'static str,
+        redis: Addr,
+        reason: String,
+    },
+    #[error("{redis} {said}")]
+    Refused { redis: Addr, said: String },
+    #[error("the snapshot from {redis} is bad: {reason}")]
+    Corrupt { redis: Addr, reason: &'static str },
+    #[error("cannot {doing} {}: {source}", path.display())]
+    File {
+        doing: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 /// Runs one backup; prints one line on success, one on failure.
-pub(crate) fn run(config_path: &Path, req: &Request<'_>) -> i32 {
+pub(crate) fn run(config_path: &Path, req: &Request<'_>) -> ToolExit {
     match backup(config_path, req) {
         Ok(line) => {
             println!("redis-ha backup: {line}");
-            0
+            ToolExit::Done
         }
         Err(e) => {
             eprintln!("redis-ha backup: {e}");
-            1
+            ToolExit::Failed
         }
     }
 }
 
-fn backup(config_path: &Path, req: &Request<'_>) -> Result<String, String> {
-    let config = Config::load(config_path).map_err(|e| e.to_string())?;
+fn backup(config_path: &Path, req: &Request<'_>) -> Result<String, BackupError> {
+    let config = Config::load(config_path)?;
     if !req.dir.is_dir() {
-        return Err(format!("{} is not a directory", req.dir.display()));
+        return Err(BackupError::NotADirectory(req.dir.to_path_buf()));
     }
     let source = source(&config, req.from)?;
     let redis_password = config.redis_client()?.password;
     let rdb = fetch(&source, redis_password.as_deref(), req.timeout)?;
-    let version = verify(&rdb).map_err(|e| format!("the snapshot from {source} is bad: {e}"))?;
+    let version = verify(&rdb).map_err(|reason| BackupError::Corrupt {
+        redis: source.clone(),
+        reason,
+    })?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -72,48 +118,47 @@ fn backup(config_path: &Path, req: &Request<'_>) -> Result<String, String> {
         "{} ({} bytes of RDB version {version}) from {} {source}; {pruned} older backups deleted",
         path.display(),
         rdb.len(),
-        match req.from {
-            From::Primary => "primary",
-            From::Replica => "replica",
-        }
+        req.from.word()
     ))
 }
 
 /// The master of the newest configuration a majority of Sentinels gives, or one of its
 /// synced replicas.
-fn source(config: &Config, from: From) -> Result<Addr, String> {
-    let views = views(config, &config.sentinel_client()?).map_err(|e| e.to_string())?;
-    let truth = decide(&views, &config.sentinels).map_err(|e| e.to_string())?;
+fn source(config: &Config, from: SourceRole) -> Result<Addr, BackupError> {
+    let verdict = verdict(config, &config.sentinel_client()?)?;
     let wanted = match from {
-        From::Primary => crate::cluster::Role::Primary,
-        From::Replica => crate::cluster::Role::Replica,
+        SourceRole::Primary => Role::Primary,
+        SourceRole::Replica => Role::Replica,
     };
-    truth
+    verdict
+        .truth
         .roles
         .iter()
         .find(|(_, r)| **r == wanted)
         .map(|(a, _)| a.clone())
         .ok_or_else(|| match from {
-            From::Primary => format!(
-                "the Sentinels name no usable primary for {:?} (down, or mid-failover): no backup",
-                config.master_name
-            ),
-            From::Replica => format!(
-                "no synced replica of {:?} to take the backup from",
-                config.master_name
-            ),
+            SourceRole::Primary => BackupError::NoPrimary(config.master_name.clone()),
+            SourceRole::Replica => BackupError::NoReplica(config.master_name.clone()),
         })
 }
 
 /// `SYNC` to `redis`: the reply is `$<length>\r\n` then the RDB (newlines before it are the
 /// master's keep-alives while it saves).
-fn fetch(redis: &Addr, password: Option<&str>, timeout: Duration) -> Result<Vec<u8>, String> {
-    let failed = |what: &str, e: std::io::Error| format!("{what} {redis}: {e}");
+fn fetch(redis: &Addr, password: Option<&str>, timeout: Duration) -> Result<Vec<u8>, BackupError> {
+    let failed = |doing: &'static str, e: std::io::Error| BackupError::Transfer {
+        doing,
+        redis: redis.clone(),
+        reason: e.to_string(),
+    };
+    let refused = |said: String| BackupError::Refused {
+        redis: redis.clone(),
+        said,
+    };
     let addr = (redis.host.as_str(), redis.port)
         .to_socket_addrs()
         .map_err(|e| failed("cannot resolve", e))?
         .next()
-        .ok_or_else(|| format!("cannot resolve {redis}"))?;
+        .ok_or_else(|| failed("cannot resolve", std::io::ErrorKind::NotFound.into()))?;
     let stream =
         TcpStream::connect_timeout(&addr, timeout).map_err(|e| failed("cannot reach", e))?;
     stream
@@ -131,7 +176,7 @@ fn fetch(redis: &Addr, password: Option<&str>, timeout: Duration) -> Result<Vec<
             .read_line(&mut line)
             .map_err(|e| failed("no answer from", e))?;
         if !line.starts_with("+OK") {
-            return Err(format!("{redis} refused our credentials: {}", line.trim()));
+            return Err(refused(format!("refused our credentials: {}", line.trim())));
         }
     }
     out.write_all(b"*1\r\n$4\r\nSYNC\r\n")
@@ -142,20 +187,20 @@ fn fetch(redis: &Addr, password: Option<&str>, timeout: Duration) -> Result<Vec<
             .read_line(&mut line)
             .map_err(|e| failed("no snapshot from", e))?;
         if n == 0 {
-            return Err(format!(
-                "{redis} closed the connection before sending a snapshot"
+            return Err(refused(
+                "closed the connection before sending a snapshot".into(),
             ));
         }
         match line.trim_end() {
             "" => continue,
             l if l.starts_with("$EOF:") => {
-                return Err(format!(
-                    "{redis} sent a diskless (EOF-marked) snapshot, which we do not read"
+                return Err(refused(
+                    "sent a diskless (EOF-marked) snapshot, which we do not read".into(),
                 ));
             }
             l => match l.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) {
                 Some(n) => break n,
-                None => return Err(format!("{redis} answered SYNC with {l:?}")),
+                None => return Err(refused(format!("answered SYNC with {l:?}"))),
             },
         }
     };
@@ -168,7 +213,7 @@ fn fetch(redis: &Addr, password: Option<&str>, timeout: Duration) -> Result<Vec<
 
 /// The RDB's version, once its magic and (from version 5 on) its CRC64 check out. A zero
 /// checksum means Redis runs with `rdbchecksum no`: accepted, there is nothing to check.
-pub(crate) fn verify(rdb: &[u8]) -> Result<u32, String> {
+pub(crate) fn verify(rdb: &[u8]) -> Result<u32, &'static str> {
     let version = rdb
         .get(..9)
         .filter(|h| h.starts_with(b"REDIS"))
@@ -182,7 +227,7 @@ pub(crate) fn verify(rdb: &[u8]) -> Result<u32, String> {
             .ok_or("shorter than its checksum")?;
         let stored = u64::from_le_bytes(rdb[body..].try_into().expect("8 bytes"));
         if stored != 0 && stored != crc64(&rdb[..body]) {
-            return Err("its CRC64 does not match: corrupt or cut short".into());
+            return Err("its CRC64 does not match: corrupt or cut short");
         }
     }
     Ok(version)
@@ -213,7 +258,7 @@ fn stamp(secs: u64) -> String {
 
 /// Gzips `rdb` into a hidden temporary file next to `path`, fsyncs it, renames it into
 /// place and fsyncs the directory; on any failure the temporary file is removed.
-fn write_atomically(path: &Path, rdb: &[u8]) -> Result<(), String> {
+fn write_atomically(path: &Path, rdb: &[u8]) -> Result<(), BackupError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -233,19 +278,27 @@ fn write_atomically(path: &Path, rdb: &[u8]) -> Result<(), String> {
         fs::rename(&tmp, path)?;
         File::open(dir)?.sync_all()
     })();
-    result.map_err(|e| {
+    result.map_err(|source| {
         let _ = fs::remove_file(&tmp);
-        format!("cannot write {}: {e}", path.display())
+        BackupError::File {
+            doing: "write",
+            path: path.to_path_buf(),
+            source,
+        }
     })
 }
 
 /// Deletes `redis-<master>-<stamp>.rdb.gz` files in `dir` whose stamp is older than
 /// `days`; other files are never touched. The number deleted.
-fn prune(dir: &Path, master: &str, now: u64, days: u64) -> Result<usize, String> {
+fn prune(dir: &Path, master: &str, now: u64, days: u64) -> Result<usize, BackupError> {
     let cutoff = now.saturating_sub(days * 86_400);
     let prefix = format!("redis-{master}-");
     let mut deleted = 0;
-    let entries = fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    let entries = fs::read_dir(dir).map_err(|source| BackupError::File {
+        doing: "list",
+        path: dir.to_path_buf(),
+        source,
+    })?;
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(stamp_text) = name
@@ -260,7 +313,11 @@ fn prune(dir: &Path, master: &str, now: u64, days: u64) -> Result<usize, String>
         };
         if when < cutoff {
             let path: PathBuf = entry.path();
-            fs::remove_file(&path).map_err(|e| format!("cannot delete {}: {e}", path.display()))?;
+            fs::remove_file(&path).map_err(|source| BackupError::File {
+                doing: "delete",
+                path: path.clone(),
+                source,
+            })?;
             deleted += 1;
         }
     }
@@ -336,7 +393,7 @@ mod tests {
         for n in &names {
             fs::write(dir.join(n), b"x").unwrap();
         }
-        assert_eq!(prune(&dir, "ha", now, 7), Ok(1));
+        assert_eq!(prune(&dir, "ha", now, 7).unwrap(), 1);
         let mut left: Vec<String> = fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use crate::blocks::AgentKind;
 use crate::firewall::{Families, MatchBy, Port};
-use crate::sentinel::Addr;
+use crate::process::Process;
+use crate::sentinel::{
+    Addr, RedisClients, RedisSentinels, SENTINEL_PORT, canonical_host, parse_addr, read_password,
+};
 
 /// Where the config lives unless `REDIS_HA_CONFIG` says otherwise.
 pub(crate) const DEFAULT_PATH: &str = "/etc/redis-ha/redis-ha.conf";
@@ -75,6 +78,12 @@ pub(crate) enum ConfigError {
     },
     #[error("{path}: {message}")]
     File { path: String, message: String },
+    #[error("cannot read the {whose} password file {}: {reason}", path.display())]
+    Password {
+        whose: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
 }
 
 const KEYS: &str = "master_name, sentinel, sentinel_password_file, redis_password_file, node, \
@@ -123,7 +132,7 @@ impl Config {
             match (words.next(), words.next(), words.next()) {
                 (Some("master_name"), None, _) => master_name = Some(value.to_string()),
                 (Some("sentinel"), None, _) => {
-                    sentinels.push(parse_addr(value, 26379).map_err(|m| err(n, m))?)
+                    sentinels.push(parse_addr(value, SENTINEL_PORT).map_err(|m| err(n, m))?)
                 }
                 (Some("sentinel_password_file"), None, _) => {
                     password_file = Some(PathBuf::from(value))
@@ -195,7 +204,7 @@ impl Config {
         if sentinels.is_empty() {
             sentinels.push(Addr {
                 host: "127.0.0.1".into(),
-                port: 26379,
+                port: SENTINEL_PORT,
             });
         }
         let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
@@ -233,67 +242,36 @@ fn millis(value: &str) -> Result<Duration, String> {
 
 impl Config {
     /// The Sentinels to ask, with the password of `sentinel_password_file` read now.
-    pub(crate) fn sentinel_client(&self) -> Result<crate::sentinel::RedisSentinels, String> {
-        Ok(crate::sentinel::RedisSentinels {
+    pub(crate) fn sentinel_client(&self) -> Result<RedisSentinels, ConfigError> {
+        Ok(RedisSentinels {
             timeout: self.timeout,
             password: password(self.password_file.as_deref(), "Sentinel")?,
         })
     }
 
     /// The Redis servers themselves (status, backup), with `redis_password_file`'s password.
-    pub(crate) fn redis_client(&self) -> Result<crate::sentinel::RedisClients, String> {
-        Ok(crate::sentinel::RedisClients {
+    pub(crate) fn redis_client(&self) -> Result<RedisClients, ConfigError> {
+        Ok(RedisClients {
             timeout: self.timeout,
             password: password(self.redis_password_file.as_deref(), "Redis")?,
         })
     }
 }
 
-fn password(file: Option<&Path>, whose: &str) -> Result<Option<String>, String> {
+fn password(file: Option<&Path>, whose: &'static str) -> Result<Option<String>, ConfigError> {
     file.map(|f| {
-        read_password(f)
-            .map_err(|e| format!("cannot read the {whose} password file {}: {e}", f.display()))
+        read_password(f).map_err(|e| ConfigError::Password {
+            whose,
+            path: f.to_path_buf(),
+            reason: e.to_string(),
+        })
     })
     .transpose()
 }
 
-/// The Sentinel password: the first line of `file`, trailing white space dropped.
-pub(crate) fn read_password(file: &Path) -> std::io::Result<String> {
-    let text = std::fs::read_to_string(file)?;
-    Ok(text.lines().next().unwrap_or("").trim_end().to_string())
-}
-
-/// `host:port`, `[v6]:port`, or a bare host (then `default_port`).
-pub(crate) fn parse_addr(value: &str, default_port: u16) -> Result<Addr, String> {
-    let bad = || format!("expected HOST:PORT or [IPV6]:PORT, got {value:?}");
-    let (host, port) = if let Some(rest) = value.strip_prefix('[') {
-        let (host, after) = rest.split_once(']').ok_or_else(bad)?;
-        match after.strip_prefix(':') {
-            Some(p) => (host, p.parse::<u16>().map_err(|_| bad())?),
-            None if after.is_empty() => (host, default_port),
-            None => return Err(bad()),
-        }
-    } else if value.matches(':').count() == 1 {
-        let (host, p) = value.split_once(':').ok_or_else(bad)?;
-        (host, p.parse::<u16>().map_err(|_| bad())?)
-    } else {
-        (value, default_port)
-    };
-    if host.is_empty() || port == 0 {
-        return Err(bad());
-    }
-    Ok(Addr {
-        host: canonical_host(host),
-        port,
-    })
-}
-
-/// IP addresses in canonical form (so `fd00::0012` equals `fd00::12`), names lowercased.
-pub(crate) fn canonical_host(host: &str) -> String {
-    match host.parse::<std::net::IpAddr>() {
-        Ok(ip) => ip.to_string(),
-        Err(_) => host.trim_end_matches('.').to_ascii_lowercase(),
-    }
+/// `$REDIS_HA_CONFIG`, else the default path.
+pub(crate) fn path_from_env(p: &Process) -> PathBuf {
+    PathBuf::from(p.var("REDIS_HA_CONFIG").unwrap_or(DEFAULT_PATH))
 }
 
 #[cfg(test)]
@@ -408,12 +386,5 @@ mod tests {
             let e = Config::parse(text, "x").unwrap_err().to_string();
             assert!(e.starts_with(want), "{text:?}: {e}");
         }
-    }
-
-    #[test]
-    fn hosts_are_canonical() {
-        assert_eq!(canonical_host("FD00:0:0::0012"), "fd00::12");
-        assert_eq!(canonical_host("10.0.0.1"), "10.0.0.1");
-        assert_eq!(canonical_host("Node1.Example."), "node1.example");
     }
 }

@@ -1,38 +1,56 @@
 //! redis-ha-ocf: Pacemaker resource agents that steer HAProxy to the Redis primary by
 //! refusing ports, as one multi-call binary.
 
+//!
+//! Layers, imports pointing down only (the README's "Architecture" draws them):
+//! - entry: `main`, `persona`, and `run` below;
+//! - programs: `agent`, `hooks` (Sentinel's scripts), `sync`, `guard`, `status`, `backup`,
+//!   `ports`, `cli`;
+//! - what they share: `observe` (one observation of the cluster), `config`, `blocks`,
+//!   `exit`;
+//! - effects behind traits: `cluster` (Pacemaker), `sentinel` (Sentinel and Redis),
+//!   `firewall`, `child`, `lock`, `ocf` (OCF environment and logging), `process`.
+
+// Entry and programs.
 mod agent;
 mod backup;
-mod blocks;
-mod child;
 mod cli;
-mod cluster;
-mod config;
-mod firewall;
 mod guard;
-mod helper;
-mod lock;
-mod ocf;
+mod hooks;
 mod persona;
 mod ports;
-mod process;
-mod sentinel;
 mod status;
 mod sync;
+
+// What the programs share.
+mod blocks;
+mod config;
+mod exit;
+mod observe;
+
+// Effects.
+mod child;
+mod cluster;
+mod firewall;
+mod lock;
+mod ocf;
+mod process;
+mod sentinel;
 
 /// The admin CLI's clap definition, for `packaging/manpages.rs` (redis-ha.8).
 #[doc(hidden)]
 pub use cli::command as cli_command;
 pub use process::Process;
 
+use exit::Exit;
 use persona::Persona;
 
 /// Runs the persona named by `argv[0]`; returns the exit code.
 pub fn run(process: Process) -> i32 {
     match Persona::from_argv0(process.argv0()) {
         Persona::Agent(kind) => agent::run(kind, &process),
-        Persona::SentinelReconfig => helper::reconfig(&process),
-        Persona::SentinelNotify => helper::notify(&process),
+        Persona::SentinelReconfig => hooks::reconfig(&process).code(),
+        Persona::SentinelNotify => hooks::notify(&process).code(),
         Persona::Cli => cli::run(&process),
     }
 }

@@ -36,6 +36,12 @@ pub(crate) fn default_path() -> PathBuf {
     }
 }
 
+/// The Sentinel helper's own lock, next to the agents': a sync may wait seconds for a
+/// block, and the agents must not queue behind it.
+pub(crate) fn sync_path() -> PathBuf {
+    default_path().with_file_name("redis-ha-sync.lock")
+}
+
 /// Opens the lock file read-only (flock needs no more), creating it if missing: a file
 /// root created (0644) must still lock for the Sentinel helper running as `redis`.
 fn open(path: &Path) -> std::io::Result<File> {

@@ -7,7 +7,9 @@ use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
 use super::history;
-use super::{ClusterState, EPOCH_ATTRIBUTE, NodeName, ROLE_ATTRIBUTE};
+use super::{
+    ClusterError, ClusterState, EPOCH_ATTRIBUTE, NodeName, ROLE_ATTRIBUTE, Role, RoleValue,
+};
 use crate::blocks::AgentKind;
 
 /// What one CIB says.
@@ -17,9 +19,40 @@ pub(crate) struct Cib {
     /// `redis_role` set with a lifetime (`crm_attribute -l reboot`, `attrd_updater`) in the
     /// status section. Pacemaker's rules prefer it to the permanent value, so a permanent
     /// write cannot move the blocks while one exists.
-    pub(crate) transient_roles: BTreeMap<NodeName, String>,
+    pub(crate) transient_roles: BTreeMap<NodeName, RoleValue>,
     /// Nodes where the status section shows `RedisLBReadBlock` running.
     pub(crate) read_blocks: BTreeSet<NodeName>,
+}
+
+impl Cib {
+    /// `node`'s `redis_role` as the location rules see it: a transient value wins over
+    /// the permanent one.
+    pub(crate) fn role(&self, node: &NodeName) -> Option<&RoleValue> {
+        self.transient_roles
+            .get(node)
+            .or_else(|| self.state.roles.get(node).and_then(Option::as_ref))
+    }
+
+    /// The same as a [`Role`], when the value is one.
+    pub(crate) fn effective_role(&self, node: &NodeName) -> Option<Role> {
+        self.role(node).and_then(RoleValue::role)
+    }
+
+    /// The state a program that writes permanent roles may act on: none while a
+    /// transient `redis_role` anywhere overrides what it would write.
+    pub(crate) fn writable(self) -> Result<ClusterState, ClusterError> {
+        if let Some((node, value)) = self.transient_roles.iter().next() {
+            return Err(ClusterError::Permanent {
+                command: "cibadmin --query".into(),
+                reason: format!(
+                    "node {node} has a transient {ROLE_ATTRIBUTE}={value} in the status section, \
+                     which overrides the permanent one; remove it with \
+                     `crm_attribute --node {node} --name {ROLE_ATTRIBUTE} --lifetime reboot --delete`"
+                ),
+            });
+        }
+        Ok(self.state)
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -89,7 +122,7 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
     let mut reader = Reader::from_str(xml);
     let mut stack: Vec<At> = Vec::new();
     let mut quorate = None;
-    let mut roles: BTreeMap<NodeName, Option<String>> = BTreeMap::new();
+    let mut roles: BTreeMap<NodeName, Option<RoleValue>> = BTreeMap::new();
     let mut transient_roles = BTreeMap::new();
     let mut applied_epoch: Option<u64> = None;
     // Each block primitive's history on each node, and whether that node's controller is up.
@@ -172,9 +205,11 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
         {
             if parent == Some(At::NodeAttributes) {
                 let role = roles.entry(name.clone()).or_default();
-                role.get_or_insert(value);
+                role.get_or_insert_with(|| RoleValue::parse(&value));
             } else {
-                transient_roles.entry(name.clone()).or_insert(value);
+                transient_roles
+                    .entry(name.clone())
+                    .or_insert_with(|| RoleValue::parse(&value));
             }
         }
         if element.name().as_ref() == "nvpair"
@@ -262,11 +297,17 @@ mod tests {
     /// Nodes and their roles, in order.
     type Roles<'a> = [(&'a str, Option<&'a str>)];
 
-    fn roles(cib: &Cib) -> Vec<(&str, Option<&str>)> {
+    fn roles(cib: &Cib) -> Vec<(&str, Option<String>)> {
         cib.state
             .roles
             .iter()
-            .map(|(n, r)| (n.0.as_str(), r.as_deref()))
+            .map(|(n, r)| (n.0.as_str(), r.as_ref().map(ToString::to_string)))
+            .collect()
+    }
+
+    fn owned<'a>(want: &Roles<'a>) -> Vec<(&'a str, Option<String>)> {
+        want.iter()
+            .map(|(n, r)| (*n, r.map(String::from)))
             .collect()
     }
 
@@ -362,7 +403,7 @@ mod tests {
         for (name, xml, quorate, want) in table {
             let cib = parse(xml).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(cib.state.quorate, quorate, "{name}");
-            assert_eq!(roles(&cib), want, "{name}");
+            assert_eq!(roles(&cib), owned(want), "{name}");
         }
     }
 
@@ -371,7 +412,7 @@ mod tests {
         let cib = parse(TRANSIENT).unwrap();
         assert_eq!(
             cib.transient_roles,
-            BTreeMap::from([(node("node3"), "fail".to_string())])
+            BTreeMap::from([(node("node3"), RoleValue::Is(Role::Fail))])
         );
         assert!(parse(SETTLED).unwrap().transient_roles.is_empty());
     }
@@ -433,7 +474,7 @@ mod tests {
         let cib = parse(&xml).unwrap();
         assert_eq!(
             roles(&cib),
-            [
+            owned(&[
                 ("bare", None),
                 ("empty-set", None),
                 ("escaped", Some("a&b")),
@@ -441,7 +482,7 @@ mod tests {
                 ("other-attr", None),
                 ("two-sets", Some("replica")),
                 ("utilization", None),
-            ]
+            ])
         );
     }
 
@@ -465,11 +506,11 @@ mod tests {
         assert_eq!(
             cib.transient_roles,
             BTreeMap::from([
-                (node("eight"), "fail".to_string()),
-                (node("seven"), "primary".to_string()),
+                (node("eight"), RoleValue::Is(Role::Fail)),
+                (node("seven"), RoleValue::Is(Role::Primary)),
             ])
         );
-        assert_eq!(roles(&cib), [("eight", None), ("seven", None)]);
+        assert_eq!(roles(&cib), owned(&[("eight", None), ("seven", None)]));
     }
 
     #[test]

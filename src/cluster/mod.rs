@@ -2,12 +2,11 @@
 //! run, through Pacemaker's own command-line tools (so `CIB_file` works in tests).
 
 mod cib;
-mod debug;
 mod failure;
 mod history;
 mod pacemaker;
 
-pub(crate) use debug::{DebugArgs, run as run_debug};
+pub(crate) use cib::Cib;
 pub(crate) use pacemaker::Pacemaker;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -53,6 +52,37 @@ impl fmt::Display for Role {
     }
 }
 
+/// A `redis_role` value as the CIB holds it: one of ours, or anything else (a typo), which
+/// the location rules compare as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RoleValue {
+    Is(Role),
+    Other(String),
+}
+
+impl RoleValue {
+    pub(crate) fn parse(raw: &str) -> Self {
+        Role::parse(raw).map_or_else(|| RoleValue::Other(raw.to_string()), RoleValue::Is)
+    }
+
+    /// The role, when the value is one.
+    pub(crate) fn role(&self) -> Option<Role> {
+        match self {
+            RoleValue::Is(role) => Some(*role),
+            RoleValue::Other(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for RoleValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RoleValue::Is(role) => role.fmt(f),
+            RoleValue::Other(raw) => f.write_str(raw),
+        }
+    }
+}
+
 /// A Pacemaker node name (`uname`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct NodeName(pub(crate) String);
@@ -68,8 +98,8 @@ impl fmt::Display for NodeName {
 pub(crate) struct ClusterState {
     /// The `have-quorum` of the partition this node is in.
     pub(crate) quorate: bool,
-    /// Every node in the CIB's nodes section, with its raw `redis_role` value (None: unset).
-    pub(crate) roles: BTreeMap<NodeName, Option<String>>,
+    /// Every node in the CIB's nodes section, with its permanent `redis_role` (None: unset).
+    pub(crate) roles: BTreeMap<NodeName, Option<RoleValue>>,
     /// The `config-epoch` the roles were last written from (`EPOCH_ATTRIBUTE`).
     pub(crate) applied_epoch: Option<u64>,
     /// Nodes where the status section shows `RedisLBWriteBlock` running (its writes are
@@ -87,11 +117,30 @@ pub(crate) enum ClusterError {
     Permanent { command: String, reason: String },
 }
 
+impl ClusterState {
+    /// Every node in the CIB's nodes section.
+    pub(crate) fn nodes(&self) -> BTreeSet<NodeName> {
+        self.roles.keys().cloned().collect()
+    }
+
+    /// `node`'s permanent role, when it is one.
+    pub(crate) fn role(&self, node: &NodeName) -> Option<Role> {
+        self.roles.get(node).cloned().flatten()?.role()
+    }
+}
+
 /// The Pacemaker effects the Sentinel helper needs, in its own words.
 pub(crate) trait Cluster {
+    /// The whole CIB, in one query.
+    fn cib(&self) -> Result<Cib, ClusterError>;
+
     /// Quorum, every node's `redis_role`, the recorded epoch and where the write block
-    /// runs, in one query.
-    fn state(&self) -> Result<ClusterState, ClusterError>;
+    /// runs, from one query, for a program that writes roles: a transient `redis_role`
+    /// anywhere is an error, as the rules would follow it, not the permanent value.
+    fn state(&self) -> Result<ClusterState, ClusterError> {
+        self.cib()?.writable()
+    }
+
     /// Writes a permanent `redis_role` for `node`.
     fn set_role(&self, node: &NodeName, role: Role) -> Result<(), ClusterError>;
     /// Records the Sentinel `config-epoch` the roles are being written from, on `node`.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::cib::{self, Cib};
 use super::failure::{self, Failure};
-use super::{Cluster, ClusterError, ClusterState, EPOCH_ATTRIBUTE, NodeName, ROLE_ATTRIBUTE, Role};
+use super::{Cluster, ClusterError, EPOCH_ATTRIBUTE, NodeName, ROLE_ATTRIBUTE, Role};
 use crate::child::{self, End};
 
 /// Runs Pacemaker's tools from PATH; they inherit our environment, so `CIB_file` works
@@ -41,33 +41,16 @@ impl Pacemaker {
         };
         Err(failure::error(&command, failed))
     }
+}
 
-    /// The whole CIB, parsed.
-    pub(crate) fn cib(&self) -> Result<Cib, ClusterError> {
+impl Cluster for Pacemaker {
+    /// One `cibadmin --query`, parsed.
+    fn cib(&self) -> Result<Cib, ClusterError> {
         let xml = self.run("cibadmin", &["--query"])?;
         cib::parse(&xml).map_err(|e| ClusterError::Permanent {
             command: "cibadmin --query".into(),
             reason: format!("cannot read its output: {e}"),
         })
-    }
-}
-
-impl Cluster for Pacemaker {
-    /// One `cibadmin --query`. A transient `redis_role` anywhere is an error: the rules
-    /// would follow it, not the permanent value we read and write.
-    fn state(&self) -> Result<ClusterState, ClusterError> {
-        let cib = self.cib()?;
-        if let Some((node, value)) = cib.transient_roles.iter().next() {
-            return Err(ClusterError::Permanent {
-                command: "cibadmin --query".into(),
-                reason: format!(
-                    "node {node} has a transient {ROLE_ATTRIBUTE}={value} in the status section, \
-                     which overrides the permanent one; remove it with \
-                     `crm_attribute --node {node} --name {ROLE_ATTRIBUTE} --lifetime reboot --delete`"
-                ),
-            });
-        }
-        Ok(cib.state)
     }
 
     /// `crm_attribute --update` without a lifetime: permanent, in the nodes section.

@@ -1,5 +1,7 @@
 //! What can go wrong when running iptables, classified so each case maps to one OCF code.
 
+use std::time::Duration;
+
 /// A failed iptables run, with enough text to act on.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum FirewallError {
@@ -11,6 +13,8 @@ pub(crate) enum FirewallError {
     LockBusy { stderr: String },
     #[error("no time left within the operation timeout to run `{command}`")]
     OutOfTime { command: String },
+    #[error("`{command}` did not finish within {limit:?} and was killed")]
+    TimedOut { command: String, limit: Duration },
     #[error("`{command}` failed with exit code {code}: {stderr}")]
     Failed {
         command: String,

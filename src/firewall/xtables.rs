@@ -2,12 +2,13 @@
 //! (its 4 is "resource problem", not OCF's 4; `-C`'s 1 means "no such rule").
 
 use std::io::ErrorKind;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::block::{Backend, ChainName, Family};
 use super::error::FirewallError;
 use super::rule::Rule;
+use crate::child::{self, End, Finished};
 
 /// Runs one backend's iptables programs until a deadline.
 #[derive(Debug, Clone)]
@@ -51,15 +52,21 @@ impl Xtables {
         &self,
         checks: &[(Backend, Family, &Rule)],
     ) -> Result<Vec<bool>, FirewallError> {
-        let mut started = Vec::with_capacity(checks.len());
-        for &(backend, family, rule) in checks {
-            let args = rule_args("-C", rule);
-            started.push(self.spawn(backend, family, &args));
-        }
+        let results: Vec<Result<Ran, FirewallError>> = std::thread::scope(|scope| {
+            let started: Vec<_> = checks
+                .iter()
+                .map(|&(backend, family, rule)| {
+                    scope.spawn(move || self.run(backend, family, &rule_args("-C", rule)))
+                })
+                .collect();
+            started
+                .into_iter()
+                .map(|check| check.join().expect("running iptables does not panic"))
+                .collect()
+        });
         let mut found = Vec::with_capacity(checks.len());
         let mut first_error = None;
-        for spawned in started {
-            let result = spawned.and_then(|(cmd, child)| finish(&cmd, child.wait_with_output()));
+        for result in results {
             match result {
                 Ok(Ran::Ok(_)) => found.push(true),
                 Ok(Ran::NoSuchRule) => found.push(false),
@@ -188,17 +195,8 @@ impl Xtables {
         !self.pretend_missing && on_path(backend.program(family))
     }
 
+    /// Runs one iptables program, killed if it is still running at the deadline.
     fn run(&self, backend: Backend, family: Family, args: &[String]) -> Result<Ran, FirewallError> {
-        let (cmd, child) = self.spawn(backend, family, args)?;
-        finish(&cmd, child.wait_with_output())
-    }
-
-    fn spawn(
-        &self,
-        backend: Backend,
-        family: Family,
-        args: &[String],
-    ) -> Result<(String, Child), FirewallError> {
         let program = backend.program(family);
         let command = format!("{program} {}", args.join(" "));
         if self.pretend_missing {
@@ -212,16 +210,9 @@ impl Xtables {
         }
         // iptables-legacy waits for the lock at most this long; iptables-nft ignores it.
         let wait = self.wait_cap.min(left).as_secs().max(1).to_string();
-        let child = Command::new(program)
-            .arg("-w")
-            .arg(&wait)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn();
-        match child {
-            Ok(child) => Ok((command, child)),
+        let done = child::run(Command::new(program).arg("-w").arg(&wait).args(args), left);
+        match done {
+            Ok(done) => finish(&command, done),
             Err(e) if e.kind() == ErrorKind::NotFound => Err(FirewallError::NotInstalled {
                 program: program.to_string(),
             }),
@@ -232,18 +223,21 @@ impl Xtables {
 
 /// Reads iptables' verdict: 0 ok; 1 (or 2 naming a missing jump target) "no such rule";
 /// 4 with a lock or permission message; anything else a failure that carries stderr.
-fn finish(command: &str, output: std::io::Result<Output>) -> Result<Ran, FirewallError> {
-    let output = output.map_err(|source| FirewallError::Spawn {
-        command: command.to_string(),
-        source,
-    })?;
-    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
-    let code = output.status.code().unwrap_or(-1);
+fn finish(command: &str, output: Finished) -> Result<Ran, FirewallError> {
+    let stderr = output.stderr_text();
+    let code = match output.end {
+        End::Code(code) => code,
+        End::Signal(_) => -1,
+        End::TimedOut(limit) => {
+            return Err(FirewallError::TimedOut {
+                command: command.to_string(),
+                limit,
+            });
+        }
+    };
     let program = command.split(' ').next().unwrap_or("iptables").to_string();
     match code {
-        0 => Ok(Ran::Ok(
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-        )),
+        0 => Ok(Ran::Ok(output.stdout_text())),
         1 if is_missing(&stderr) => Ok(Ran::NoSuchRule),
         2 if stderr.contains("does not exist") || is_missing_chain_target(&stderr) => {
             Ok(Ran::NoSuchRule)

@@ -5,17 +5,28 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::decide::Decision;
+use super::rules::Decision;
 use crate::blocks::CHAIN;
 use crate::config::GuardSettings;
-use crate::firewall::{Backend, Block, ChainName, Firewall, FirewallError, Presence, RejectWith};
-use crate::lock::HostLock;
+use crate::firewall::{
+    Backend, Block, ChainName, Firewall, FirewallError, Port, Presence, RejectWith,
+};
+use crate::lock::{HostLock, LockError};
+
+/// Why the guard's rules could not be put in force.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum EnforceError {
+    #[error("{0}")]
+    Lock(#[from] LockError),
+    #[error("{0}")]
+    Firewall(#[from] FirewallError),
+}
 
 /// The owner in the guard's rule tags.
 pub(crate) const OWNER: &str = "guard";
 
 /// The guard's block of one port.
-pub(crate) fn block(settings: &GuardSettings, port: crate::firewall::Port) -> Block {
+pub(crate) fn block(settings: &GuardSettings, port: Port) -> Block {
     Block {
         owner: OWNER,
         port,
@@ -61,7 +72,7 @@ impl Enforcer {
         firewall: &impl Firewall,
         settings: &GuardSettings,
         decision: Option<&Decision>,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, EnforceError> {
         let wanted: Vec<Block> = decision.map_or_else(Vec::new, |d| {
             let mut v = Vec::new();
             if d.write.is_some() {
@@ -88,10 +99,8 @@ impl Enforcer {
         {
             return Ok(false);
         }
-        let _lock =
-            HostLock::acquire(&self.lock_path, self.lock_wait).map_err(|e| e.to_string())?;
-        self.change(firewall, &all, &wanted)
-            .map_err(|e: FirewallError| e.to_string())
+        let _lock = HostLock::acquire(&self.lock_path, self.lock_wait)?;
+        Ok(self.change(firewall, &all, &wanted)?)
     }
 
     fn change(

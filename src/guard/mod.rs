@@ -6,22 +6,33 @@
 //! the ports that a stop of the block clones opens (standby, shutdown, quorum loss).
 //! `redis-ha sync --every` runs it on a thread of its own.
 
-mod decide;
 mod enforce;
 pub(crate) mod record;
-
-pub(crate) use decide::{Decision, Inputs, PacemakerSide, SentinelSide, decide};
+mod rules;
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::cluster::{NodeName, Pacemaker, Role};
-use crate::config::{Config, GuardSettings};
-use crate::firewall::{Iptables, Xtables};
+use crate::cluster::{Cluster, NodeName, Pacemaker};
+use crate::config::{Config, ConfigError, GuardSettings};
+use crate::firewall::{Iptables, Port, Xtables};
+use crate::observe::{Observation, Resolve, observe};
 use crate::ocf::Logger;
-use crate::sync::{Sync, decide as truth_of, views_at_once};
-use enforce::Enforcer;
+use crate::sentinel::{Sentinels, resolve};
+use enforce::{EnforceError, Enforcer};
 use record::{PortRecord, Record};
+use rules::{Decision, Inputs, PacemakerSide, SentinelSide, refuse};
+
+/// Why a round changed nothing: the rules stay as they are.
+#[derive(Debug, thiserror::Error)]
+enum GuardError {
+    #[error("config: {0}; the guard's rules stay as they are")]
+    Config(#[from] ConfigError),
+    #[error("cannot apply the guard: {0}")]
+    Apply(#[from] EnforceError),
+}
 
 /// This node's name in Pacemaker: the config's `local_node`, else the host name.
 pub(crate) fn local_node(settings: &GuardSettings) -> NodeName {
@@ -32,9 +43,9 @@ pub(crate) fn local_node(settings: &GuardSettings) -> NodeName {
     }))
 }
 
-/// One round's questions, asked at once: the CIB (bounded by the reaction time) and
-/// every Sentinel (bounded by half of it).
-pub(crate) fn gather(config: &Config, node: &NodeName) -> Inputs {
+/// One round's questions, asked at once with the real clients: the CIB (bounded by the
+/// reaction time) and every Sentinel (bounded by half of it).
+fn gather(config: &Config, node: &NodeName) -> Inputs {
     let react = config.guard.react;
     let pacemaker = Pacemaker { timeout: react };
     let mut sentinels = match config.sentinel_client() {
@@ -42,54 +53,49 @@ pub(crate) fn gather(config: &Config, node: &NodeName) -> Inputs {
         Err(e) => {
             return Inputs {
                 pacemaker: Err("not asked".into()),
-                sentinels: Err(e),
+                sentinels: Err(e.to_string()),
             };
         }
     };
     sentinels.timeout = react / 2;
-    let (cib, views) = std::thread::scope(|scope| {
-        let cib = scope.spawn(|| pacemaker.cib());
-        let views = views_at_once(config, &sentinels);
-        (cib.join().expect("a CIB query does not panic"), views)
-    });
-    let cib = match cib {
+    observed(config, &pacemaker, &sentinels, &resolve, node)
+}
+
+/// What this node can confirm, from one observation of the cluster.
+fn observed<C: Cluster + Sync, S: Sentinels + Sync>(
+    config: &Config,
+    cluster: &C,
+    sentinels: &S,
+    resolve: Resolve<'_>,
+    node: &NodeName,
+) -> Inputs {
+    inputs(&observe(config, cluster, sentinels, resolve), node)
+}
+
+fn inputs(seen: &Observation, node: &NodeName) -> Inputs {
+    let cib = match &seen.cib {
         Ok(cib) => cib,
         Err(e) => {
             return Inputs {
                 pacemaker: Err(e.to_string()),
-                sentinels: Err("not mapped: the cluster's nodes are unknown".into()),
+                sentinels: Err(crate::observe::ObserveError::NodesUnknown.to_string()),
             };
         }
     };
-    let raw_role = cib
-        .transient_roles
-        .get(node)
-        .cloned()
-        .or_else(|| cib.state.roles.get(node).cloned().flatten());
-    let pacemaker_side = PacemakerSide {
+    let pacemaker = PacemakerSide {
         quorate: cib.state.quorate,
-        local_role: raw_role.as_deref().and_then(Role::parse),
+        local_role: cib.effective_role(node),
     };
-    let sentinel_side = views
-        .map_err(|e| e.to_string())
-        .and_then(|views| truth_of(&views, &config.sentinels).map_err(|e| e.to_string()))
-        .map(|truth| {
-            let sync = Sync {
-                config,
-                sentinels: &sentinels,
-                cluster: &pacemaker,
-                resolve: &crate::helper::resolve,
-                dry_run: true,
-            };
-            let a = sync.assign(&truth, &cib.state);
-            SentinelSide {
-                local_role: a.desired.get(node).copied(),
-                primary: a.primary.map(|(n, _)| n),
-            }
-        });
+    let sentinels = match &seen.sentinels {
+        Ok(mapped) => Ok(SentinelSide {
+            local_role: mapped.assignment.desired.get(node).copied(),
+            primary: mapped.assignment.primary.as_ref().map(|(n, _)| n.clone()),
+        }),
+        Err(e) => Err(e.to_string()),
+    };
     Inputs {
-        pacemaker: Ok(pacemaker_side),
-        sentinels: sentinel_side,
+        pacemaker: Ok(pacemaker),
+        sentinels,
     }
 }
 
@@ -119,13 +125,11 @@ pub(crate) fn run(path: &Path, log: &Logger) -> ! {
     loop {
         let start = Instant::now();
         let round = Config::load(path)
-            .map_err(|e| format!("config: {e}; the guard's rules stay as they are"))
+            .map_err(GuardError::from)
             .and_then(|config| {
                 let (record, decision) = round(&config, shown.as_ref());
                 // A new time budget every round: Xtables bounds its whole life.
-                enforcer
-                    .apply(&firewall(), &config.guard, decision.as_ref())
-                    .map_err(|e| format!("cannot apply the guard: {e}"))?;
+                enforcer.apply(&firewall(), &config.guard, decision.as_ref())?;
                 Ok((
                     record,
                     config.guard.react,
@@ -153,6 +157,7 @@ pub(crate) fn run(path: &Path, log: &Logger) -> ! {
                 react / 4
             }
             Err(e) => {
+                let e = e.to_string();
                 if e != last_error {
                     log.error(&e);
                     last_error = e;
@@ -169,8 +174,8 @@ fn round(config: &Config, before: Option<&Record>) -> (Record, Option<Decision>)
     let settings = &config.guard;
     let node = local_node(settings);
     let now = now_ms();
-    let decision = settings.enabled.then(|| decide(&gather(config, &node)));
-    let port = |kind: &str, port: crate::firewall::Port, refused: Option<String>| {
+    let decision = settings.enabled.then(|| refuse(&gather(config, &node)));
+    let port = |kind: &str, port: Port, refused: Option<String>| {
         let port = port.get();
         let since_ms = before
             .and_then(|r| r.ports.iter().find(|p| p.kind == kind && p.port == port))

@@ -1,31 +1,14 @@
 //! What the Sentinels say: one Sentinel's view of the monitored master, its replicas and
 //! the other Sentinels, read with plain `SENTINEL MASTER/REPLICAS/SENTINELS` commands.
 
+mod addr;
 mod client;
 mod parse;
-pub(crate) mod print;
 
+pub(crate) use addr::{Addr, SENTINEL_PORT, canonical_host, parse_addr, read_password, resolve};
 pub(crate) use client::{RedisClients, RedisSentinels};
 
-use std::fmt;
 use std::time::Duration;
-
-/// A Redis or Sentinel address as Sentinel announces it: an IP (v4 or v6) or a host name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) struct Addr {
-    pub(crate) host: String,
-    pub(crate) port: u16,
-}
-
-impl fmt::Display for Addr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
-    }
-}
 
 /// `SENTINEL MASTER <name>` as one Sentinel sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,7 +62,7 @@ impl ReplicaView {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub(crate) enum SentinelError {
     /// Connection refused, timed out, reset: worth retrying.
     #[error("Sentinel {addr} unreachable: {reason}")]

@@ -1,20 +1,22 @@
 //! `redis-ha status`: one screen for an operator. Per node: its `redis_role`, what the
 //! Sentinels say its Redis is, which block clones run there, and whether all of that
-//! agrees. Read-only; exit 0 when everything agrees, 1 when anything disagrees or cannot be
-//! known, 2 when the config is unusable.
+//! agrees. Read-only; see `StatusExit` for the exit codes.
 
-mod guard;
+mod guard_lines;
 mod render;
+#[cfg(test)]
+mod tests;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::cluster::{NodeName, Pacemaker};
+use crate::cluster::{Cib, Cluster, Pacemaker};
 use crate::config::Config;
-use crate::sentinel::{Addr, RedisSentinels, RedisServers, ReplicaView, SentinelView};
-use crate::sync::{Assignment, Sync, decide};
+use crate::exit::StatusExit;
+use crate::observe::{Assignment, Mapped, Resolve, observe};
+use crate::sentinel::{Addr, RedisServers, ReplicaView, Sentinels, resolve};
 
-pub(crate) use guard::GuardView;
+pub(crate) use guard_lines::GuardView;
 pub(crate) use render::render;
 
 /// Everything the screen shows, gathered once.
@@ -22,30 +24,16 @@ pub(crate) use render::render;
 pub(crate) struct Snapshot {
     pub(crate) master_name: String,
     /// Pacemaker's side, or why it could not be read.
-    pub(crate) cluster: Result<ClusterSide, String>,
+    pub(crate) cluster: Result<Cib, String>,
     /// The Sentinels' side, or why no decision could be made.
-    pub(crate) sentinels: Result<SentinelSide, String>,
+    pub(crate) sentinels: Result<SentinelSummary, String>,
     /// What the isolation guard on this node refuses.
     pub(crate) guard: GuardView,
 }
 
-/// What the CIB says.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct ClusterSide {
-    pub(crate) quorate: bool,
-    /// Every node with its permanent `redis_role` (None: not set).
-    pub(crate) roles: BTreeMap<NodeName, Option<String>>,
-    /// `redis_role` with a lifetime, which overrides the permanent one.
-    pub(crate) transient: BTreeMap<NodeName, String>,
-    /// The Sentinel `config-epoch` the roles were last written from.
-    pub(crate) applied_epoch: Option<u64>,
-    pub(crate) read_blocks: BTreeSet<NodeName>,
-    pub(crate) write_blocks: BTreeSet<NodeName>,
-}
-
-/// What the Sentinels say, mapped to nodes.
+/// What the Sentinels say, mapped to nodes, with each Redis described.
 #[derive(Debug, Clone)]
-pub(crate) struct SentinelSide {
+pub(crate) struct SentinelSummary {
     pub(crate) reached: usize,
     pub(crate) known: usize,
     pub(crate) epoch: u64,
@@ -71,50 +59,48 @@ pub(crate) enum RedisState {
     },
 }
 
-/// Reads the config, the CIB and the Sentinels, prints the screen; the exit code.
-pub(crate) fn run(path: &Path) -> i32 {
-    let config = match Config::load(path) {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("redis-ha status: {e}");
-            return 2;
-        }
-    };
-    let snapshot = match gather(&config) {
+/// Reads the config, the CIB and the Sentinels, prints the screen.
+pub(crate) fn run(path: &Path) -> StatusExit {
+    let snapshot = Config::load(path).and_then(|config| {
+        let sentinels = config.sentinel_client()?;
+        let servers = config.redis_client()?;
+        let cluster = Pacemaker::for_helper();
+        Ok(gather(&config, &cluster, &sentinels, &servers, &resolve))
+    });
+    let snapshot = match snapshot {
         Ok(snapshot) => snapshot,
         Err(e) => {
             eprintln!("redis-ha status: {e}");
-            return 2;
+            return StatusExit::Unusable;
         }
     };
     let (text, agree) = render(&snapshot);
     print!("{text}");
-    if agree { 0 } else { 1 }
+    if agree {
+        StatusExit::Agree
+    } else {
+        StatusExit::Disagree
+    }
 }
 
-fn gather(config: &Config) -> Result<Snapshot, String> {
-    let sentinels = config.sentinel_client()?;
-    let servers = config.redis_client()?;
-    let cluster = Pacemaker::for_helper();
-    let sync = Sync {
-        config,
-        sentinels: &sentinels,
-        cluster: &cluster,
-        resolve: &crate::helper::resolve,
-        dry_run: true,
-    };
-    let cluster_side = cluster_side(&cluster);
-    let sentinel_side = match &cluster_side {
-        Ok(c) => sentinel_side(&sync, &servers, c),
-        // Without the node list the Sentinels' view cannot be mapped to nodes.
-        Err(_) => Err("not asked: the cluster's nodes are unknown".to_string()),
-    };
-    Ok(Snapshot {
+/// One observation of the cluster, each Redis's replication read, the guard's record.
+fn gather<C: Cluster + Sync, S: Sentinels + Sync>(
+    config: &Config,
+    cluster: &C,
+    sentinels: &S,
+    servers: &impl RedisServers,
+    resolve: Resolve<'_>,
+) -> Snapshot {
+    let seen = observe(config, cluster, sentinels, resolve);
+    Snapshot {
         master_name: config.master_name.clone(),
-        cluster: cluster_side,
-        sentinels: sentinel_side,
+        sentinels: seen
+            .sentinels
+            .map(|mapped| summary(mapped, servers))
+            .map_err(|e| e.to_string()),
+        cluster: seen.cib.map_err(|e| e.to_string()),
         guard: guard_view(config),
-    })
+    }
 }
 
 /// The guard's record, read now. It counts as stalled after four rounds and 2 s.
@@ -133,38 +119,10 @@ fn guard_view(config: &Config) -> GuardView {
     }
 }
 
-/// One `cibadmin --query`: roles, quorum, and where the blocks run, read from the same
-/// operation history the sync waits on.
-fn cluster_side(pacemaker: &Pacemaker) -> Result<ClusterSide, String> {
-    let cib = pacemaker.cib().map_err(|e| e.to_string())?;
-    Ok(ClusterSide {
-        quorate: cib.state.quorate,
-        roles: cib.state.roles,
-        applied_epoch: cib.state.applied_epoch,
-        transient: cib.transient_roles,
-        read_blocks: cib.read_blocks,
-        write_blocks: cib.state.write_blocks,
-    })
-}
-
-fn sentinel_side(
-    sync: &Sync<'_, RedisSentinels, Pacemaker>,
-    servers: &impl RedisServers,
-    cluster: &ClusterSide,
-) -> Result<SentinelSide, String> {
-    let views = sync.views().map_err(|e| e.to_string())?;
-    let truth = decide(&views, &sync.config.sentinels).map_err(|e| e.to_string())?;
-    let newest: &SentinelView = views
-        .iter()
-        .max_by_key(|v| v.master.config_epoch)
-        .expect("a decision needs at least one view");
-    let state = crate::cluster::ClusterState {
-        quorate: cluster.quorate,
-        roles: cluster.roles.clone(),
-        applied_epoch: cluster.applied_epoch,
-        write_blocks: cluster.write_blocks.clone(),
-    };
-    let assignment = sync.assign(&truth, &state);
+/// The Sentinels' side, with each replica's lag read from the servers themselves.
+fn summary(mapped: Mapped, servers: &impl RedisServers) -> SentinelSummary {
+    let newest = mapped.verdict.newest();
+    let truth = &mapped.verdict.truth;
     let master = newest.master.addr.clone();
     let master_offset = servers
         .replication(&master)
@@ -196,13 +154,13 @@ fn sentinel_side(
             },
         );
     }
-    Ok(SentinelSide {
+    SentinelSummary {
         reached: truth.reached,
         known: truth.known,
         epoch: truth.epoch,
-        master,
         master_down: newest.master.has_flag("o_down"),
-        assignment,
+        master,
+        assignment: mapped.assignment,
         redis,
-    })
+    }
 }

@@ -2,9 +2,9 @@
 
 use std::fmt::Write as _;
 
-use super::{ClusterSide, RedisState, SentinelSide, Snapshot};
+use super::{RedisState, SentinelSummary, Snapshot};
 use crate::blocks::AgentKind;
-use crate::cluster::{NodeName, ROLE_ATTRIBUTE, Role};
+use crate::cluster::{Cib, ROLE_ATTRIBUTE, Role, RoleValue};
 
 /// Flags that make Sentinel treat a Redis as unusable.
 const DOWN_FLAGS: [&str; 3] = ["s_down", "o_down", "disconnected"];
@@ -15,12 +15,21 @@ pub(crate) fn render(s: &Snapshot) -> (String, bool) {
     let mut problems: Vec<String> = Vec::new();
     match &s.cluster {
         Ok(c) => {
-            let quorum = if c.quorate { "quorum" } else { "NO quorum" };
+            let quorum = if c.state.quorate {
+                "quorum"
+            } else {
+                "NO quorum"
+            };
             let epoch = c
+                .state
                 .applied_epoch
                 .map_or(String::new(), |e| format!(", roles from config-epoch {e}"));
-            let _ = writeln!(out, "pacemaker: {} nodes, {quorum}{epoch}", c.roles.len());
-            if !c.quorate {
+            let _ = writeln!(
+                out,
+                "pacemaker: {} nodes, {quorum}{epoch}",
+                c.state.roles.len()
+            );
+            if !c.state.quorate {
                 problems.push(
                     "this node's partition has no quorum: the Sentinel helper writes nothing"
                         .into(),
@@ -49,7 +58,7 @@ pub(crate) fn render(s: &Snapshot) -> (String, bool) {
                 .cluster
                 .as_ref()
                 .ok()
-                .and_then(|c| c.applied_epoch)
+                .and_then(|c| c.state.applied_epoch)
                 .filter(|&e| e > t.epoch)
             {
                 problems.push(format!(
@@ -66,9 +75,10 @@ pub(crate) fn render(s: &Snapshot) -> (String, bool) {
     }
     if let Ok(c) = &s.cluster {
         let primaries = c
+            .state
             .roles
             .keys()
-            .filter(|n| effective_role(c, n).and_then(Role::parse) == Some(Role::Primary))
+            .filter(|n| c.effective_role(n) == Some(Role::Primary))
             .count();
         if primaries > 1 {
             problems.push(format!(
@@ -79,7 +89,7 @@ pub(crate) fn render(s: &Snapshot) -> (String, bool) {
         out.push_str(&table(c, s.sentinels.as_ref().ok(), &mut problems));
     }
     out.push('\n');
-    out.push_str(&super::guard::lines(
+    out.push_str(&super::guard_lines::lines(
         &s.guard,
         s.sentinels.as_ref().ok(),
         &mut problems,
@@ -96,7 +106,7 @@ pub(crate) fn render(s: &Snapshot) -> (String, bool) {
 }
 
 /// One row per cluster node; each row's disagreements go to `problems`.
-fn table(c: &ClusterSide, t: Option<&SentinelSide>, problems: &mut Vec<String>) -> String {
+fn table(c: &Cib, t: Option<&SentinelSummary>, problems: &mut Vec<String>) -> String {
     let mut rows: Vec<[String; 6]> = vec![[
         "NODE".into(),
         "REDIS".into(),
@@ -105,7 +115,7 @@ fn table(c: &ClusterSide, t: Option<&SentinelSide>, problems: &mut Vec<String>) 
         "BLOCKS".into(),
         "AGREE".into(),
     ]];
-    for node in c.roles.keys() {
+    for node in c.state.roles.keys() {
         let mut mine: Vec<String> = Vec::new();
         let addrs = t.and_then(|t| t.assignment.redis.get(node));
         let redis = addrs.map_or("-".to_string(), |a| {
@@ -125,27 +135,29 @@ fn table(c: &ClusterSide, t: Option<&SentinelSide>, problems: &mut Vec<String>) 
             (Some(_), None) => "no Redis known".to_string(),
             (None, _) => "?".to_string(),
         };
-        let value = effective_role(c, node);
-        let role_text = match (value, c.transient.get(node)) {
+        let value = c.role(node);
+        let role_text = match (value, c.transient_roles.get(node)) {
             (Some(v), Some(_)) => format!("{v} (transient)"),
             (Some(v), None) => v.to_string(),
             (None, _) => "-".to_string(),
         };
-        if let Some(v) = c.transient.get(node) {
+        if let Some(v) = c.transient_roles.get(node) {
             mine.push(format!(
                 "a transient {ROLE_ATTRIBUTE}={v} overrides the permanent value"
             ));
         }
-        if let Some(want) = t.and_then(|t| t.assignment.desired.get(node)) {
-            let have = value.and_then(Role::parse);
-            if have != Some(*want) {
-                mine.push(format!(
-                    "{ROLE_ATTRIBUTE} is {}, the Sentinels say {want}",
-                    value.unwrap_or("unset")
-                ));
-            }
+        if let Some(want) = t.and_then(|t| t.assignment.desired.get(node))
+            && c.effective_role(node) != Some(*want)
+        {
+            mine.push(format!(
+                "{ROLE_ATTRIBUTE} is {}, the Sentinels say {want}",
+                unset_or(value)
+            ));
         }
-        let (read, write) = (c.read_blocks.contains(node), c.write_blocks.contains(node));
+        let (read, write) = (
+            c.read_blocks.contains(node),
+            c.state.write_blocks.contains(node),
+        );
         let (want_read, want_write) = blocks_for(value);
         for (name, runs, wanted) in [
             (AgentKind::Read.name(), read, want_read),
@@ -155,7 +167,7 @@ fn table(c: &ClusterSide, t: Option<&SentinelSide>, problems: &mut Vec<String>) 
                 let verb = if wanted { "is not running" } else { "runs" };
                 mine.push(format!(
                     "{name} {verb} though {ROLE_ATTRIBUTE} is {}",
-                    value.unwrap_or("unset")
+                    unset_or(value)
                 ));
             }
         }
@@ -179,18 +191,14 @@ fn table(c: &ClusterSide, t: Option<&SentinelSide>, problems: &mut Vec<String>) 
     columns(&rows)
 }
 
-/// The value the location rules see: a transient one wins over the permanent one.
-fn effective_role<'a>(c: &'a ClusterSide, node: &NodeName) -> Option<&'a str> {
-    c.transient
-        .get(node)
-        .map(String::as_str)
-        .or_else(|| c.roles.get(node).and_then(|v| v.as_deref()))
+fn unset_or(value: Option<&RoleValue>) -> String {
+    value.map_or("unset".to_string(), ToString::to_string)
 }
 
 /// (ReadBlock, WriteBlock) as the shipped location rules place them for a value:
 /// WriteBlock unless `primary`, ReadBlock when `fail` or unset.
-fn blocks_for(value: Option<&str>) -> (bool, bool) {
-    match value.map(Role::parse) {
+fn blocks_for(value: Option<&RoleValue>) -> (bool, bool) {
+    match value.map(RoleValue::role) {
         None => (true, true),
         Some(Some(Role::Primary)) => (false, false),
         Some(Some(Role::Fail)) => (true, true),
@@ -199,7 +207,7 @@ fn blocks_for(value: Option<&str>) -> (bool, bool) {
 }
 
 /// One Redis in the words of the newest configuration.
-fn describe(r: &RedisState, t: &SentinelSide) -> String {
+fn describe(r: &RedisState, t: &SentinelSummary) -> String {
     let down = |flags: &[String]| -> Vec<String> {
         flags
             .iter()
@@ -265,10 +273,11 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::cluster::{ClusterState, NodeName};
     use crate::guard::record::{PortRecord, Record};
+    use crate::observe::Assignment;
     use crate::sentinel::{Addr, ReplicaView};
     use crate::status::GuardView;
-    use crate::sync::Assignment;
 
     fn n(name: &str) -> NodeName {
         NodeName(name.into())
@@ -303,17 +312,19 @@ mod tests {
     fn healthy() -> Snapshot {
         let nodes = ["node1", "node2", "node3"];
         let role = |i: usize| ["primary", "replica", "replica"][i].to_string();
-        let cluster = ClusterSide {
-            quorate: true,
-            roles: nodes
-                .iter()
-                .enumerate()
-                .map(|(i, node)| (n(node), Some(role(i))))
-                .collect(),
-            transient: BTreeMap::new(),
-            applied_epoch: Some(4),
+        let cluster = Cib {
+            state: ClusterState {
+                quorate: true,
+                roles: nodes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, node)| (n(node), Some(RoleValue::parse(&role(i)))))
+                    .collect(),
+                applied_epoch: Some(4),
+                write_blocks: [n("node2"), n("node3")].into(),
+            },
+            transient_roles: BTreeMap::new(),
             read_blocks: Default::default(),
-            write_blocks: [n("node2"), n("node3")].into(),
         };
         let mut assignment = Assignment::default();
         for (i, node) in nodes.iter().enumerate() {
@@ -321,7 +332,7 @@ mod tests {
             assignment.desired.insert(n(node), r);
             assignment.redis.insert(n(node), vec![redis(i as u8 + 1)]);
         }
-        let sentinels = SentinelSide {
+        let sentinels = SentinelSummary {
             reached: 3,
             known: 3,
             epoch: 4,
@@ -452,7 +463,8 @@ mod tests {
             t.assignment.desired.insert(n("node3"), Role::Fail);
         }
         // node2 got a transient primary: two primaries, and its WriteBlock still runs.
-        c.transient.insert(n("node2"), "primary".into());
+        c.transient_roles
+            .insert(n("node2"), RoleValue::parse("primary"));
         let (text, agree) = render(&s);
         assert!(!agree);
         let want = [
@@ -484,12 +496,12 @@ mod tests {
         assert!(!agree);
         assert!(!text.contains("NODE"), "{text}");
         let mut s = healthy();
-        s.cluster.as_mut().unwrap().quorate = false;
+        s.cluster.as_mut().unwrap().state.quorate = false;
         let (text, agree) = render(&s);
         assert!(!agree);
         assert!(text.contains("pacemaker: 3 nodes, NO quorum"), "{text}");
         let mut s = healthy();
-        s.cluster.as_mut().unwrap().applied_epoch = Some(5);
+        s.cluster.as_mut().unwrap().state.applied_epoch = Some(5);
         let (text, agree) = render(&s);
         assert!(!agree);
         assert!(
@@ -502,11 +514,12 @@ mod tests {
 
     #[test]
     fn blocks_follow_the_shipped_rules() {
-        assert_eq!(blocks_for(None), (true, true));
-        assert_eq!(blocks_for(Some("fail")), (true, true));
-        assert_eq!(blocks_for(Some("Primary")), (false, false));
-        assert_eq!(blocks_for(Some("replica")), (false, true));
+        let blocks = |v: Option<&str>| blocks_for(v.map(RoleValue::parse).as_ref());
+        assert_eq!(blocks(None), (true, true));
+        assert_eq!(blocks(Some("fail")), (true, true));
+        assert_eq!(blocks(Some("Primary")), (false, false));
+        assert_eq!(blocks(Some("replica")), (false, true));
         // Not a role: the write rule (ne primary) matches, the read rule (eq fail) not.
-        assert_eq!(blocks_for(Some("bogus")), (false, true));
+        assert_eq!(blocks(Some("bogus")), (false, true));
     }
 }

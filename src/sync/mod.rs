@@ -1,14 +1,16 @@
-//! The Sentinel helper's reconciliation: read the truth from Sentinel, map it to
-//! Pacemaker nodes, write `redis_role` so that at no instant two nodes are primary.
+//! The sync: make `redis_role` say what the Sentinels say, so that at no instant two
+//! nodes are primary. One sync (`once`), run by Sentinel's scripts (`crate::hooks`), by
+//! `redis-ha sync`, and forever by `redis-ha sync --every` (`every`).
 
-mod nodes;
+mod error;
+mod every;
+mod once;
 mod plan;
+mod report;
 mod run;
 #[cfg(test)]
-mod testing;
-#[cfg(test)]
 mod tests;
-mod truth;
 
-pub(crate) use run::{Assignment, Sync, SyncError, views, views_at_once};
-pub(crate) use truth::decide;
+pub(crate) use error::SyncError;
+pub(crate) use every::every;
+pub(crate) use once::{finish, once};

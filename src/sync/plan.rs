@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::cluster::{NodeName, Role};
+use crate::cluster::{NodeName, Role, RoleValue};
 
 /// The writes of one sync, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -16,21 +16,15 @@ pub(crate) struct Plan {
     pub(crate) promotion: Option<NodeName>,
 }
 
-/// `current`: every cluster node's raw `redis_role`; `desired`: the role of every node
+/// `current`: every cluster node's permanent `redis_role`; `desired`: the role of every node
 /// whose Redis the Sentinels know; `down`: nodes whose Redis the Sentinels report down
 /// (no need to wait for their block: a dead Redis takes no writes).
 pub(crate) fn plan(
-    current: &BTreeMap<NodeName, Option<String>>,
+    current: &BTreeMap<NodeName, Option<RoleValue>>,
     desired: &BTreeMap<NodeName, Role>,
     down: &BTreeSet<NodeName>,
 ) -> Plan {
-    let now = |n: &NodeName| {
-        current
-            .get(n)
-            .cloned()
-            .flatten()
-            .and_then(|v| Role::parse(&v))
-    };
+    let now = |n: &NodeName| current.get(n).cloned().flatten()?.role();
     let was_primary = |n: &NodeName| now(n) == Some(Role::Primary);
     let mut plan = Plan::default();
     // A node carrying `primary` that Sentinel does not call primary loses it, even one
@@ -82,10 +76,10 @@ mod tests {
         NodeName(name.into())
     }
 
-    fn current(roles: &[(&str, Option<&str>)]) -> BTreeMap<NodeName, Option<String>> {
+    fn current(roles: &[(&str, Option<&str>)]) -> BTreeMap<NodeName, Option<RoleValue>> {
         roles
             .iter()
-            .map(|(k, v)| (n(k), v.map(String::from)))
+            .map(|(k, v)| (n(k), v.map(RoleValue::parse)))
             .collect()
     }
 
@@ -242,11 +236,11 @@ mod tests {
         let p = plan(&cur, &want, &BTreeSet::new());
         let mut state = cur.clone();
         for (node, role) in &p.demotions {
-            state.insert(node.clone(), Some(role.word().into()));
+            state.insert(node.clone(), Some(RoleValue::Is(*role)));
         }
         let primaries = state
             .values()
-            .filter(|v| v.as_deref() == Some("primary"))
+            .filter(|v| v.as_ref().and_then(RoleValue::role) == Some(Primary))
             .count();
         assert_eq!(primaries, 0, "after demotions: {p:?}");
         assert_eq!(p.wait_for, [n("a"), n("c")]);

@@ -1,228 +1,17 @@
 //! A whole sync against fake Sentinels and a fake cluster that records every write. The
 //! same flows against real Redis, Sentinel and Pacemaker tools are in tests/it/.
 
-use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
-use std::net::IpAddr;
-use std::time::Duration;
-
-use super::{Sync, SyncError};
-use crate::cluster::{Cluster, ClusterError, ClusterState, NodeName, Role};
+use super::SyncError;
+use super::report::Report;
+use super::run::Sync;
+use crate::cluster::NodeName;
 use crate::config::Config;
-use crate::sentinel::{Addr, MasterView, ReplicaView, SentinelError, SentinelView, Sentinels};
-
-use super::testing::{redis, sentinel};
-
-/// Sentinels 1..=3, each answering with the same configuration unless told otherwise.
-struct FakeSentinels {
-    views: RefCell<BTreeMap<Addr, Result<SentinelView, String>>>,
-    /// Answers from the fourth question on (a sync asking again while it waits).
-    then: RefCell<Option<BTreeMap<Addr, Result<SentinelView, String>>>>,
-    asked: Cell<u32>,
-}
-
-impl FakeSentinels {
-    /// All three Sentinels see `master` at `epoch` with the other two as synced replicas,
-    /// except those listed in `down_replicas`.
-    fn agreeing(master: u8, epoch: u64, down_replicas: &[u8]) -> Self {
-        let views = (1..=3)
-            .map(|s| (sentinel(s), Ok(view(s, master, epoch, down_replicas))))
-            .collect();
-        FakeSentinels {
-            views: RefCell::new(views),
-            then: RefCell::new(None),
-            asked: Cell::new(0),
-        }
-    }
-
-    /// From the fourth question on, every Sentinel answers `f(its view)`.
-    fn later(&self, f: impl Fn(&mut SentinelView)) {
-        let mut then = self.views.borrow().clone();
-        for v in then.values_mut().flatten() {
-            f(v);
-        }
-        *self.then.borrow_mut() = Some(then);
-    }
-
-    fn set(&self, s: u8, answer: Result<SentinelView, String>) {
-        self.views.borrow_mut().insert(sentinel(s), answer);
-    }
-}
-
-fn view(s: u8, master: u8, epoch: u64, down_replicas: &[u8]) -> SentinelView {
-    SentinelView {
-        sentinel: sentinel(s),
-        master: MasterView {
-            addr: redis(master),
-            flags: vec!["master".into()],
-            config_epoch: epoch,
-            num_other_sentinels: 2,
-            quorum: 2,
-        },
-        replicas: (1..=3)
-            .filter(|&r| r != master)
-            .map(|r| {
-                let down = down_replicas.contains(&r);
-                ReplicaView {
-                    addr: redis(r),
-                    flags: if down {
-                        vec!["slave".into(), "s_down".into(), "disconnected".into()]
-                    } else {
-                        vec!["slave".into()]
-                    },
-                    link_ok: !down,
-                    master: Some(redis(master)),
-                    repl_offset: Some(1),
-                    link_down: Duration::ZERO,
-                }
-            })
-            .collect(),
-        sentinels: (1..=3).filter(|&o| o != s).map(sentinel).collect(),
-    }
-}
-
-impl Sentinels for FakeSentinels {
-    fn view(&self, s: &Addr, master_name: &str) -> Result<SentinelView, SentinelError> {
-        if master_name != "redis-ha" {
-            return Err(SentinelError::UnknownMaster {
-                addr: s.clone(),
-                name: master_name.into(),
-            });
-        }
-        self.asked.set(self.asked.get() + 1);
-        if self.asked.get() == 4
-            && let Some(then) = self.then.borrow_mut().take()
-        {
-            *self.views.borrow_mut() = then;
-        }
-        match self.views.borrow().get(s) {
-            Some(Ok(v)) => Ok(v.clone()),
-            Some(Err(reason)) => Err(SentinelError::Unreachable {
-                addr: s.clone(),
-                reason: reason.clone(),
-            }),
-            None => Err(SentinelError::Unreachable {
-                addr: s.clone(),
-                reason: "unknown".into(),
-            }),
-        }
-    }
-}
-
-/// A cluster of node1..3 whose writes are recorded; WriteBlock runs on every node that is
-/// not primary from the `block_after`-th read after the first write on (Pacemaker takes
-/// a moment to start it).
-struct FakeCluster {
-    roles: RefCell<BTreeMap<NodeName, Option<String>>>,
-    quorate: bool,
-    writes: RefCell<Vec<String>>,
-    block_after: u32,
-    /// Reads since the first write.
-    polls: Cell<u32>,
-    /// The number of nodes carrying `primary`, checked after every write.
-    max_primaries: Cell<usize>,
-    epoch: Cell<Option<u64>>,
-    /// A node another sync (another node's) makes primary at our first read after a write.
-    intruder: Option<&'static str>,
-}
-
-impl FakeCluster {
-    fn new(roles: &[Option<&str>]) -> Self {
-        FakeCluster {
-            roles: RefCell::new(
-                roles
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| (NodeName(format!("node{}", i + 1)), r.map(String::from)))
-                    .collect(),
-            ),
-            quorate: true,
-            writes: RefCell::new(Vec::new()),
-            block_after: 2,
-            polls: Cell::new(0),
-            max_primaries: Cell::new(0),
-            epoch: Cell::new(None),
-            intruder: None,
-        }
-    }
-
-    fn roles(&self) -> Vec<Option<String>> {
-        self.roles.borrow().values().cloned().collect()
-    }
-
-    fn write(&self, what: String) {
-        self.writes.borrow_mut().push(what);
-    }
-}
-
-impl Cluster for FakeCluster {
-    fn state(&self) -> Result<ClusterState, ClusterError> {
-        let written = !self.writes.borrow().is_empty();
-        if written {
-            self.polls.set(self.polls.get() + 1);
-            self.write("read".into());
-        }
-        if let Some(other) = self.intruder.filter(|_| self.polls.get() == 1) {
-            self.roles
-                .borrow_mut()
-                .insert(NodeName(other.into()), Some("primary".into()));
-        }
-        let roles = self.roles.borrow().clone();
-        let write_blocks = if written && self.polls.get() >= self.block_after {
-            roles
-                .iter()
-                .filter(|(_, v)| v.as_deref() != Some("primary"))
-                .map(|(n, _)| n.clone())
-                .collect()
-        } else {
-            Default::default()
-        };
-        Ok(ClusterState {
-            quorate: self.quorate,
-            roles,
-            applied_epoch: self.epoch.get(),
-            write_blocks,
-        })
-    }
-
-    fn record_epoch(&self, node: &NodeName, epoch: u64) -> Result<(), ClusterError> {
-        self.write(format!("{node} epoch={epoch}"));
-        self.epoch.set(Some(epoch));
-        Ok(())
-    }
-
-    fn set_role(&self, node: &NodeName, role: Role) -> Result<(), ClusterError> {
-        self.write(format!("{node}={role}"));
-        self.roles
-            .borrow_mut()
-            .insert(node.clone(), Some(role.word().into()));
-        let primaries = self
-            .roles
-            .borrow()
-            .values()
-            .filter(|v| v.as_deref() == Some("primary"))
-            .count();
-        self.max_primaries
-            .set(self.max_primaries.get().max(primaries));
-        Ok(())
-    }
-}
+use crate::exit::Exit;
+use crate::observe::fake::{self, FakeCluster, FakeSentinels, no_dns, redis, view};
+use crate::sentinel::SentinelView;
 
 fn config() -> Config {
-    let mut c = Config::parse(
-        "master_name = redis-ha\nsentinel = 10.0.0.1:26379\nblock_wait_ms = 1000\n",
-        "test",
-    )
-    .unwrap();
-    for n in 1..=3 {
-        c.nodes
-            .insert(format!("node{n}"), vec![format!("10.0.0.{n}")]);
-    }
-    c
-}
-
-fn no_dns(_: &str) -> Vec<IpAddr> {
-    Vec::new()
+    fake::config("block_wait_ms = 1000\n")
 }
 
 fn sync(c: &Config, s: &FakeSentinels, cl: &FakeCluster, dry_run: bool) -> Result<(), SyncError> {
@@ -235,7 +24,7 @@ fn sync_report(
     s: &FakeSentinels,
     cl: &FakeCluster,
     dry_run: bool,
-) -> (super::run::Report, Result<(), SyncError>) {
+) -> (Report, Result<(), SyncError>) {
     Sync {
         config: c,
         sentinels: s,
@@ -256,7 +45,7 @@ fn first_sync_sets_every_role_and_a_second_writes_nothing() {
     let cl = FakeCluster::new(&[None, None, None]);
     sync(&c, &s, &cl, false).unwrap();
     assert_eq!(
-        *cl.writes.borrow(),
+        cl.writes(),
         [
             "node2 epoch=0",
             "node2=replica",
@@ -266,9 +55,9 @@ fn first_sync_sets_every_role_and_a_second_writes_nothing() {
         ]
     );
     assert_eq!(cl.roles(), some(&["primary", "replica", "replica"]));
-    cl.writes.borrow_mut().clear();
+    cl.clear_writes();
     sync(&c, &s, &cl, false).unwrap();
-    assert!(cl.writes.borrow().is_empty(), "{:?}", cl.writes.borrow());
+    assert!(cl.writes().is_empty(), "{:?}", cl.writes());
 }
 
 /// Sentinels right after a switchover to node2: node1, still a running master until
@@ -289,7 +78,7 @@ fn switchover_demotes_waits_for_the_block_then_promotes() {
     let cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
     sync(&c, &s, &cl, false).unwrap();
     assert_eq!(
-        *cl.writes.borrow(),
+        cl.writes(),
         [
             "node1 epoch=1",
             "node1=fail",
@@ -298,7 +87,7 @@ fn switchover_demotes_waits_for_the_block_then_promotes() {
             "node2=primary"
         ]
     );
-    assert_eq!(cl.max_primaries.get(), 1);
+    assert_eq!(cl.max_primaries(), 1);
 }
 
 #[test]
@@ -307,7 +96,7 @@ fn a_dead_primary_is_failed_and_not_waited_for() {
     let cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
     sync(&c, &s, &cl, false).unwrap();
     assert_eq!(
-        *cl.writes.borrow(),
+        cl.writes(),
         ["node1 epoch=1", "node1=fail", "read", "node2=primary"]
     );
 }
@@ -318,7 +107,7 @@ fn a_block_that_never_starts_stops_the_promotion_and_asks_for_a_retry() {
     let mut cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
     cl.block_after = u32::MAX;
     let err = sync(&c, &s, &cl, false).unwrap_err();
-    assert_eq!(err.exit_code(), 1, "{err}");
+    assert_eq!(err.exit().code(), 1, "{err}");
     assert!(
         err.to_string()
             .contains("node1 demoted but RedisLBWriteBlock not running there"),
@@ -361,7 +150,7 @@ fn a_crashed_old_primary_is_waited_for_until_the_sentinels_report_it_down() {
         report.summary(false)
     );
     assert_eq!(cl.roles(), some(&["fail", "primary", "replica"]));
-    assert_eq!(cl.max_primaries.get(), 1);
+    assert_eq!(cl.max_primaries(), 1);
 }
 
 #[test]
@@ -402,7 +191,7 @@ fn a_wait_ends_when_the_sentinels_move_on() {
         *v = view(n, 3, 2, &[]);
     });
     let err = sync(&c, &s, &cl, false).unwrap_err();
-    assert_eq!(err.exit_code(), 1, "{err}");
+    assert_eq!(err.exit().code(), 1, "{err}");
     assert!(err.to_string().contains("moved on"), "{err}");
     assert_ne!(cl.roles()[1].as_deref(), Some("primary"));
 }
@@ -413,15 +202,15 @@ fn no_quorum_or_no_majority_writes_nothing_and_retries() {
     let mut cl = FakeCluster::new(&[None, None, None]);
     cl.quorate = false;
     let err = sync(&c, &FakeSentinels::agreeing(1, 0, &[]), &cl, false).unwrap_err();
-    assert_eq!(err.exit_code(), 1);
+    assert_eq!(err.exit().code(), 1);
     let cl = FakeCluster::new(&[None, None, None]);
     let s = FakeSentinels::agreeing(1, 0, &[]);
     s.set(2, Err("down".into()));
     s.set(3, Err("down".into()));
     let err = sync(&c, &s, &cl, false).unwrap_err();
-    assert_eq!(err.exit_code(), 1);
+    assert_eq!(err.exit().code(), 1);
     assert!(err.to_string().contains("no majority"), "{err}");
-    assert!(cl.writes.borrow().is_empty());
+    assert!(cl.writes().is_empty());
 }
 
 #[test]
@@ -431,7 +220,7 @@ fn a_stale_minority_view_does_not_undo_a_newer_failover() {
     s.set(1, Ok(view(1, 1, 3, &[]))); // the local Sentinel has not heard of it yet
     let cl = FakeCluster::new(&[Some("fail"), Some("primary"), Some("replica")]);
     sync(&c, &s, &cl, false).unwrap();
-    assert!(cl.writes.borrow().is_empty(), "{:?}", cl.writes.borrow());
+    assert!(cl.writes().is_empty(), "{:?}", cl.writes());
 }
 
 #[test]
@@ -442,18 +231,18 @@ fn a_stale_majority_view_writes_nothing_once_a_newer_epoch_was_applied() {
     let s = FakeSentinels::agreeing(1, 3, &[]);
     s.set(2, Err("timeout".into()));
     let cl = FakeCluster::new(&[Some("fail"), Some("primary"), Some("replica")]);
-    cl.epoch.set(Some(4));
+    cl.set_epoch(Some(4));
     let err = sync(&c, &s, &cl, false).unwrap_err();
-    assert_eq!(err.exit_code(), 1, "{err}");
+    assert_eq!(err.exit().code(), 1, "{err}");
     assert!(
         err.to_string().contains("a stale view, writing nothing"),
         "{err}"
     );
-    assert!(cl.writes.borrow().is_empty(), "{:?}", cl.writes.borrow());
+    assert!(cl.writes().is_empty(), "{:?}", cl.writes());
     // Once they catch up, the same epoch is no news: nothing to write either.
     let s = FakeSentinels::agreeing(2, 4, &[1]);
     sync(&c, &s, &cl, false).unwrap();
-    assert!(cl.writes.borrow().is_empty(), "{:?}", cl.writes.borrow());
+    assert!(cl.writes().is_empty(), "{:?}", cl.writes());
 }
 
 #[test]
@@ -462,9 +251,9 @@ fn no_promotion_when_another_node_became_primary_meanwhile() {
     let mut cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
     cl.intruder = Some("node3");
     let err = sync(&c, &s, &cl, false).unwrap_err();
-    assert_eq!(err.exit_code(), 1, "{err}");
+    assert_eq!(err.exit().code(), 1, "{err}");
     assert!(err.to_string().contains("node3 became primary"), "{err}");
-    assert!(!cl.writes.borrow().contains(&"node2=primary".to_string()));
+    assert!(!cl.writes().contains(&"node2=primary".to_string()));
     assert_eq!(cl.roles(), some(&["replica", "replica", "primary"]));
 }
 
@@ -474,8 +263,8 @@ fn unknown_master_name_gives_up_without_writing() {
     c.master_name = "other".into();
     let cl = FakeCluster::new(&[None, None, None]);
     let err = sync(&c, &FakeSentinels::agreeing(1, 0, &[]), &cl, false).unwrap_err();
-    assert_eq!(err.exit_code(), 2);
-    assert!(cl.writes.borrow().is_empty());
+    assert_eq!(err.exit().code(), 2);
+    assert!(cl.writes().is_empty());
 }
 
 #[test]
@@ -485,7 +274,7 @@ fn an_unmapped_primary_is_never_promoted_but_others_are_still_demoted() {
     let s = FakeSentinels::agreeing(2, 1, &[1]);
     let cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
     let err = sync(&c, &s, &cl, false).unwrap_err();
-    assert_eq!(err.exit_code(), 2);
+    assert_eq!(err.exit().code(), 2);
     assert!(err.to_string().contains("map to no single node"), "{err}");
     assert_eq!(cl.roles(), some(&["fail", "replica", "replica"]));
 }
@@ -496,7 +285,7 @@ fn dry_run_plans_but_writes_nothing() {
     let cl = FakeCluster::new(&[None, None, None]);
     let (report, result) = sync_report(&c, &s, &cl, true);
     result.unwrap();
-    assert!(cl.writes.borrow().is_empty());
+    assert!(cl.writes().is_empty());
     assert_eq!(
         report.summary(true),
         "epoch 0, primary node1 (10.0.0.1:6379), 3 Sentinels reached: would write node2=replica, node3=replica, node1=primary"

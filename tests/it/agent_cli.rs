@@ -74,3 +74,38 @@ fn cli_persona_answers_under_any_other_name() {
     let bad = run(Command::new(bin()).args(["agent", "RedisLBBlock", "start"])).expect(2);
     assert!(bad.stderr.contains("RedisLBWriteBlock"), "{bad}");
 }
+
+/// An iptables that never returns is killed at the operation's deadline: Pacemaker's
+/// own timeout (here 3 s) must find the agent already done, with a reason.
+#[test]
+fn a_hung_iptables_is_killed_at_the_operation_deadline() {
+    let dir = TempDir::new("hung-iptables");
+    let ns = Netns::new("hungipt");
+    let bin_dir = dir.join("bin");
+    std::fs::create_dir(&bin_dir).unwrap();
+    for program in ["iptables", "iptables-nft", "iptables-legacy"] {
+        let path = bin_dir.join(program);
+        std::fs::write(&path, "#!/bin/sh\nexec sleep 60\n").unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    }
+    let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin_dir.display());
+    let agent = dir.persona("RedisLBWriteBlock");
+    for action in ["start", "monitor", "stop"] {
+        let started = std::time::Instant::now();
+        let out = AgentCall::new(&ns, &agent, dir.path())
+            .path(&path)
+            .env("OCF_RESKEY_CRM_meta_timeout", "3000")
+            .run(action)
+            .expect(1);
+        let took = started.elapsed();
+        assert!(
+            took < std::time::Duration::from_secs(3),
+            "{action} took {took:?}, past Pacemaker's 3 s timeout\n{out}"
+        );
+        assert!(
+            out.exit_reason().is_some_and(|r| r.contains("killed")),
+            "{action}: the reason names the kill\n{out}"
+        );
+    }
+}

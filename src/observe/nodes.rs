@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::cluster::NodeName;
-use crate::config::canonical_host;
+use crate::sentinel::canonical_host;
 
 /// Which node each announced host (IP in canonical form, or lowercased name) belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

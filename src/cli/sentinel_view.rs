@@ -5,7 +5,10 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Addr, RedisSentinels, SentinelError, SentinelView, Sentinels};
+use crate::exit::HelperExit;
+use crate::sentinel::{
+    Addr, RedisSentinels, SENTINEL_PORT, SentinelView, Sentinels, parse_addr, read_password,
+};
 
 /// The arguments of `redis-ha sentinel-view`.
 #[derive(Debug, clap::Args)]
@@ -25,21 +28,22 @@ pub(crate) struct ViewArgs {
 }
 
 fn parse_sentinel(v: &str) -> Result<Addr, String> {
-    crate::config::parse_addr(v, 26379)
+    parse_addr(v, SENTINEL_PORT)
 }
 
-/// Prints the view on stdout; exits 0, 1 when worth retrying (unreachable, unreadable),
-/// 2 when not (unknown master, refused credentials, unreadable password file).
-pub(crate) fn run(args: &ViewArgs) -> i32 {
+/// Prints the view on stdout; Sentinel's contract for the rest: retry when unreachable
+/// or unreadable, give up on an unknown master, refused credentials, an unreadable
+/// password file.
+pub(crate) fn run(args: &ViewArgs) -> HelperExit {
     let password = match &args.password_file {
-        Some(file) => match crate::config::read_password(file) {
+        Some(file) => match read_password(file) {
             Ok(password) => Some(password),
             Err(e) => {
                 eprintln!(
                     "redis-ha sentinel-view: cannot read the password file {}: {e}",
                     file.display()
                 );
-                return 2;
+                return HelperExit::GiveUp;
             }
         },
         None => None,
@@ -51,20 +55,12 @@ pub(crate) fn run(args: &ViewArgs) -> i32 {
     match client.view(&args.sentinel, &args.master) {
         Ok(view) => {
             print!("{}", render(&view));
-            0
+            HelperExit::Done
         }
         Err(e) => {
             eprintln!("redis-ha sentinel-view: {e}");
-            exit_code(&e)
+            (&e).into()
         }
-    }
-}
-
-/// The helper's Sentinel contract: 1 retry, 2 give up.
-pub(crate) fn exit_code(e: &SentinelError) -> i32 {
-    match e {
-        SentinelError::Unreachable { .. } | SentinelError::Protocol { .. } => 1,
-        SentinelError::UnknownMaster { .. } | SentinelError::Auth { .. } => 2,
     }
 }
 
@@ -107,7 +103,7 @@ pub(crate) fn render(v: &SentinelView) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sentinel::{MasterView, ReplicaView};
+    use crate::sentinel::{MasterView, ReplicaView, SentinelError};
 
     fn addr(host: &str, port: u16) -> Addr {
         Addr {
@@ -165,7 +161,7 @@ mod tests {
     }
 
     #[test]
-    fn exit_codes_follow_the_helper_contract() {
+    fn sentinel_errors_follow_the_helper_contract() {
         let a = addr("h", 1);
         let r = String::new;
         let table = [
@@ -199,7 +195,7 @@ mod tests {
             ),
         ];
         for (e, code) in table {
-            assert_eq!(exit_code(&e), code, "{e}");
+            assert_eq!(crate::exit::Exit::code(HelperExit::from(&e)), code, "{e}");
         }
     }
 }

@@ -45,7 +45,7 @@ pub(crate) struct Decision {
 ///   node the primary or a synced replica.
 ///
 /// The guard only ever adds refusals: where it leaves a port, the clones decide.
-pub(crate) fn decide(inputs: &Inputs) -> Decision {
+pub(crate) fn refuse(inputs: &Inputs) -> Decision {
     let unconfirmed = match (&inputs.pacemaker, &inputs.sentinels) {
         (Err(e), _) => Some(format!("Pacemaker cannot be asked: {e}")),
         (Ok(p), _) if !p.quorate => Some("this node's partition has no quorum".to_string()),
@@ -189,7 +189,7 @@ mod tests {
                 pacemaker,
                 sentinels,
             };
-            let d = decide(&inputs);
+            let d = refuse(&inputs);
             assert_eq!(d.write.as_deref(), write, "write: {inputs:?}");
             assert_eq!(d.read.as_deref(), read, "read: {inputs:?}");
         }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::cluster::Role;
-use crate::config::canonical_host;
+use crate::sentinel::canonical_host;
 use crate::sentinel::{Addr, SentinelView};
 
 /// What the Sentinels agree on, by Redis address.
@@ -20,6 +20,8 @@ pub(crate) struct Truth {
     /// Sentinels that answered, of all those known (configured or named by any view).
     pub(crate) reached: usize,
     pub(crate) known: usize,
+    /// Which of the views the decision comes from: the newest configuration.
+    pub(crate) newest: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -56,9 +58,10 @@ pub(crate) fn decide(views: &[SentinelView], configured: &[Addr]) -> Result<Trut
     // views with the same epoch, prefer one that is not mid-failover; a newest view that
     // is mid-failover names no primary.
     let in_failover = |v: &SentinelView| v.master.has_flag("failover_in_progress");
-    let newest = views
+    let (newest_at, newest) = views
         .iter()
-        .max_by_key(|v| (v.master.config_epoch, !in_failover(v)))
+        .enumerate()
+        .max_by_key(|(_, v)| (v.master.config_epoch, !in_failover(v)))
         .expect("a majority is at least one view");
     let master = canonical(&newest.master.addr);
     let master_down = newest.master.has_flag("o_down") || in_failover(newest);
@@ -97,6 +100,7 @@ pub(crate) fn decide(views: &[SentinelView], configured: &[Addr]) -> Result<Trut
         down,
         reached: reached.len(),
         known: known.len(),
+        newest: newest_at,
     })
 }
 
@@ -113,7 +117,7 @@ mod tests {
     use crate::sentinel::{MasterView, ReplicaView};
     use std::time::Duration;
 
-    use crate::sync::testing::{addr as a, redis, sentinel};
+    use crate::observe::fake::{addr as a, redis, sentinel};
 
     fn replica(n: u8, master: u8, flags: &str, link_ok: bool) -> ReplicaView {
         ReplicaView {

@@ -1,12 +1,13 @@
 //! `redis-ha cluster-debug` (hidden): the real `Pacemaker` one call at a time, for tests
-//! and for looking at what the Sentinel helper would see. Exit 0 done, 1 transient
-//! failure, 2 permanent failure.
+//! and for looking at what the Sentinel helper would see. Sentinel's contract: retry on a
+//! transient failure, give up on a permanent one.
 
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use super::{Cluster, ClusterError, ClusterState, NodeName, Pacemaker, Role};
+use crate::cluster::{Cluster, ClusterState, NodeName, Pacemaker, Role};
+use crate::exit::HelperExit;
 
 #[derive(Debug, Args)]
 pub(crate) struct DebugArgs {
@@ -40,12 +41,13 @@ fn parse_role(v: &str) -> Result<Role, String> {
 fn state_text(state: &ClusterState) -> String {
     let mut text = format!("quorate {}\n", if state.quorate { "yes" } else { "no" });
     for (node, role) in &state.roles {
-        text.push_str(&format!("{node} {}\n", role.as_deref().unwrap_or("-")));
+        let role = role.as_ref().map_or("-".to_string(), ToString::to_string);
+        text.push_str(&format!("{node} {role}\n"));
     }
     text
 }
 
-pub(crate) fn run(args: DebugArgs) -> i32 {
+pub(crate) fn run(args: DebugArgs) -> HelperExit {
     let cluster = Pacemaker {
         timeout: Duration::from_millis(args.timeout_ms.max(1)),
     };
@@ -62,14 +64,11 @@ pub(crate) fn run(args: DebugArgs) -> i32 {
     match result {
         Ok(text) => {
             print!("{text}");
-            0
+            HelperExit::Done
         }
         Err(e) => {
             eprintln!("redis-ha cluster-debug: {e}");
-            match e {
-                ClusterError::Transient { .. } => 1,
-                ClusterError::Permanent { .. } => 2,
-            }
+            (&e).into()
         }
     }
 }
@@ -77,6 +76,7 @@ pub(crate) fn run(args: DebugArgs) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::RoleValue;
     use std::collections::BTreeMap;
 
     #[test]
@@ -85,7 +85,7 @@ mod tests {
             quorate: true,
             roles: BTreeMap::from([
                 (NodeName("node2".into()), None),
-                (NodeName("node1".into()), Some("primary".into())),
+                (NodeName("node1".into()), Some(RoleValue::Is(Role::Primary))),
             ]),
             applied_epoch: None,
             write_blocks: Default::default(),

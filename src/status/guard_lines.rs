@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::SentinelSide;
+use super::SentinelSummary;
 use crate::cluster::{NodeName, Role};
 use crate::guard::record::Record;
 use crate::ocf::civil_utc;
@@ -30,7 +30,11 @@ fn utc(ms: u64) -> String {
 }
 
 /// The lines, and the disagreements they show.
-pub(crate) fn lines(g: &GuardView, t: Option<&SentinelSide>, problems: &mut Vec<String>) -> String {
+pub(crate) fn lines(
+    g: &GuardView,
+    t: Option<&SentinelSummary>,
+    problems: &mut Vec<String>,
+) -> String {
     let mut out = String::new();
     let (record, now_ms, stale_after_ms) = match g {
         GuardView::Off => return "guard: off (guard = off in the config)\n".into(),

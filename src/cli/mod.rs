@@ -1,4 +1,8 @@
-//! The admin command line `redis-ha`.
+//! The admin command line `redis-ha`: its definition, and each subcommand handed to its
+//! program; the exit code comes from that program's contract (`crate::exit`).
+
+mod cluster_debug;
+mod sentinel_view;
 
 use std::ffi::OsString;
 use std::time::Duration;
@@ -7,7 +11,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::agent;
 use crate::blocks::AgentKind;
+use crate::config::{Config, path_from_env};
+use crate::exit::{Exit, ToolExit};
 use crate::firewall::{Backend, Families, Port};
+use crate::ocf::Logger;
 use crate::ports::{self, PortsConfig};
 use crate::process::Process;
 
@@ -65,7 +72,7 @@ enum Command {
         keep_days: Option<u64>,
         /// primary, or replica (a synced one) to spare the primary the fork.
         #[arg(long, value_enum, default_value = "primary")]
-        from: crate::backup::From,
+        from: crate::backup::SourceRole,
         /// For connecting and for the whole transfer, in seconds.
         #[arg(long, default_value = "300")]
         timeout: u64,
@@ -76,11 +83,11 @@ enum Command {
     /// Print one Sentinel's view of a master as `key: value` lines (for tests and
     /// debugging; exit 1 retry, 2 give up, as the Sentinel helper).
     #[command(hide = true)]
-    SentinelView(crate::sentinel::print::ViewArgs),
+    SentinelView(sentinel_view::ViewArgs),
     /// Query or change Pacemaker the way the Sentinel helper does, one call at a time
     /// (for tests and debugging; exit 1 retry, 2 give up).
     #[command(hide = true)]
-    ClusterDebug(crate::cluster::DebugArgs),
+    ClusterDebug(cluster_debug::DebugArgs),
     /// Manage the nat REDIRECT rules that make the read and write ports reach Redis.
     Ports {
         #[arg(value_enum)]
@@ -156,7 +163,8 @@ pub(crate) fn run(p: &Process) -> i32 {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { 2 } else { 0 };
+            // clap's own contract: 2 for a usage error, 0 for --help and --version.
+            return e.exit_code();
         }
     };
     match cli.command {
@@ -168,10 +176,23 @@ pub(crate) fn run(p: &Process) -> i32 {
             dry_run,
             every,
             config,
-        } => crate::helper::sync(p, config.as_deref(), dry_run, every),
+        } => {
+            let path = config.unwrap_or_else(|| path_from_env(p));
+            let exit = match every {
+                Some(period) => crate::sync::every(p, &path, period, dry_run),
+                None => {
+                    let log = Logger::for_tool("redis-ha-sync", p);
+                    let result = Config::load(&path)
+                        .map_err(Into::into)
+                        .and_then(|config| crate::sync::once(&config, &log, dry_run));
+                    crate::sync::finish(&log, result)
+                }
+            };
+            exit.code()
+        }
         Command::Status { config } => {
-            let path = config.unwrap_or_else(|| crate::helper::path_from_env(p));
-            crate::status::run(&path)
+            let path = config.unwrap_or_else(|| path_from_env(p));
+            crate::status::run(&path).code()
         }
         Command::Backup {
             dir,
@@ -180,17 +201,17 @@ pub(crate) fn run(p: &Process) -> i32 {
             timeout,
             config,
         } => {
-            let path = config.unwrap_or_else(|| crate::helper::path_from_env(p));
+            let path = config.unwrap_or_else(|| path_from_env(p));
             let req = crate::backup::Request {
                 dir: &dir,
                 keep_days,
                 from,
                 timeout: Duration::from_secs(timeout.max(1)),
             };
-            crate::backup::run(&path, &req)
+            crate::backup::run(&path, &req).code()
         }
-        Command::SentinelView(args) => crate::sentinel::print::run(&args),
-        Command::ClusterDebug(args) => crate::cluster::run_debug(args),
+        Command::SentinelView(args) => sentinel_view::run(&args).code(),
+        Command::ClusterDebug(args) => cluster_debug::run(args).code(),
         Command::Ports {
             op,
             read,
@@ -215,16 +236,17 @@ pub(crate) fn run(p: &Process) -> i32 {
                 PortsOp::Remove => ports::remove(&cfg, wait),
                 PortsOp::Check => ports::check(&cfg, wait),
             };
-            match result {
+            let exit = match result {
                 Ok(report) => {
                     println!("{report}");
-                    0
+                    ToolExit::Done
                 }
                 Err(e) => {
                     eprintln!("redis-ha ports: {e}");
-                    1
+                    ToolExit::Failed
                 }
-            }
+            };
+            exit.code()
         }
     }
 }

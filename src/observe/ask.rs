@@ -1,0 +1,56 @@
+//! Asking the Sentinels: the configured ones first, then in each round those the last
+//! answers named that nobody asked yet, every Sentinel of a round at once (a silent one
+//! costs one timeout per round, not one each).
+
+use std::collections::BTreeSet;
+
+use super::ObserveError;
+use crate::config::Config;
+use crate::sentinel::{Addr, SentinelError, SentinelView, Sentinels};
+
+/// Every known Sentinel's view of the master. A wrong master name or password stops
+/// here (retrying cannot help); silence just counts less.
+pub(crate) fn ask<S: Sentinels + Sync>(
+    config: &Config,
+    sentinels: &S,
+) -> Result<Vec<SentinelView>, ObserveError> {
+    let mut asked: BTreeSet<Addr> = BTreeSet::new();
+    let mut round: Vec<Addr> = config.sentinels.clone();
+    let mut views = Vec::new();
+    while !round.is_empty() {
+        round.retain(|addr| asked.insert(addr.clone()));
+        let mut next = Vec::new();
+        for answer in at_once(config, sentinels, &round) {
+            match answer {
+                Ok(view) => {
+                    next.extend(view.sentinels.iter().cloned());
+                    views.push(view);
+                }
+                Err(e @ (SentinelError::UnknownMaster { .. } | SentinelError::Auth { .. })) => {
+                    return Err(ObserveError::Refused(e));
+                }
+                Err(SentinelError::Unreachable { .. } | SentinelError::Protocol { .. }) => {}
+            }
+        }
+        next.retain(|addr| !asked.contains(addr));
+        round = next;
+    }
+    Ok(views)
+}
+
+/// One round's answers, in the order of `round`.
+fn at_once<S: Sentinels + Sync>(
+    config: &Config,
+    sentinels: &S,
+    round: &[Addr],
+) -> Vec<Result<SentinelView, SentinelError>> {
+    std::thread::scope(|scope| {
+        let asks: Vec<_> = round
+            .iter()
+            .map(|addr| scope.spawn(move || sentinels.view(addr, &config.master_name)))
+            .collect();
+        asks.into_iter()
+            .map(|ask| ask.join().expect("a Sentinel question does not panic"))
+            .collect()
+    })
+}

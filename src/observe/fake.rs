@@ -1,0 +1,301 @@
+//! Fakes of the `Sentinels` and `Cluster` effects for the unit tables of every program
+//! that observes the cluster (sync, guard, status), and their addresses: Redis and
+//! Sentinel `n` live on 10.0.0.n.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::cluster::{Cib, Cluster, ClusterError, ClusterState, NodeName, Role, RoleValue};
+use crate::config::Config;
+use crate::sentinel::{Addr, MasterView, ReplicaView, SentinelError, SentinelView, Sentinels};
+
+/// A config following `redis-ha` through Sentinel 1, node N's Redis on 10.0.0.N, with
+/// `extra` lines.
+pub(crate) fn config(extra: &str) -> Config {
+    let text = format!(
+        "master_name = redis-ha\nsentinel = 10.0.0.1:26379\n\
+         node node1 = 10.0.0.1\nnode node2 = 10.0.0.2\nnode node3 = 10.0.0.3\n{extra}"
+    );
+    Config::parse(&text, "test").unwrap()
+}
+
+/// Name resolution that knows no name.
+pub(crate) fn no_dns(_: &str) -> Vec<IpAddr> {
+    Vec::new()
+}
+
+pub(crate) fn addr(host: &str, port: u16) -> Addr {
+    Addr {
+        host: host.into(),
+        port,
+    }
+}
+
+pub(crate) fn redis(n: u8) -> Addr {
+    addr(&format!("10.0.0.{n}"), 6379)
+}
+
+pub(crate) fn sentinel(n: u8) -> Addr {
+    addr(&format!("10.0.0.{n}"), 26379)
+}
+
+type Answers = BTreeMap<Addr, Result<SentinelView, String>>;
+
+/// Sentinels 1..=3, each answering with the same configuration unless told otherwise.
+/// Behind a mutex: the Sentinels of one round are asked at once, from several threads.
+pub(crate) struct FakeSentinels {
+    state: Mutex<AskedState>,
+}
+
+struct AskedState {
+    views: Answers,
+    /// Answers from the fourth question on (a sync asking again while it waits).
+    then: Option<Answers>,
+    asked: u32,
+}
+
+impl FakeSentinels {
+    /// All three Sentinels see `master` at `epoch` with the other two as synced replicas,
+    /// except those listed in `down_replicas`.
+    pub(crate) fn agreeing(master: u8, epoch: u64, down_replicas: &[u8]) -> Self {
+        let views = (1..=3)
+            .map(|s| (sentinel(s), Ok(view(s, master, epoch, down_replicas))))
+            .collect();
+        FakeSentinels {
+            state: Mutex::new(AskedState {
+                views,
+                then: None,
+                asked: 0,
+            }),
+        }
+    }
+
+    /// From the fourth question on, every Sentinel answers `f(its view)`.
+    pub(crate) fn later(&self, f: impl Fn(&mut SentinelView)) {
+        let mut state = self.state.lock().unwrap();
+        let mut then = state.views.clone();
+        for v in then.values_mut().flatten() {
+            f(v);
+        }
+        state.then = Some(then);
+    }
+
+    pub(crate) fn set(&self, s: u8, answer: Result<SentinelView, String>) {
+        self.state.lock().unwrap().views.insert(sentinel(s), answer);
+    }
+}
+
+/// Sentinel `s`'s view: `master` at `epoch`, the other two Redis its synced replicas
+/// unless listed in `down_replicas` (then `s_down`, disconnected).
+pub(crate) fn view(s: u8, master: u8, epoch: u64, down_replicas: &[u8]) -> SentinelView {
+    SentinelView {
+        sentinel: sentinel(s),
+        master: MasterView {
+            addr: redis(master),
+            flags: vec!["master".into()],
+            config_epoch: epoch,
+            num_other_sentinels: 2,
+            quorum: 2,
+        },
+        replicas: (1..=3)
+            .filter(|&r| r != master)
+            .map(|r| {
+                let down = down_replicas.contains(&r);
+                ReplicaView {
+                    addr: redis(r),
+                    flags: if down {
+                        vec!["slave".into(), "s_down".into(), "disconnected".into()]
+                    } else {
+                        vec!["slave".into()]
+                    },
+                    link_ok: !down,
+                    master: Some(redis(master)),
+                    repl_offset: Some(1),
+                    link_down: Duration::ZERO,
+                }
+            })
+            .collect(),
+        sentinels: (1..=3).filter(|&o| o != s).map(sentinel).collect(),
+    }
+}
+
+impl Sentinels for FakeSentinels {
+    fn view(&self, s: &Addr, master_name: &str) -> Result<SentinelView, SentinelError> {
+        if master_name != "redis-ha" {
+            return Err(SentinelError::UnknownMaster {
+                addr: s.clone(),
+                name: master_name.into(),
+            });
+        }
+        let mut state = self.state.lock().unwrap();
+        state.asked += 1;
+        if state.asked == 4
+            && let Some(then) = state.then.take()
+        {
+            state.views = then;
+        }
+        match state.views.get(s) {
+            Some(Ok(v)) => Ok(v.clone()),
+            Some(Err(reason)) => Err(SentinelError::Unreachable {
+                addr: s.clone(),
+                reason: reason.clone(),
+            }),
+            None => Err(SentinelError::Unreachable {
+                addr: s.clone(),
+                reason: "unknown".into(),
+            }),
+        }
+    }
+}
+
+/// A cluster of node1..3 whose writes are recorded; WriteBlock runs on every node that is
+/// not primary from the `block_after`-th read after the first write on (Pacemaker takes
+/// a moment to start it).
+pub(crate) struct FakeCluster {
+    pub(crate) quorate: bool,
+    pub(crate) block_after: u32,
+    /// A node another sync (another node's) makes primary at our first read after a write.
+    pub(crate) intruder: Option<&'static str>,
+    /// Why the CIB cannot be read, if it cannot.
+    pub(crate) unreadable: Option<&'static str>,
+    state: Mutex<ClusterRecord>,
+}
+
+#[derive(Default)]
+struct ClusterRecord {
+    roles: BTreeMap<NodeName, Option<RoleValue>>,
+    transient: BTreeMap<NodeName, RoleValue>,
+    read_blocks: BTreeSet<NodeName>,
+    writes: Vec<String>,
+    /// Reads since the first write.
+    polls: u32,
+    /// The number of nodes carrying `primary`, checked after every write.
+    max_primaries: usize,
+    epoch: Option<u64>,
+}
+
+impl FakeCluster {
+    pub(crate) fn new(roles: &[Option<&str>]) -> Self {
+        let roles = roles
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (NodeName(format!("node{}", i + 1)), r.map(RoleValue::parse)))
+            .collect();
+        FakeCluster {
+            quorate: true,
+            block_after: 2,
+            intruder: None,
+            unreadable: None,
+            state: Mutex::new(ClusterRecord {
+                roles,
+                ..ClusterRecord::default()
+            }),
+        }
+    }
+
+    /// Every node's permanent role, as text.
+    pub(crate) fn roles(&self) -> Vec<Option<String>> {
+        let state = self.state.lock().unwrap();
+        state
+            .roles
+            .values()
+            .map(|r| r.as_ref().map(ToString::to_string))
+            .collect()
+    }
+
+    /// The writes (and, once something was written, the reads) in order.
+    pub(crate) fn writes(&self) -> Vec<String> {
+        self.state.lock().unwrap().writes.clone()
+    }
+
+    pub(crate) fn clear_writes(&self) {
+        self.state.lock().unwrap().writes.clear();
+    }
+
+    pub(crate) fn max_primaries(&self) -> usize {
+        self.state.lock().unwrap().max_primaries
+    }
+
+    pub(crate) fn set_epoch(&self, epoch: Option<u64>) {
+        self.state.lock().unwrap().epoch = epoch;
+    }
+
+    /// A `redis_role` with a lifetime on `node`.
+    pub(crate) fn set_transient(&self, node: &str, value: &str) {
+        let mut state = self.state.lock().unwrap();
+        state
+            .transient
+            .insert(NodeName(node.into()), RoleValue::parse(value));
+    }
+
+    /// Where RedisLBReadBlock runs.
+    pub(crate) fn set_read_blocks(&self, nodes: &[&str]) {
+        let mut state = self.state.lock().unwrap();
+        state.read_blocks = nodes.iter().map(|n| NodeName(n.to_string())).collect();
+    }
+}
+
+impl Cluster for FakeCluster {
+    fn cib(&self) -> Result<Cib, ClusterError> {
+        if let Some(reason) = self.unreadable {
+            return Err(ClusterError::Transient {
+                command: "cibadmin --query".into(),
+                reason: reason.into(),
+            });
+        }
+        let mut state = self.state.lock().unwrap();
+        let written = !state.writes.is_empty();
+        if written {
+            state.polls += 1;
+            state.writes.push("read".into());
+        }
+        if let Some(other) = self.intruder.filter(|_| state.polls == 1) {
+            state
+                .roles
+                .insert(NodeName(other.into()), Some(RoleValue::Is(Role::Primary)));
+        }
+        let primary =
+            |v: &Option<RoleValue>| v.as_ref().and_then(RoleValue::role) == Some(Role::Primary);
+        // Where the rules put it: at once before any write (a settled cluster), from the
+        // `block_after`-th read after one.
+        let started = !written || state.polls >= self.block_after;
+        let write_blocks = state
+            .roles
+            .iter()
+            .filter(|(_, v)| started && !primary(v))
+            .map(|(n, _)| n.clone())
+            .collect();
+        Ok(Cib {
+            state: ClusterState {
+                quorate: self.quorate,
+                roles: state.roles.clone(),
+                applied_epoch: state.epoch,
+                write_blocks,
+            },
+            transient_roles: state.transient.clone(),
+            read_blocks: state.read_blocks.clone(),
+        })
+    }
+
+    fn record_epoch(&self, node: &NodeName, epoch: u64) -> Result<(), ClusterError> {
+        let mut state = self.state.lock().unwrap();
+        state.writes.push(format!("{node} epoch={epoch}"));
+        state.epoch = Some(epoch);
+        Ok(())
+    }
+
+    fn set_role(&self, node: &NodeName, role: Role) -> Result<(), ClusterError> {
+        let mut state = self.state.lock().unwrap();
+        state.writes.push(format!("{node}={role}"));
+        state.roles.insert(node.clone(), Some(RoleValue::Is(role)));
+        let primaries = state
+            .roles
+            .values()
+            .filter(|v| v.as_ref().and_then(RoleValue::role) == Some(Role::Primary))
+            .count();
+        state.max_primaries = state.max_primaries.max(primaries);
+        Ok(())
+    }
+}

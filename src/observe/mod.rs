@@ -1,0 +1,190 @@
+//! One observation of the cluster, the only place that asks: what the Sentinels say
+//! (every known Sentinel asked in bounded rounds, a majority's newest configuration
+//! decided), what the CIB says, and the one mapped onto the other's nodes. The sync, the
+//! isolation guard, `redis-ha status` and `redis-ha backup` all read the cluster through
+//! here; what each then does with it is theirs.
+
+mod ask;
+mod assign;
+#[cfg(test)]
+pub(crate) mod fake;
+mod nodes;
+mod truth;
+
+pub(crate) use assign::{Assignment, assign};
+pub(crate) use nodes::MappingError;
+pub(crate) use truth::{NoMajority, Truth, decide};
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use crate::cluster::{Cib, Cluster, ClusterError, NodeName};
+use crate::config::Config;
+use crate::exit::HelperExit;
+use crate::sentinel::{SentinelError, SentinelView, Sentinels};
+
+/// Name resolution for cluster node names (used when the config maps no node).
+pub(crate) type Resolve<'a> = &'a (dyn Fn(&str) -> Vec<IpAddr> + Sync);
+
+/// Why the Sentinels' side of an observation is unknown.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum ObserveError {
+    /// A Sentinel does not monitor the master, or refuses our password: a config error.
+    #[error(transparent)]
+    Refused(SentinelError),
+    #[error(transparent)]
+    NoMajority(#[from] NoMajority),
+    /// The CIB could not be read, so there are no nodes to map the Sentinels' truth to.
+    #[error("not mapped: the cluster's nodes are unknown")]
+    NodesUnknown,
+}
+
+impl From<&ObserveError> for HelperExit {
+    fn from(e: &ObserveError) -> Self {
+        match e {
+            ObserveError::Refused(_) => HelperExit::GiveUp,
+            ObserveError::NoMajority(_) | ObserveError::NodesUnknown => HelperExit::Retry,
+        }
+    }
+}
+
+/// What a majority of the Sentinels say: every answer, and the decision.
+#[derive(Debug, Clone)]
+pub(crate) struct Verdict {
+    pub(crate) views: Vec<SentinelView>,
+    pub(crate) truth: Truth,
+}
+
+impl Verdict {
+    /// The answer the decision comes from: the newest configuration.
+    pub(crate) fn newest(&self) -> &SentinelView {
+        &self.views[self.truth.newest]
+    }
+}
+
+/// Asks every known Sentinel and decides; needs no cluster (backups run without one).
+pub(crate) fn verdict<S: Sentinels + Sync>(
+    config: &Config,
+    sentinels: &S,
+) -> Result<Verdict, ObserveError> {
+    let views = ask::ask(config, sentinels)?;
+    let truth = decide(&views, &config.sentinels)?;
+    Ok(Verdict { views, truth })
+}
+
+/// The Sentinels' verdict in the cluster's terms.
+#[derive(Debug, Clone)]
+pub(crate) struct Mapped {
+    pub(crate) verdict: Verdict,
+    pub(crate) assignment: Assignment,
+}
+
+impl Mapped {
+    /// `verdict` mapped onto `nodes`.
+    pub(crate) fn new(
+        config: &Config,
+        resolve: Resolve<'_>,
+        verdict: Verdict,
+        nodes: &BTreeSet<NodeName>,
+    ) -> Self {
+        let assignment = assign(config, resolve, &verdict.truth, nodes);
+        Mapped {
+            verdict,
+            assignment,
+        }
+    }
+}
+
+/// One look at the whole cluster: each side, or why it is unknown.
+#[derive(Debug)]
+pub(crate) struct Observation {
+    pub(crate) cib: Result<Cib, ClusterError>,
+    pub(crate) sentinels: Result<Mapped, ObserveError>,
+}
+
+/// Reads the CIB and asks the Sentinels at the same time (each bounded by its client's
+/// timeout), then maps the Sentinels' verdict onto the CIB's nodes.
+pub(crate) fn observe<C: Cluster + Sync, S: Sentinels + Sync>(
+    config: &Config,
+    cluster: &C,
+    sentinels: &S,
+    resolve: Resolve<'_>,
+) -> Observation {
+    let (cib, verdict) = std::thread::scope(|scope| {
+        let cib = scope.spawn(|| cluster.cib());
+        let verdict = verdict(config, sentinels);
+        (cib.join().expect("a CIB query does not panic"), verdict)
+    });
+    let sentinels = match (&cib, verdict) {
+        (Ok(cib), Ok(verdict)) => Ok(Mapped::new(config, resolve, verdict, &cib.state.nodes())),
+        (Err(_), Ok(_)) => Err(ObserveError::NodesUnknown),
+        (_, Err(e)) => Err(e),
+    };
+    Observation { cib, sentinels }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::{FakeCluster, FakeSentinels, config, no_dns};
+    use super::*;
+    use crate::cluster::Role;
+
+    fn role_of(o: &Observation, node: &str) -> Option<Role> {
+        let mapped = o.sentinels.as_ref().ok()?;
+        mapped
+            .assignment
+            .desired
+            .get(&NodeName(node.into()))
+            .copied()
+    }
+
+    #[test]
+    fn one_observation_holds_both_sides_mapped_to_nodes() {
+        let s = FakeSentinels::agreeing(2, 3, &[1]);
+        let c = FakeCluster::new(&[Some("fail"), Some("primary"), Some("replica")]);
+        let o = observe(&config(""), &c, &s, &no_dns);
+        assert!(o.cib.is_ok());
+        let mapped = o.sentinels.as_ref().unwrap();
+        assert_eq!(mapped.verdict.truth.epoch, 3);
+        assert_eq!(mapped.verdict.views.len(), 3, "all three Sentinels asked");
+        assert_eq!(mapped.verdict.newest().master.addr.host, "10.0.0.2");
+        assert_eq!(role_of(&o, "node1"), Some(Role::Fail));
+        assert_eq!(role_of(&o, "node2"), Some(Role::Primary));
+        assert_eq!(role_of(&o, "node3"), Some(Role::Replica));
+        assert_eq!(
+            mapped.assignment.down,
+            [NodeName("node1".into())].into(),
+            "node1's Redis is s_down"
+        );
+    }
+
+    #[test]
+    fn each_side_says_why_it_is_unknown() {
+        // No CIB: nothing to map to, whatever the Sentinels say.
+        let s = FakeSentinels::agreeing(1, 0, &[]);
+        let mut c = FakeCluster::new(&[None, None, None]);
+        c.unreadable = Some("not connected");
+        let o = observe(&config(""), &c, &s, &no_dns);
+        assert!(o.cib.is_err());
+        assert!(matches!(o.sentinels, Err(ObserveError::NodesUnknown)));
+        // One Sentinel of three: no majority, a retry.
+        let s = FakeSentinels::agreeing(1, 0, &[]);
+        s.set(2, Err("down".into()));
+        s.set(3, Err("down".into()));
+        let o = observe(
+            &config(""),
+            &FakeCluster::new(&[None, None, None]),
+            &s,
+            &no_dns,
+        );
+        let e = o.sentinels.unwrap_err();
+        assert_eq!(HelperExit::from(&e), HelperExit::Retry, "{e}");
+        assert!(e.to_string().contains("no majority"), "{e}");
+        // A master the Sentinels do not monitor: give up.
+        let mut config = config("");
+        config.master_name = "other".into();
+        let o = observe(&config, &FakeCluster::new(&[None, None, None]), &s, &no_dns);
+        let e = o.sentinels.unwrap_err();
+        assert_eq!(HelperExit::from(&e), HelperExit::GiveUp, "{e}");
+    }
+}

@@ -1,0 +1,55 @@
+//! One sync with its real effects, under the host-wide sync lock, logged in one summary
+//! line: what Sentinel's scripts, `redis-ha sync` and every round of `--every` run.
+
+use std::time::{Duration, Instant};
+
+use super::SyncError;
+use super::run::Sync;
+use crate::cluster::Pacemaker;
+use crate::config::Config;
+use crate::exit::HelperExit;
+use crate::lock::{self, HostLock};
+use crate::ocf::Logger;
+use crate::sentinel::resolve;
+
+/// How long concurrent invocations (up to 16 per Sentinel) may queue for the lock. With
+/// the sync's own bounds (1 s per Sentinel, 10 s per Pacemaker tool, the block wait) it
+/// keeps a run inside Sentinel's 60 s kill.
+const LOCK_WAIT: Duration = Duration::from_secs(20);
+
+/// One sync; its summary line is logged whatever the outcome.
+pub(crate) fn once(config: &Config, log: &Logger, dry_run: bool) -> Result<(), SyncError> {
+    let start = Instant::now();
+    let _lock = HostLock::acquire(&lock::sync_path(), LOCK_WAIT)?;
+    let sentinels = config.sentinel_client()?;
+    let cluster = Pacemaker::for_helper();
+    let sync = Sync {
+        config,
+        sentinels: &sentinels,
+        cluster: &cluster,
+        resolve: &resolve,
+        dry_run,
+    };
+    let (report, result) = sync.run();
+    let outcome = match &result {
+        Ok(()) => "ok".to_string(),
+        Err(e) => format!("exit {}", crate::exit::Exit::code(e.exit())),
+    };
+    log.info(&format!(
+        "{} [{outcome}, {} ms]",
+        report.summary(dry_run),
+        start.elapsed().as_millis()
+    ));
+    result
+}
+
+/// The outcome in Sentinel's terms, the reason logged when there is one.
+pub(crate) fn finish(log: &Logger, result: Result<(), SyncError>) -> HelperExit {
+    match result {
+        Ok(()) => HelperExit::Done,
+        Err(e) => {
+            log.error(&e.logged());
+            e.exit()
+        }
+    }
+}

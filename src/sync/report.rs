@@ -1,0 +1,77 @@
+//! The one line a sync logs: what it saw, what it wrote (or would), what it waited for.
+
+use std::time::Duration;
+
+use super::plan::Plan;
+use crate::cluster::{NodeName, Role};
+use crate::observe::MappingError;
+use crate::sentinel::Addr;
+
+/// What a sync saw and did, for its one summary line.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Report {
+    pub(crate) epoch: u64,
+    pub(crate) primary: Option<(NodeName, Addr)>,
+    pub(crate) sentinels_reached: usize,
+    pub(crate) plan: Plan,
+    pub(crate) written: Vec<(NodeName, Role)>,
+    pub(crate) waited: Duration,
+    /// CIB reads while waiting for the block (each ~25 ms on a CIB file).
+    pub(crate) wait_reads: u32,
+    /// Nodes no longer waited for: the Sentinels reported their Redis down meanwhile.
+    pub(crate) given_up: Vec<NodeName>,
+    pub(crate) mapping_errors: Vec<MappingError>,
+}
+
+impl Report {
+    pub(crate) fn summary(&self, dry_run: bool) -> String {
+        let primary = self
+            .primary
+            .as_ref()
+            .map_or("none".to_string(), |(n, a)| format!("{n} ({a})"));
+        let changes: Vec<String> = if dry_run {
+            let mut c: Vec<String> = self
+                .plan
+                .demotions
+                .iter()
+                .map(|(n, r)| format!("{n}={r}"))
+                .collect();
+            c.extend(self.plan.promotion.iter().map(|n| format!("{n}=primary")));
+            c
+        } else {
+            self.written
+                .iter()
+                .map(|(n, r)| format!("{n}={r}"))
+                .collect()
+        };
+        let verb = if dry_run { "would write" } else { "wrote" };
+        let changes = if changes.is_empty() {
+            "no change".to_string()
+        } else {
+            format!("{verb} {}", changes.join(", "))
+        };
+        let mut line = format!(
+            "epoch {}, primary {primary}, {} Sentinels reached: {changes}",
+            self.epoch, self.sentinels_reached
+        );
+        if !self.waited.is_zero() {
+            line.push_str(&format!(
+                "; waited {} ms ({} CIB read{}) for the old primary's write block",
+                self.waited.as_millis(),
+                self.wait_reads,
+                if self.wait_reads == 1 { "" } else { "s" }
+            ));
+        }
+        if !self.given_up.is_empty() {
+            let nodes: Vec<String> = self.given_up.iter().map(|n| n.to_string()).collect();
+            line.push_str(&format!(
+                "; stopped waiting for {} (Redis down)",
+                nodes.join(", ")
+            ));
+        }
+        for e in &self.mapping_errors {
+            line.push_str(&format!("; {e}"));
+        }
+        line
+    }
+}
