@@ -220,17 +220,6 @@ impl Cluster {
         })
     }
 
-    /// A command straight to node N's Redis (6379), from the client namespace.
-    pub(crate) fn redis_cmd(&self, n: usize, args: &[&str]) -> Result<Reply, String> {
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        in_client(move || {
-            let mut c = Conn::connect(redis_addr(n), Duration::from_secs(6))
-                .map_err(|e| format!("node{n} redis: {e}"))?;
-            let a: Vec<&str> = args.iter().map(String::as_str).collect();
-            c.cmd(&a).map_err(|e| format!("node{n} redis: {e}"))
-        })
-    }
-
     /// `cluster.sh cut`: every packet between node N and each of `peers` dropped.
     pub(crate) fn cut(&self, n: usize, peers: &[usize]) -> Result<(), String> {
         let mut args = vec!["cut".to_string(), format!("node{n}")];
@@ -289,14 +278,28 @@ impl Cluster {
         .map(drop)
     }
 
-    /// A command through HAProxy's write frontend, from the client namespace.
-    pub(crate) fn write_cmd(&self, args: &[&str]) -> Result<Reply, String> {
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    /// `SET key value` at `addr` (HAProxy's write frontend, or a node's 6379) and `WAIT`
+    /// until `replicas` replicas have it (at most 5 s), both on one connection: WAIT only
+    /// counts the acks of writes made on its own connection.
+    pub(crate) fn set_replicated(
+        &self,
+        addr: SocketAddr,
+        key: &str,
+        value: &str,
+        replicas: usize,
+    ) -> Result<(), String> {
+        let (key, value) = (key.to_string(), value.to_string());
         in_client(move || {
-            let mut c = Conn::connect(write_frontend(), Duration::from_secs(2))
-                .map_err(|e| format!("write frontend: {e}"))?;
-            let a: Vec<&str> = args.iter().map(String::as_str).collect();
-            c.cmd(&a).map_err(|e| format!("write frontend: {e}"))
+            let mut c =
+                Conn::connect(addr, Duration::from_secs(6)).map_err(|e| format!("{addr}: {e}"))?;
+            match c.cmd(&["SET", &key, &value]) {
+                Ok(Reply::Status(s)) if s == "OK" => {}
+                other => return Err(format!("SET {key} at {addr}: {other:?}")),
+            }
+            match c.cmd(&["WAIT", &replicas.to_string(), "5000"]) {
+                Ok(Reply::Int(n)) if n >= replicas as i64 => Ok(()),
+                other => Err(format!("WAIT {replicas} 5000 at {addr}: {other:?}")),
+            }
         })
     }
 

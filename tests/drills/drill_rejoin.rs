@@ -9,9 +9,8 @@ use crate::clients::{
     ReadReport, RoleSampler, first_synced, haproxy_changes, role_changes, start_haproxy_watch,
     start_reader,
 };
-use crate::cluster::{Cluster, NODES, wait_for};
+use crate::cluster::{Cluster, NODES, wait_for, write_frontend};
 use crate::drill_kill_redis::{finish, wait_new_primary};
-use crate::resp::Reply;
 use crate::timeline::{Timeline, now_us};
 
 const KEY: &str = "drill3:marker";
@@ -45,11 +44,7 @@ pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
     )?;
     // The value every read must return, on the primary and its live replicas.
     let value = format!("v{}", now_us());
-    match c.write_cmd(&["SET", KEY, &value])? {
-        Reply::Status(s) if s == "OK" => {}
-        other => return Err(format!("SET {KEY} through HAProxy: {other:?}")),
-    }
-    c.write_cmd(&["WAIT", &(others.len() - 1).to_string(), "5000"])?;
+    c.set_replicated(write_frontend(), KEY, &value, others.len() - 1)?;
 
     let mut tl = Timeline::new();
     let hap = start_haproxy_watch(c.haproxy_sock());
