@@ -287,10 +287,17 @@ struct MasterRun {
     end: i64,
 }
 
-fn master_runs(samples: &[RoleSample]) -> Vec<MasterRun> {
+/// The master runs of every node. With `across_down`, samples without an answer do not end
+/// a run: a Redis killed and restarted that answers `master` again continues its old run,
+/// so a replica promoted meanwhile is newer than it (a restarted old master has no data
+/// and was never made primary by anyone).
+fn master_runs(samples: &[RoleSample], across_down: bool) -> Vec<MasterRun> {
     let mut runs: Vec<MasterRun> = Vec::new();
     let mut open: BTreeMap<usize, usize> = BTreeMap::new();
     for s in samples {
+        if across_down && s.role == Role::Down {
+            continue;
+        }
         if s.role == Role::Master {
             match open.get(&s.node) {
                 Some(&i) => runs[i].end = s.t,
@@ -313,10 +320,10 @@ fn master_runs(samples: &[RoleSample]) -> Vec<MasterRun> {
 /// Acks by a node that was not the primary when the write ran: its ROLE was not master
 /// anywhere near [sent, done] (with `slack` for the sampling), or another node had been
 /// promoted after it before the write was sent (the old master after the new one's
-/// promotion).
+/// promotion, also when it was killed and came back as an empty master).
 pub(crate) fn ack_violations(attempts: &[Attempt], samples: &[RoleSample]) -> Vec<String> {
     const SLACK: i64 = 30_000;
-    let runs = master_runs(samples);
+    let runs = master_runs(samples, true);
     let mut bad = Vec::new();
     for a in attempts {
         let Outcome::Ack(x) = a.outcome else { continue };
@@ -351,7 +358,7 @@ pub(crate) fn ack_violations(attempts: &[Attempt], samples: &[RoleSample]) -> Ve
 /// catches: it takes no writes, but the real primary stays blocked meanwhile.
 pub(crate) fn promotion_violations(events: &[Event], samples: &[RoleSample]) -> Vec<String> {
     const SLACK: i64 = 30_000;
-    let runs = master_runs(samples);
+    let runs = master_runs(samples, false);
     let mut bad = Vec::new();
     for e in events {
         let Some(wrote) = e.what.split(": wrote ").nth(1) else {
