@@ -115,6 +115,16 @@ impl Cluster {
         }
     }
 
+    /// SIGKILL node N's redis-server (no persistence: it comes back empty).
+    pub(crate) fn kill_redis(&self, n: usize) -> Result<(), String> {
+        self.sh(&["stop-redis", &format!("node{n}")]).map(drop)
+    }
+
+    /// Start node N's redis-server again, with its config as Sentinel left it.
+    pub(crate) fn start_redis(&self, n: usize) -> Result<(), String> {
+        self.sh(&["start-redis", &format!("node{n}")]).map(drop)
+    }
+
     /// A command in node N's namespaces.
     pub(crate) fn exec(&self, n: usize, args: &[&str]) -> Result<String, String> {
         let node = format!("node{n}");

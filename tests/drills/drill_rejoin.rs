@@ -23,7 +23,7 @@ pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
             let all: Vec<usize> = (1..=NODES).collect();
             let p = c.wait_healthy(&all, Duration::from_secs(90))?;
             println!("  (setup) SIGKILL node{p}'s redis-server, wait for the failover");
-            c.sh(&["stop-redis", &format!("node{p}")])?;
+            c.kill_redis(p)?;
             wait_new_primary(c, p)?;
             p
         }
@@ -52,7 +52,7 @@ pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
     let reader = start_reader(KEY);
     std::thread::sleep(Duration::from_millis(500));
     let restart = tl.act(&format!("start node{killed}'s redis-server again"));
-    c.sh(&["start-redis", &format!("node{killed}")])?;
+    c.start_redis(killed)?;
     let back = format!("redis-read/node{killed}");
     let served = wait_for(
         &format!("HAProxy to take node{killed} back for reads"),
