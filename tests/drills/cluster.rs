@@ -230,12 +230,28 @@ impl Cluster {
         })
     }
 
+    /// A command straight to node N's Redis (6379), from the client namespace.
+    pub(crate) fn redis_cmd(&self, n: usize, args: &[&str]) -> Result<Reply, String> {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        in_client(move || {
+            let mut c = Conn::connect(redis_addr(n), Duration::from_secs(6))
+                .map_err(|e| format!("node{n} redis: {e}"))?;
+            let a: Vec<&str> = args.iter().map(String::as_str).collect();
+            c.cmd(&a).map_err(|e| format!("node{n} redis: {e}"))
+        })
+    }
+
     /// `cluster.sh cut`: every packet between node N and each of `peers` dropped.
     pub(crate) fn cut(&self, n: usize, peers: &[usize]) -> Result<(), String> {
         let mut args = vec!["cut".to_string(), format!("node{n}")];
         args.extend(peers.iter().map(|p| format!("node{p}")));
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
         self.sh(&a).map(drop)
+    }
+
+    /// `cluster.sh strip`: our setup taken out, HAProxy's checks alone steer.
+    pub(crate) fn strip(&self) -> Result<(), String> {
+        self.sh_visible(&["strip"])
     }
 
     /// `cluster.sh heal`: no cut left anywhere.
@@ -327,6 +343,59 @@ impl Cluster {
                 alive[0]
             ));
         }
+        self.routed(primary, alive)?;
+        Ok(primary)
+    }
+
+    /// `healthy` for a cluster without our setup (`cluster.sh strip`), where no
+    /// `redis-ha status` can tell: the Sentinels agree on a master, every Sentinel lists
+    /// every other node of `alive` as a synced replica and each of them says so in its
+    /// own ROLE, and HAProxy routes as in `healthy`. Returns the primary.
+    pub(crate) fn settled_without_us(&self, alive: &[usize]) -> Result<usize, String> {
+        let primary = self
+            .sentinel_master()
+            .ok_or("the Sentinels do not agree on a master")?;
+        let replicas: Vec<usize> = alive.iter().copied().filter(|&n| n != primary).collect();
+        for s in 1..=NODES {
+            let listed = self.sentinel_cmd(s, &["SENTINEL", "REPLICAS", "redis-ha"])?;
+            for &r in &replicas {
+                let synced = listed.items().iter().any(|entry| {
+                    let field = |name: &str| {
+                        let kv = entry.items();
+                        kv.chunks(2)
+                            .find(|p| p[0].text() == Some(name))
+                            .and_then(|p| p.get(1)?.text())
+                    };
+                    field("ip") == Some(node_ip(r).as_str())
+                        && field("flags") == Some("slave")
+                        && field("master-link-status") == Some("ok")
+                });
+                if !synced {
+                    return Err(format!(
+                        "node{s}'s Sentinel does not list node{r} as a synced replica"
+                    ));
+                }
+            }
+        }
+        for &r in &replicas {
+            let role = self.redis_cmd(r, &["ROLE"])?;
+            let items = role.items();
+            let connected = items.first().and_then(Reply::text) == Some("slave")
+                && items.get(1).and_then(Reply::text) == Some(node_ip(primary).as_str())
+                && items.get(3).and_then(Reply::text) == Some("connected");
+            if !connected {
+                return Err(format!(
+                    "node{r}'s ROLE is not a connected replica of node{primary}: {role:?}"
+                ));
+            }
+        }
+        self.routed(primary, alive)?;
+        Ok(primary)
+    }
+
+    /// HAProxy has the primary alone in redis-write and every node of `alive` in
+    /// redis-read.
+    fn routed(&self, primary: usize, alive: &[usize]) -> Result<(), String> {
         let hap = self.haproxy();
         for n in 1..=NODES {
             let w = hap
@@ -340,21 +409,12 @@ impl Cluster {
                 return Err(format!("HAProxy: {hap:?}, primary node{primary}"));
             }
         }
-        Ok(primary)
+        Ok(())
     }
 
     /// Waits (bounded) until `healthy`; the last reason when it never is.
     pub(crate) fn wait_healthy(&self, alive: &[usize], within: Duration) -> Result<usize, String> {
-        let start = Instant::now();
-        loop {
-            match self.healthy(alive) {
-                Ok(p) => return Ok(p),
-                Err(e) if start.elapsed() > within => {
-                    return Err(format!("not healthy within {within:?}: {e}"));
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(300)),
-            }
-        }
+        retry("healthy", within, || self.healthy(alive))
     }
 
     pub(crate) fn print_how_to_look(&self) {
@@ -365,6 +425,25 @@ impl Cluster {
         println!("  {s} exec client redis-cli -p 6381 set k v    a write through HAProxy");
         println!("  logs: {STATE}/nodeN/ (sentinel.log, redis.log, log-pacemaker/)");
         println!("  {s} down                        remove everything");
+    }
+}
+
+/// Tries `f` every 300 ms until it succeeds, at most `within`; the last reason when it
+/// never does ("not WHAT within ...").
+pub(crate) fn retry<T>(
+    what: &str,
+    within: Duration,
+    mut f: impl FnMut() -> Result<T, String>,
+) -> Result<T, String> {
+    let start = Instant::now();
+    loop {
+        match f() {
+            Ok(v) => return Ok(v),
+            Err(e) if start.elapsed() > within => {
+                return Err(format!("not {what} within {within:?}: {e}"));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(300)),
+        }
     }
 }
 

@@ -58,7 +58,7 @@ pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
     let hap = start_haproxy_watch(c.haproxy_sock());
     let roles = RoleSampler::start();
     let prober = start_prober(ports.to_vec());
-    let reader = start_reader(KEY);
+    let reader = start_reader(KEY, Duration::from_millis(20));
     std::thread::sleep(Duration::from_millis(500));
     let heal = tl.act("heal: every cut removed");
     let healed = c.heal();

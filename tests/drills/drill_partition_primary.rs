@@ -51,6 +51,7 @@ pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
         attempts,
         rounds,
         samples,
+        ..
     } = watchers.stop(&mut tl, c, "clients stopped; the cut stays for drill 8");
 
     let deadline = cut + REFUSE_WITHIN.as_micros() as i64;

@@ -49,7 +49,7 @@ pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
     let mut tl = Timeline::new();
     let hap = start_haproxy_watch(c.haproxy_sock());
     let roles = RoleSampler::start();
-    let reader = start_reader(KEY);
+    let reader = start_reader(KEY, Duration::from_millis(20));
     std::thread::sleep(Duration::from_millis(500));
     let restart = tl.act(&format!("start node{killed}'s redis-server again"));
     c.start_redis(killed)?;
