@@ -11,7 +11,7 @@ AGENTS  := RedisLBReadBlock RedisLBWriteBlock
 # Sentinel's scripts: under /usr/lib, the only place Debian's sandboxed Sentinel may run.
 SCRIPTS := sentinel-reconfig sentinel-notify
 
-.PHONY: all build install install-files uninstall deb test lint bench demo clean
+.PHONY: all build install install-files uninstall deb test lint bench bench-failover demo clean
 
 all: build
 
@@ -75,6 +75,14 @@ bench: install
 	bash tests/bench/agents.sh
 	bash tests/bench/sync.sh
 	bash tests/bench/sync-live.sh
+
+# The failover benchmark (as root; installs first): on one tests/cluster cluster, ROUNDS
+# kills and restarts of the primary's Redis with our setup, then as many with HAProxy's
+# checks alone (cluster.sh strip); prints p50/p95/max of each figure side by side.
+# VERBOSE=1 prints every round's timeline. 20-30 s a round, about 9 min with ROUNDS=10.
+ROUNDS ?= 10
+bench-failover: install
+	BENCH=failover ROUNDS=$(ROUNDS) $(CARGO) test --release --locked --test drills
 
 clean:
 	$(CARGO) clean

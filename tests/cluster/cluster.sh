@@ -33,6 +33,11 @@
 #                                  and the nat rules are left alone. Cumulative, idempotent
 #   cluster.sh heal                remove every cut on every node (idempotent); `down` needs no
 #                                  heal (the rules go with the namespaces)
+#   cluster.sh strip               take our setup out of the running cluster, leaving HAProxy's
+#                                  checks alone to steer (the baseline of make bench-failover):
+#                                  the isolation guard off (its rules removed) and the periodic
+#                                  sync stopped, the block clones stopped (their rules removed),
+#                                  every Sentinel restarted without our scripts. Idempotent
 #
 # Layout (the addresses are 10.213.0.x only; nothing touches the host's interfaces or
 # firewall):
@@ -929,6 +934,54 @@ cmd_heal() {
     say "heal: no cut left"
 }
 
+# Strip: what makes our setup goes, in the order that never leaves a rule of ours behind:
+# the guard's rules stay when its process ends, so it is switched off first (it re-reads
+# its config every round and removes its rules); then the sync, the clones, the scripts.
+# Sentinel's scripts cannot be changed at run time (deny-scripts-reconfig, the default):
+# each Sentinel is stopped, its config loses the two lines, and it starts again.
+guard_rules_gone() { ! in_node "$1" iptables -w 5 -S REDIS-HA 2>/dev/null | grep -q 'redis-ha:guard:'; }
+blocks_stopped() {
+    local node clone
+    for clone in RedisLBWriteBlock-clone RedisLBReadBlock-clone; do
+        [[ -z $(in_node node1 crm_resource --locate -r "$clone" -Q 2>/dev/null) ]] || return 1
+    done
+    # The agents remove chain REDIS-HA with their last rule (the guard's are gone already).
+    for node in $(nodes); do
+        ! in_node "$node" iptables -w 5 -S REDIS-HA >/dev/null 2>&1 || return 1
+    done
+    dc_idle
+}
+
+cmd_strip() {
+    local node clone conf
+    [[ -e $STATE/nodes ]] || die "no cluster (state directory $STATE missing)"
+    for node in $(nodes); do
+        conf=$STATE/$node/redis-ha.conf
+        grep -qx 'guard = off' "$conf" || echo 'guard = off' >>"$conf"
+    done
+    for node in $(nodes); do
+        if [[ -e $STATE/$node/sync.pid ]]; then
+            wait_until "$node: the guard's rules removed" guard_rules_gone "$node"
+            stop_daemon "$node" sync TERM
+        fi
+    done
+    say "strip: the guard off, its rules removed, the periodic sync stopped"
+    for clone in RedisLBWriteBlock-clone RedisLBReadBlock-clone; do
+        in_node node1 crm_resource --resource "$clone" --meta --set-parameter target-role \
+            --parameter-value Stopped >/dev/null
+    done
+    wait_until "the block clones stopped and their rules removed" blocks_stopped
+    say "strip: the block clones stopped, no rule of ours on any node"
+    for node in $(nodes); do
+        stop_daemon "$node" sentinel TERM
+        sed -i -E '/^[[:space:]]*sentinel[[:space:]]+(client-reconfig-script|notification-script)[[:space:]]/d' \
+            "$STATE/$node/sentinel.conf"
+        start_sentinel "$node"
+    done
+    wait_until "every Sentinel to know all Sentinels and synced replicas" sentinels_converged
+    say "strip: every Sentinel restarted without our scripts; HAProxy's checks alone steer"
+}
+
 main() {
     local cmd=${1:-}
     (($# > 0)) && shift
@@ -940,6 +993,7 @@ main() {
     status) cmd_status ;;
     cut) (($# >= 2)) || die "usage: $0 cut NODE PEER..."; cmd_cut "$@" ;;
     heal) cmd_heal ;;
+    strip) cmd_strip ;;
     kill-node | start-node | stop-redis | start-redis | stop-sentinel | start-sentinel | \
         stop-pacemaker | start-pacemaker | restart-pacemaker)
         (($# == 1)) || die "usage: $0 $cmd NODE"

@@ -138,43 +138,52 @@ fn write_attempt(w: &mut Writer) -> Outcome {
 }
 
 /// Timeline lines for the stretches of what the writer got: where each kind of outcome
-/// starts and ends (a stretch ends after 50 attempts, 0.5 s, without it), so that
-/// interleaved outcomes (round robin over two servers) stay two stretches.
+/// starts and ends.
 pub(crate) fn writer_changes(tl: &mut Timeline, who: &str, attempts: &[Attempt]) {
-    const GAP: usize = 50;
+    let steps: Vec<(i64, u64, String)> = attempts
+        .iter()
+        .map(|a| (a.sent, a.seq, a.outcome.kind()))
+        .collect();
+    stretches(tl, who, "seq", &steps);
+}
+
+/// Where each kind of outcome, `(sent, number, kind)`, starts and ends: a stretch ends
+/// after 0.5 s without it, so that interleaved outcomes (round robin over two servers)
+/// stay two stretches. `unit` names the numbers in the lines ("seq 12").
+fn stretches(tl: &mut Timeline, who: &str, unit: &str, steps: &[(i64, u64, String)]) {
+    const GAP: i64 = 500_000;
     // kind -> (first index, last index, count)
     let mut open: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
     let close = |tl: &mut Timeline, kind: &str, (first, last, count): (usize, usize, usize)| {
-        let (a, b) = (&attempts[first], &attempts[last]);
+        let ((ta, a, _), (tb, b, _)) = (&steps[first], &steps[last]);
         if count == 1 {
-            tl.add_at(a.sent, who, &format!("{kind} once (seq {})", a.seq));
+            tl.add_at(*ta, who, &format!("{kind} once ({unit} {a})"));
         } else {
-            tl.add_at(a.sent, who, &format!("{kind} from seq {}", a.seq));
+            tl.add_at(*ta, who, &format!("{kind} from {unit} {a}"));
             tl.add_at(
-                b.sent,
+                *tb,
                 who,
-                &format!("last {kind} (seq {}, {count} since seq {})", b.seq, a.seq),
+                &format!("last {kind} ({unit} {b}, {count} since {unit} {a})"),
             );
         }
     };
-    for (i, a) in attempts.iter().enumerate() {
+    for (i, (t, _, kind)) in steps.iter().enumerate() {
         let ended: Vec<String> = open
             .iter()
-            .filter(|(_, s)| i - s.1 > GAP)
+            .filter(|(_, s)| t - steps[s.1].0 > GAP)
             .map(|(k, _)| k.clone())
             .collect();
         for k in ended {
             let s = open.remove(&k).expect("listed");
             close(tl, &k, s);
         }
-        let kind = a.outcome.kind();
-        match open.get_mut(&kind) {
+        match open.get_mut(kind) {
             Some(s) => {
                 s.1 = i;
                 s.2 += 1;
             }
             None => {
-                open.insert(kind, (i, i, 1));
+                open.insert(kind.clone(), (i, i, 1));
             }
         }
     }
@@ -287,10 +296,17 @@ struct MasterRun {
     end: i64,
 }
 
-fn master_runs(samples: &[RoleSample]) -> Vec<MasterRun> {
+/// The master runs of every node. With `across_down`, samples without an answer do not end
+/// a run: a Redis killed and restarted that answers `master` again continues its old run,
+/// so a replica promoted meanwhile is newer than it (a restarted old master has no data
+/// and was never made primary by anyone).
+fn master_runs(samples: &[RoleSample], across_down: bool) -> Vec<MasterRun> {
     let mut runs: Vec<MasterRun> = Vec::new();
     let mut open: BTreeMap<usize, usize> = BTreeMap::new();
     for s in samples {
+        if across_down && s.role == Role::Down {
+            continue;
+        }
         if s.role == Role::Master {
             match open.get(&s.node) {
                 Some(&i) => runs[i].end = s.t,
@@ -313,10 +329,10 @@ fn master_runs(samples: &[RoleSample]) -> Vec<MasterRun> {
 /// Acks by a node that was not the primary when the write ran: its ROLE was not master
 /// anywhere near [sent, done] (with `slack` for the sampling), or another node had been
 /// promoted after it before the write was sent (the old master after the new one's
-/// promotion).
+/// promotion, also when it was killed and came back as an empty master).
 pub(crate) fn ack_violations(attempts: &[Attempt], samples: &[RoleSample]) -> Vec<String> {
     const SLACK: i64 = 30_000;
-    let runs = master_runs(samples);
+    let runs = master_runs(samples, true);
     let mut bad = Vec::new();
     for a in attempts {
         let Outcome::Ack(x) = a.outcome else { continue };
@@ -351,7 +367,7 @@ pub(crate) fn ack_violations(attempts: &[Attempt], samples: &[RoleSample]) -> Ve
 /// catches: it takes no writes, but the real primary stays blocked meanwhile.
 pub(crate) fn promotion_violations(events: &[Event], samples: &[RoleSample]) -> Vec<String> {
     const SLACK: i64 = 30_000;
-    let runs = master_runs(samples);
+    let runs = master_runs(samples, false);
     let mut bad = Vec::new();
     for e in events {
         let Some(wrote) = e.what.split(": wrote ").nth(1) else {
@@ -536,13 +552,50 @@ pub(crate) struct Read1 {
     pub(crate) value: Result<Option<String>, String>,
 }
 
-/// Every 20 ms a new connection to HAProxy's read frontend and `GET key` (new
+impl Read1 {
+    /// Redis answered the GET (with a value or nil), whatever the value.
+    pub(crate) fn answered(&self) -> bool {
+        self.node.is_some() && self.value.is_ok()
+    }
+
+    /// The answer was `value`.
+    pub(crate) fn is(&self, value: &str) -> bool {
+        matches!(&self.value, Ok(Some(v)) if v == value)
+    }
+
+    /// What came of it, without its detail, for "what changed" lines.
+    fn kind(&self, value: &str) -> String {
+        match (self.node, &self.value) {
+            (Some(n), _) if self.is(value) => format!("answered by node{n}"),
+            (Some(n), Ok(_)) => format!("stale answer from node{n}"),
+            (Some(n), Err(e)) => format!(
+                "error reply {:?} from node{n}",
+                e.split_whitespace().next().unwrap_or("")
+            ),
+            (None, Err(e)) => format!("no answer ({e})"),
+            (None, Ok(_)) => "answer from an unknown node".to_string(),
+        }
+    }
+}
+
+/// Timeline lines for the stretches of what the reader got, `value` being the right
+/// answer.
+pub(crate) fn reader_changes(tl: &mut Timeline, who: &str, reads: &[Read1], value: &str) {
+    let steps: Vec<(i64, u64, String)> = reads
+        .iter()
+        .zip(1..)
+        .map(|(r, n)| (r.sent, n, r.kind(value)))
+        .collect();
+    stretches(tl, who, "read", &steps);
+}
+
+/// Every `period` a new connection to HAProxy's read frontend and `GET key` (new
 /// connections so that `balance leastconn` spreads them over every server that is up).
-pub(crate) fn start_reader(key: &str) -> Background<Vec<Read1>> {
+pub(crate) fn start_reader(key: &str, period: Duration) -> Background<Vec<Read1>> {
     let key = key.to_string();
     Background::start(
         true,
-        Duration::from_millis(20),
+        period,
         Vec::new(),
         move |reads: &mut Vec<Read1>| {
             let sent = now_us();
@@ -610,8 +663,7 @@ impl ReadReport {
                 continue;
             };
             report.by_node[n] += 1;
-            let right = matches!(&r.value, Ok(Some(v)) if *v == value);
-            if !right {
+            if !r.is(value) {
                 stale.push(format!(
                     "stale read at {:+} ms from node{n}: {:?}, want {value:?}",
                     tl.ms(r.sent),
@@ -670,19 +722,56 @@ pub(crate) fn first_synced(samples: &[RoleSample], node: usize, after: i64) -> O
 /// The longest stretch in [from, to] without a write acked by `node`: (length, start),
 /// in µs. The window's ends count as its edges.
 pub(crate) fn longest_ack_gap(attempts: &[Attempt], node: usize, from: i64, to: i64) -> (i64, i64) {
+    let acks = attempts
+        .iter()
+        .filter(|a| a.outcome == Outcome::Ack(node))
+        .map(|a| a.done);
+    longest_gap(acks, from, to)
+}
+
+/// The longest stretch in [from, to] between two of the ascending `times` (those within
+/// the window; its ends count as edges): (length, start), in µs.
+fn longest_gap(times: impl Iterator<Item = i64>, from: i64, to: i64) -> (i64, i64) {
     let mut edges = vec![from];
-    edges.extend(
-        attempts
-            .iter()
-            .filter(|a| a.outcome == Outcome::Ack(node) && a.done >= from && a.done <= to)
-            .map(|a| a.done),
-    );
+    edges.extend(times.filter(|&t| t >= from && t <= to));
     edges.push(to);
     edges
         .windows(2)
         .map(|w| (w[1] - w[0], w[0]))
         .max_by_key(|g| g.0)
         .unwrap_or((0, from))
+}
+
+/// What the reader got over a whole failover and rejoin: the reads without an answer, the
+/// longest stretch without one, and the stale answers of a returning node.
+pub(crate) struct ReadFigures {
+    pub(crate) total: usize,
+    /// No answer: refused, reset, timed out, or an error reply (LOADING, MASTERDOWN).
+    pub(crate) failed: usize,
+    /// The longest stretch between two answered reads, in µs, with its start.
+    pub(crate) longest_gap: (i64, i64),
+    /// Answers by `node` from `since` on that were not `value`: it had come back without
+    /// the value every other node had acknowledged before the read began.
+    pub(crate) stale: usize,
+}
+
+impl ReadFigures {
+    pub(crate) fn of(reads: &[Read1], value: &str, node: usize, since: i64) -> Self {
+        let answered: Vec<&Read1> = reads.iter().filter(|r| r.answered()).collect();
+        let window = (reads.first(), reads.last());
+        ReadFigures {
+            total: reads.len(),
+            failed: reads.len() - answered.len(),
+            longest_gap: match window {
+                (Some(a), Some(b)) => longest_gap(answered.iter().map(|r| r.sent), a.sent, b.sent),
+                _ => (0, 0),
+            },
+            stale: answered
+                .iter()
+                .filter(|r| r.node == Some(node) && r.sent >= since && !r.is(value))
+                .count(),
+        }
+    }
 }
 
 // ---- HAProxy's server states ------------------------------------------------------------
@@ -752,30 +841,58 @@ pub(crate) fn haproxy_changes(tl: &mut Timeline, changes: &[HapChange]) {
 
 // ---- the watchers of a drill that writes and probes --------------------------------
 
-/// What the writer, the prober and the ROLE sampler recorded.
+/// What the writer, the prober, the reader and the ROLE sampler recorded (no rounds
+/// without a prober, no reads without a reader).
 pub(crate) struct Records {
     pub(crate) attempts: Vec<Attempt>,
     pub(crate) rounds: Vec<ProbeRound>,
+    pub(crate) reads: Vec<Read1>,
     pub(crate) samples: Vec<RoleSample>,
 }
 
-/// The writer (a new connection per write), a prober of `ports`, the ROLE sampler and
-/// HAProxy's state watcher, started together and stopped together.
+/// The writer (a new connection per write), a prober of `ports` or a reader, the ROLE
+/// sampler and HAProxy's state watcher, started together and stopped together.
 pub(crate) struct Watchers {
     hap: Background<Vec<HapChange>>,
     roles: RoleSampler,
-    prober: Background<Vec<ProbeRound>>,
+    prober: Option<Background<Vec<ProbeRound>>>,
+    /// With the right answer to its reads.
+    reader: Option<(Background<Vec<Read1>>, String)>,
     writer: Background<Vec<Attempt>>,
     ports: Vec<NodePort>,
 }
 
 impl Watchers {
-    /// Starts them and lets them run 1 s, so the timeline begins with the steady state.
+    /// With a prober of `ports`; runs 1 s, so the timeline begins with the steady state.
     pub(crate) fn start(c: &cluster::Cluster, prefix: &str, ports: &[NodePort]) -> Self {
+        let prober = start_prober(ports.to_vec());
+        Self::with(c, prefix, Some(prober), None, ports)
+    }
+
+    /// With a reader of `key`, whose right answer is `value`, every `period` through
+    /// HAProxy's read frontend instead of a prober; runs 1 s too.
+    pub(crate) fn start_reading(
+        c: &cluster::Cluster,
+        prefix: &str,
+        (key, value): (&str, &str),
+        period: Duration,
+    ) -> Self {
+        let reader = (start_reader(key, period), value.to_string());
+        Self::with(c, prefix, None, Some(reader), &[])
+    }
+
+    fn with(
+        c: &cluster::Cluster,
+        prefix: &str,
+        prober: Option<Background<Vec<ProbeRound>>>,
+        reader: Option<(Background<Vec<Read1>>, String)>,
+        ports: &[NodePort],
+    ) -> Self {
         let w = Watchers {
             hap: start_haproxy_watch(c.haproxy_sock()),
             roles: RoleSampler::start(),
-            prober: start_prober(ports.to_vec()),
+            prober,
+            reader,
             writer: start_writer(prefix, true),
             ports: ports.to_vec(),
         };
@@ -786,20 +903,32 @@ impl Watchers {
     /// Stops them, notes `what` in the timeline, merges everything they saw and the
     /// nodes' logs into it and prints it.
     pub(crate) fn stop(self, tl: &mut Timeline, c: &cluster::Cluster, what: &str) -> Records {
+        let records = self.collect(tl, c, what);
+        tl.print();
+        records
+    }
+
+    /// `stop` without printing the timeline.
+    pub(crate) fn collect(self, tl: &mut Timeline, c: &cluster::Cluster, what: &str) -> Records {
         let attempts = self.writer.stop();
-        let rounds = self.prober.stop();
+        let rounds = self.prober.map(Background::stop).unwrap_or_default();
+        let (reads, value) = match self.reader {
+            Some((reader, value)) => (reader.stop(), value),
+            None => (Vec::new(), String::new()),
+        };
         let samples = self.roles.stop();
         let changes = self.hap.stop();
         tl.act(what);
         writer_changes(tl, "writer", &attempts);
+        reader_changes(tl, "reader", &reads, &value);
         probe_changes(tl, &rounds, &self.ports);
         role_changes(tl, &samples);
         haproxy_changes(tl, &changes);
         tl.add_logs(&c.state(), NODES);
-        tl.print();
         Records {
             attempts,
             rounds,
+            reads,
             samples,
         }
     }

@@ -115,6 +115,16 @@ impl Cluster {
         }
     }
 
+    /// SIGKILL node N's redis-server (no persistence: it comes back empty).
+    pub(crate) fn kill_redis(&self, n: usize) -> Result<(), String> {
+        self.sh(&["stop-redis", &format!("node{n}")]).map(drop)
+    }
+
+    /// Start node N's redis-server again, with its config as Sentinel left it.
+    pub(crate) fn start_redis(&self, n: usize) -> Result<(), String> {
+        self.sh(&["start-redis", &format!("node{n}")]).map(drop)
+    }
+
     /// A command in node N's namespaces.
     pub(crate) fn exec(&self, n: usize, args: &[&str]) -> Result<String, String> {
         let node = format!("node{n}");
@@ -239,6 +249,11 @@ impl Cluster {
         self.sh(&a).map(drop)
     }
 
+    /// `cluster.sh strip`: our setup taken out, HAProxy's checks alone steer.
+    pub(crate) fn strip(&self) -> Result<(), String> {
+        self.sh_visible(&["strip"])
+    }
+
     /// `cluster.sh heal`: no cut left anywhere.
     pub(crate) fn heal(&self) -> Result<(), String> {
         self.sh(&["heal"]).map(drop)
@@ -289,14 +304,28 @@ impl Cluster {
         .map(drop)
     }
 
-    /// A command through HAProxy's write frontend, from the client namespace.
-    pub(crate) fn write_cmd(&self, args: &[&str]) -> Result<Reply, String> {
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    /// `SET key value` at `addr` (HAProxy's write frontend, or a node's 6379) and `WAIT`
+    /// until `replicas` replicas have it (at most 5 s), both on one connection: WAIT only
+    /// counts the acks of writes made on its own connection.
+    pub(crate) fn set_replicated(
+        &self,
+        addr: SocketAddr,
+        key: &str,
+        value: &str,
+        replicas: usize,
+    ) -> Result<(), String> {
+        let (key, value) = (key.to_string(), value.to_string());
         in_client(move || {
-            let mut c = Conn::connect(write_frontend(), Duration::from_secs(2))
-                .map_err(|e| format!("write frontend: {e}"))?;
-            let a: Vec<&str> = args.iter().map(String::as_str).collect();
-            c.cmd(&a).map_err(|e| format!("write frontend: {e}"))
+            let mut c =
+                Conn::connect(addr, Duration::from_secs(6)).map_err(|e| format!("{addr}: {e}"))?;
+            match c.cmd(&["SET", &key, &value]) {
+                Ok(Reply::Status(s)) if s == "OK" => {}
+                other => return Err(format!("SET {key} at {addr}: {other:?}")),
+            }
+            match c.cmd(&["WAIT", &replicas.to_string(), "5000"]) {
+                Ok(Reply::Int(n)) if n >= replicas as i64 => Ok(()),
+                other => Err(format!("WAIT {replicas} 5000 at {addr}: {other:?}")),
+            }
         })
     }
 
@@ -314,6 +343,59 @@ impl Cluster {
                 alive[0]
             ));
         }
+        self.routed(primary, alive)?;
+        Ok(primary)
+    }
+
+    /// `healthy` for a cluster without our setup (`cluster.sh strip`), where no
+    /// `redis-ha status` can tell: the Sentinels agree on a master, every Sentinel lists
+    /// every other node of `alive` as a synced replica and each of them says so in its
+    /// own ROLE, and HAProxy routes as in `healthy`. Returns the primary.
+    pub(crate) fn settled_without_us(&self, alive: &[usize]) -> Result<usize, String> {
+        let primary = self
+            .sentinel_master()
+            .ok_or("the Sentinels do not agree on a master")?;
+        let replicas: Vec<usize> = alive.iter().copied().filter(|&n| n != primary).collect();
+        for s in 1..=NODES {
+            let listed = self.sentinel_cmd(s, &["SENTINEL", "REPLICAS", "redis-ha"])?;
+            for &r in &replicas {
+                let synced = listed.items().iter().any(|entry| {
+                    let field = |name: &str| {
+                        let kv = entry.items();
+                        kv.chunks(2)
+                            .find(|p| p[0].text() == Some(name))
+                            .and_then(|p| p.get(1)?.text())
+                    };
+                    field("ip") == Some(node_ip(r).as_str())
+                        && field("flags") == Some("slave")
+                        && field("master-link-status") == Some("ok")
+                });
+                if !synced {
+                    return Err(format!(
+                        "node{s}'s Sentinel does not list node{r} as a synced replica"
+                    ));
+                }
+            }
+        }
+        for &r in &replicas {
+            let role = self.redis_cmd(r, &["ROLE"])?;
+            let items = role.items();
+            let connected = items.first().and_then(Reply::text) == Some("slave")
+                && items.get(1).and_then(Reply::text) == Some(node_ip(primary).as_str())
+                && items.get(3).and_then(Reply::text) == Some("connected");
+            if !connected {
+                return Err(format!(
+                    "node{r}'s ROLE is not a connected replica of node{primary}: {role:?}"
+                ));
+            }
+        }
+        self.routed(primary, alive)?;
+        Ok(primary)
+    }
+
+    /// HAProxy has the primary alone in redis-write and every node of `alive` in
+    /// redis-read.
+    fn routed(&self, primary: usize, alive: &[usize]) -> Result<(), String> {
         let hap = self.haproxy();
         for n in 1..=NODES {
             let w = hap
@@ -327,21 +409,12 @@ impl Cluster {
                 return Err(format!("HAProxy: {hap:?}, primary node{primary}"));
             }
         }
-        Ok(primary)
+        Ok(())
     }
 
     /// Waits (bounded) until `healthy`; the last reason when it never is.
     pub(crate) fn wait_healthy(&self, alive: &[usize], within: Duration) -> Result<usize, String> {
-        let start = Instant::now();
-        loop {
-            match self.healthy(alive) {
-                Ok(p) => return Ok(p),
-                Err(e) if start.elapsed() > within => {
-                    return Err(format!("not healthy within {within:?}: {e}"));
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(300)),
-            }
-        }
+        retry("healthy", within, || self.healthy(alive))
     }
 
     pub(crate) fn print_how_to_look(&self) {
@@ -352,6 +425,25 @@ impl Cluster {
         println!("  {s} exec client redis-cli -p 6381 set k v    a write through HAProxy");
         println!("  logs: {STATE}/nodeN/ (sentinel.log, redis.log, log-pacemaker/)");
         println!("  {s} down                        remove everything");
+    }
+}
+
+/// Tries `f` every 300 ms until it succeeds, at most `within`; the last reason when it
+/// never does ("not WHAT within ...").
+pub(crate) fn retry<T>(
+    what: &str,
+    within: Duration,
+    mut f: impl FnMut() -> Result<T, String>,
+) -> Result<T, String> {
+    let start = Instant::now();
+    loop {
+        match f() {
+            Ok(v) => return Ok(v),
+            Err(e) if start.elapsed() > within => {
+                return Err(format!("not {what} within {within:?}: {e}"));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(300)),
+        }
     }
 }
 

@@ -27,7 +27,7 @@ pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
     std::thread::sleep(Duration::from_secs(1));
 
     let kill = tl.act(&format!("SIGKILL node{primary}'s redis-server"));
-    c.sh(&["stop-redis", &format!("node{primary}")])?;
+    c.kill_redis(primary)?;
     shared.killed_redis = Some(primary);
     // Writes resume on another node; then the roles settle.
     let resumed = wait_new_primary(c, primary);

@@ -13,10 +13,9 @@ use crate::clients::{
     NodePort, ReadReport, RoleSampler, describe_open, first_synced, haproxy_changes, open_rounds,
     probe_changes, reopened, role_changes, start_haproxy_watch, start_prober, start_reader,
 };
-use crate::cluster::{Cluster, NODES, wait_for};
+use crate::cluster::{Cluster, NODES, redis_addr, wait_for};
 use crate::drill_kill_redis::finish;
 use crate::drill_partition_primary::wait_majority_settled;
-use crate::resp::Reply;
 use crate::timeline::{Timeline, now_us};
 
 const KEY: &str = "drill8:marker";
@@ -59,7 +58,7 @@ pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
     let hap = start_haproxy_watch(c.haproxy_sock());
     let roles = RoleSampler::start();
     let prober = start_prober(ports.to_vec());
-    let reader = start_reader(KEY);
+    let reader = start_reader(KEY, Duration::from_millis(20));
     std::thread::sleep(Duration::from_millis(500));
     let heal = tl.act("heal: every cut removed");
     let healed = c.heal();
@@ -145,12 +144,6 @@ fn prepare(c: &Cluster, old: usize, majority: &[usize]) -> Result<String, String
     )?;
     let value = format!("v{}", now_us());
     // Straight to its 6379: through HAProxy the write might reach the cut-off old primary.
-    match c.redis_cmd(new, &["SET", KEY, &value])? {
-        Reply::Status(s) if s == "OK" => {}
-        other => return Err(format!("SET {KEY} on node{new}: {other:?}")),
-    }
-    match c.redis_cmd(new, &["WAIT", "1", "5000"])? {
-        Reply::Int(n) if n >= 1 => Ok(value),
-        other => Err(format!("WAIT 1 on node{new} (its replica): {other:?}")),
-    }
+    c.set_replicated(redis_addr(new), KEY, &value, 1)?;
+    Ok(value)
 }

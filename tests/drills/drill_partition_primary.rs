@@ -51,6 +51,7 @@ pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
         attempts,
         rounds,
         samples,
+        ..
     } = watchers.stop(&mut tl, c, "clients stopped; the cut stays for drill 8");
 
     let deadline = cut + REFUSE_WITHIN.as_micros() as i64;
@@ -62,17 +63,7 @@ pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
     let last_ack = by_old.iter().rev().find(|a| a.done >= cut);
     let late: Vec<_> = by_old.iter().filter(|a| a.done > deadline).collect();
     // The majority's first +switch-master (the old primary's Sentinel, alone, never has one).
-    let switched = tl
-        .events()
-        .iter()
-        .filter(|e| e.t >= cut && e.what.starts_with("+switch-master"))
-        .filter(|e| {
-            majority
-                .iter()
-                .any(|m| e.who == format!("node{m} sentinel"))
-        })
-        .map(|e| e.t)
-        .min();
+    let switched = tl.first_switch_master(cut, &majority);
     let after_switch = switched.map(|s| by_old.iter().filter(|a| a.done >= s).count());
 
     println!("  --- the cut-off primary (node{old})");

@@ -9,9 +9,8 @@ use crate::clients::{
     ReadReport, RoleSampler, first_synced, haproxy_changes, role_changes, start_haproxy_watch,
     start_reader,
 };
-use crate::cluster::{Cluster, NODES, wait_for};
+use crate::cluster::{Cluster, NODES, wait_for, write_frontend};
 use crate::drill_kill_redis::{finish, wait_new_primary};
-use crate::resp::Reply;
 use crate::timeline::{Timeline, now_us};
 
 const KEY: &str = "drill3:marker";
@@ -24,7 +23,7 @@ pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
             let all: Vec<usize> = (1..=NODES).collect();
             let p = c.wait_healthy(&all, Duration::from_secs(90))?;
             println!("  (setup) SIGKILL node{p}'s redis-server, wait for the failover");
-            c.sh(&["stop-redis", &format!("node{p}")])?;
+            c.kill_redis(p)?;
             wait_new_primary(c, p)?;
             p
         }
@@ -45,19 +44,15 @@ pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
     )?;
     // The value every read must return, on the primary and its live replicas.
     let value = format!("v{}", now_us());
-    match c.write_cmd(&["SET", KEY, &value])? {
-        Reply::Status(s) if s == "OK" => {}
-        other => return Err(format!("SET {KEY} through HAProxy: {other:?}")),
-    }
-    c.write_cmd(&["WAIT", &(others.len() - 1).to_string(), "5000"])?;
+    c.set_replicated(write_frontend(), KEY, &value, others.len() - 1)?;
 
     let mut tl = Timeline::new();
     let hap = start_haproxy_watch(c.haproxy_sock());
     let roles = RoleSampler::start();
-    let reader = start_reader(KEY);
+    let reader = start_reader(KEY, Duration::from_millis(20));
     std::thread::sleep(Duration::from_millis(500));
     let restart = tl.act(&format!("start node{killed}'s redis-server again"));
-    c.sh(&["start-redis", &format!("node{killed}")])?;
+    c.start_redis(killed)?;
     let back = format!("redis-read/node{killed}");
     let served = wait_for(
         &format!("HAProxy to take node{killed} back for reads"),

@@ -4,8 +4,11 @@
 //! timeline and asserting correctness (never timing, except where a bound is the
 //! requirement: the periodic sync's 10 s of drill 5, the isolation guard's 2 s of drills
 //! 7, 9 and 10). Run as root: `cargo test --release --test drills`; `DRILLS=1,3` picks
-//! drills, `DEMO=1` is `make demo` (`KEEP=1` leaves the cluster up).
+//! drills, `DEMO=1` is `make demo` (`KEEP=1` leaves the cluster up). `BENCH=failover` is
+//! `make bench-failover` instead (`ROUNDS=10`, `VERBOSE=1` prints every round's timeline).
 
+mod bench_failover;
+mod bench_table;
 mod clients;
 mod cluster;
 mod drill_crash_node;
@@ -108,6 +111,9 @@ fn run() -> i32 {
     }
     let demo = env_flag("DEMO");
     let keep = env_flag("KEEP");
+    if let Ok(name) = std::env::var("BENCH") {
+        return bench(&name, keep);
+    }
     let wanted = match std::env::var("DRILLS") {
         _ if demo => vec![1],
         Ok(list) if !list.trim().is_empty() => match parse_list(&list) {
@@ -191,6 +197,49 @@ fn run() -> i32 {
             ALL - wanted.len()
         );
         1
+    }
+}
+
+/// `BENCH=failover`: the failover benchmark on a cluster of its own, no drill.
+fn bench(name: &str, keep: bool) -> i32 {
+    if name != "failover" {
+        eprintln!("drills: BENCH={name:?}: the only benchmark is failover");
+        return 2;
+    }
+    let rounds = match std::env::var("ROUNDS") {
+        Err(_) => 10,
+        Ok(r) => match r.trim().parse::<usize>() {
+            Ok(n @ 1..=100) => n,
+            _ => {
+                eprintln!("drills: ROUNDS={r:?}: expected a number of rounds from 1 to 100");
+                return 2;
+            }
+        },
+    };
+    let started = Instant::now();
+    let cluster = match Cluster::up(false, keep) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("bench-failover: the cluster did not come up: {e}");
+            return 1;
+        }
+    };
+    let result = bench_failover::run(&cluster, rounds, env_flag("VERBOSE"));
+    if keep {
+        println!("\nKEEP=1: the cluster stays up. Look inside with:");
+        cluster.print_how_to_look();
+    }
+    drop(cluster);
+    println!(
+        "\nbench-failover: {:.0} s in all",
+        started.elapsed().as_secs_f64()
+    );
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            println!("bench-failover FAILED: {e}");
+            1
+        }
     }
 }
 

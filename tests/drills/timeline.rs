@@ -128,6 +128,17 @@ impl Timeline {
         &self.events
     }
 
+    /// When the first Sentinel of `nodes` logged `+switch-master` at or after `t` (after
+    /// `add_logs`): the moment a failover is done for the first Sentinel.
+    pub(crate) fn first_switch_master(&self, t: i64, nodes: &[usize]) -> Option<i64> {
+        self.events
+            .iter()
+            .filter(|e| e.t >= t && e.what.starts_with("+switch-master"))
+            .filter(|e| nodes.iter().any(|n| e.who == format!("node{n} sentinel")))
+            .map(|e| e.t)
+            .min()
+    }
+
     pub(crate) fn ms(&self, t: i64) -> i64 {
         (t - self.t0) / 1000
     }
