@@ -31,6 +31,8 @@ pub(crate) struct Config {
     pub(crate) timeout: Duration,
     /// How long to wait for the demoted primary's write block before promoting.
     pub(crate) block_wait: Duration,
+    /// How long a replica of a lost master keeps serving reads (`read_max_stale_ms`).
+    pub(crate) read_bound: ReadBound,
     /// The isolation guard (run by `redis-ha sync --every`).
     pub(crate) guard: GuardSettings,
 }
@@ -68,6 +70,16 @@ impl Default for GuardSettings {
     }
 }
 
+/// How long a replica of a lost master keeps serving reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReadBound {
+    /// `down-after-milliseconds` (as the newest view reports it) + the time a failover
+    /// takes (`observe::truth::FAILOVER_ALLOWANCE`).
+    Auto,
+    /// As configured (`read_max_stale_ms`); zero: never, reads stop with the master.
+    Fixed(Duration),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum ConfigError {
     #[error("{path}:{line}: {message}")]
@@ -88,7 +100,7 @@ pub(crate) enum ConfigError {
 
 const KEYS: &str = "master_name, sentinel, sentinel_password_file, redis_password_file, node, \
                     timeout_ms, block_wait_ms, guard, guard_react_ms, read_port, write_port, \
-                    guard_family, guard_match, local_node, guard_record_file";
+                    guard_family, guard_match, local_node, guard_record_file, read_max_stale_ms";
 
 impl Config {
     /// Reads and parses the config at `path`.
@@ -115,6 +127,7 @@ impl Config {
         let mut timeout = Duration::from_millis(1000);
         let mut block_wait = Duration::from_millis(10_000);
         let mut guard = GuardSettings::default();
+        let mut read_bound = ReadBound::Auto;
         for (i, raw) in text.lines().enumerate() {
             let n = i + 1;
             let line = raw.split('#').next().unwrap_or("").trim();
@@ -186,6 +199,22 @@ impl Config {
                     guard.match_by = MatchBy::parse(value).map_err(|e| err(n, e.to_string()))?
                 }
                 (Some("local_node"), None, _) => guard.local_node = Some(value.to_string()),
+                (Some("read_max_stale_ms"), None, _) => {
+                    read_bound = match value {
+                        "auto" => ReadBound::Auto,
+                        _ => match value.parse::<u64>() {
+                            Ok(ms) if ms <= 600_000 => ReadBound::Fixed(Duration::from_millis(ms)),
+                            _ => {
+                                return Err(err(
+                                    n,
+                                    format!(
+                                        "expected auto or milliseconds from 0 to 600000, got {value:?}"
+                                    ),
+                                ));
+                            }
+                        },
+                    }
+                }
                 (Some("guard_record_file"), None, _) => guard.record_file = PathBuf::from(value),
                 _ => {
                     return Err(err(
@@ -226,6 +255,7 @@ impl Config {
             nodes,
             timeout,
             block_wait,
+            read_bound,
             guard,
         })
     }

@@ -130,6 +130,7 @@ mod tests {
                 config_epoch: 3,
                 num_other_sentinels: 2,
                 quorum: 2,
+                down_after: Duration::from_secs(2),
             },
             replicas: vec![
                 replica("10.0.0.3", &["slave"], Some(addr("10.0.0.2", 6379))),

@@ -68,7 +68,7 @@ pub(crate) fn verdict<S: Sentinels + Sync>(
     sentinels: &S,
 ) -> Result<Verdict, ObserveError> {
     let views = ask::ask(config, sentinels)?;
-    let truth = decide(&views, &config.sentinels)?;
+    let truth = decide(&views, &config.sentinels, config.read_bound)?;
     Ok(Verdict { views, truth })
 }
 

@@ -2,8 +2,10 @@
 //! Pure: the Sentinels' answers in, Redis roles by address out.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use crate::cluster::Role;
+use crate::config::ReadBound;
 use crate::sentinel::canonical_host;
 use crate::sentinel::{Addr, SentinelView};
 
@@ -31,15 +33,28 @@ pub(crate) struct NoMajority {
     pub(crate) known: usize,
 }
 
+/// How long a failover takes once the Sentinels agree the master is down (election,
+/// promotion, `+switch-master` everywhere: ~2 s measured here) and how stale a replica's
+/// link figure can be (Sentinel asks replicas for INFO every second during a failover),
+/// with margin: added to `down-after-milliseconds` for the default read bound.
+pub(crate) const FAILOVER_ALLOWANCE: Duration = Duration::from_secs(5);
+
 /// Decides from the views of the Sentinels we reached. `configured` are the Sentinels the
 /// config names; the known set also includes every Sentinel any view names.
 ///
 /// - primary: the master of the highest `config-epoch` view, unless that view says it is
 ///   objectively down (no node takes writes until the failover ends);
-/// - replica: a replica in that view that is not down or disconnected, whose link to
-///   the primary is up (so it is synced), and which replicates from the primary;
+/// - replica: a replica in that view that is not down or disconnected and which
+///   replicates from the primary, whose link to it is up (so it is synced); or, while
+///   that master is lost (objectively down, mid-failover, or subjectively down for a
+///   majority of the views) and so nobody takes writes, whose link has been down for
+///   less than `read_bound`: its data is the newest there is, it keeps serving reads;
 /// - fail: every other Redis any view knows, a returning old master included.
-pub(crate) fn decide(views: &[SentinelView], configured: &[Addr]) -> Result<Truth, NoMajority> {
+pub(crate) fn decide(
+    views: &[SentinelView],
+    configured: &[Addr],
+    read_bound: ReadBound,
+) -> Result<Truth, NoMajority> {
     let mut known: BTreeSet<Addr> = configured.iter().map(canonical).collect();
     for view in views {
         known.insert(canonical(&view.sentinel));
@@ -65,6 +80,15 @@ pub(crate) fn decide(views: &[SentinelView], configured: &[Addr]) -> Result<Trut
         .expect("a majority is at least one view");
     let master = canonical(&newest.master.addr);
     let master_down = newest.master.has_flag("o_down") || in_failover(newest);
+    let sdown_views = views
+        .iter()
+        .filter(|v| canonical(&v.master.addr) == master && v.master.has_flag("s_down"))
+        .count();
+    let master_lost = master_down || sdown_views * 2 > views.len();
+    let bound = match read_bound {
+        ReadBound::Auto => newest.master.down_after + FAILOVER_ALLOWANCE,
+        ReadBound::Fixed(bound) => bound,
+    };
     let mut roles = BTreeMap::new();
     let mut down = BTreeSet::new();
     for view in views {
@@ -89,8 +113,10 @@ pub(crate) fn decide(views: &[SentinelView], configured: &[Addr]) -> Result<Trut
             down.insert(addr.clone());
         }
         let usable = !is_down && !r.has_flag("disconnected");
-        let follows_primary = r.master.as_ref().map(canonical) == Some(master.clone());
-        if !master_down && usable && r.link_ok && follows_primary && addr != master {
+        let follows_master = r.master.as_ref().map(canonical) == Some(master.clone());
+        let synced = !master_down && r.link_ok;
+        let recent = !bound.is_zero() && master_lost && (r.link_ok || r.link_down < bound);
+        if usable && follows_master && addr != master && (synced || recent) {
             roles.insert(addr, Role::Replica);
         }
     }
@@ -140,6 +166,7 @@ mod tests {
                 config_epoch: epoch,
                 num_other_sentinels: 2,
                 quorum: 2,
+                down_after: Duration::from_secs(2),
             },
             replicas,
             sentinels: [1, 2, 3]
@@ -160,6 +187,10 @@ mod tests {
         )
     }
 
+    fn decide_auto(views: &[SentinelView], configured: &[Addr]) -> Result<Truth, NoMajority> {
+        decide(views, configured, ReadBound::Auto)
+    }
+
     fn roles(t: &Truth) -> Vec<(String, Role)> {
         t.roles.iter().map(|(a, r)| (a.host.clone(), *r)).collect()
     }
@@ -168,7 +199,7 @@ mod tests {
 
     #[test]
     fn healthy_set_is_one_primary_and_synced_replicas() {
-        let t = decide(&[healthy(1), healthy(2)], &[sentinel(1)]).unwrap();
+        let t = decide_auto(&[healthy(1), healthy(2)], &[sentinel(1)]).unwrap();
         assert_eq!(
             roles(&t),
             [
@@ -181,7 +212,7 @@ mod tests {
 
     #[test]
     fn a_majority_of_known_sentinels_is_needed() {
-        let err = decide(&[healthy(1)], &[sentinel(1)]).unwrap_err();
+        let err = decide_auto(&[healthy(1)], &[sentinel(1)]).unwrap_err();
         assert_eq!(
             err,
             NoMajority {
@@ -189,9 +220,9 @@ mod tests {
                 known: 3
             }
         );
-        assert!(decide(&[], &[sentinel(1)]).is_err());
+        assert!(decide_auto(&[], &[sentinel(1)]).is_err());
         // Two of three: enough.
-        assert!(decide(&[healthy(1), healthy(3)], &[]).is_ok());
+        assert!(decide_auto(&[healthy(1), healthy(3)], &[]).is_ok());
     }
 
     #[test]
@@ -206,7 +237,7 @@ mod tests {
                 replica(3, 2, "slave", true),
             ],
         );
-        let t = decide(&[healthy(1), new], &[]).unwrap();
+        let t = decide_auto(&[healthy(1), new], &[]).unwrap();
         assert_eq!(t.epoch, 5);
         assert_eq!(
             roles(&t),
@@ -230,7 +261,8 @@ mod tests {
         ];
         for (r, want) in table {
             let v = view(1, 1, 0, "master", vec![r.clone()]);
-            let t = decide(&[v.clone(), view(2, 1, 0, "master", vec![r.clone()])], &[]).unwrap();
+            let t =
+                decide_auto(&[v.clone(), view(2, 1, 0, "master", vec![r.clone()])], &[]).unwrap();
             assert_eq!(t.roles[&redis(2)], want, "{r:?}");
         }
     }
@@ -265,12 +297,12 @@ mod tests {
             vec![leader.clone(), switched(2), switched(3)],
             vec![switched(2), switched(3), leader.clone()],
         ] {
-            let t = decide(&views, &[]).unwrap();
+            let t = decide_auto(&views, &[]).unwrap();
             assert_eq!(t.roles[&redis(3)], Primary, "{views:?}");
             assert_eq!(t.roles[&redis(1)], Fail);
         }
         // Only the leader has the new epoch: nobody is primary until the others follow.
-        let t = decide(&[leader, healthy(2)], &[]).unwrap();
+        let t = decide_auto(&[leader, healthy(2)], &[]).unwrap();
         assert!(!t.roles.values().any(|r| *r == Primary), "{t:?}");
     }
 
@@ -289,7 +321,7 @@ mod tests {
                 ],
             )
         };
-        let t = decide(&[v(1), v(2)], &[]).unwrap();
+        let t = decide_auto(&[v(1), v(2)], &[]).unwrap();
         assert_eq!(t.roles[&redis(1)], Fail);
         assert!(!t.down.contains(&redis(1)), "its block must be waited for");
         let dead = |s| {
@@ -301,7 +333,7 @@ mod tests {
                 vec![replica(1, 2, "slave,s_down,disconnected", false)],
             )
         };
-        let t = decide(&[dead(1), dead(2)], &[]).unwrap();
+        let t = decide_auto(&[dead(1), dead(2)], &[]).unwrap();
         assert!(t.down.contains(&redis(1)));
     }
 
@@ -316,12 +348,12 @@ mod tests {
                 vec![replica(2, 1, "slave", false)],
             )
         };
-        let t = decide(&[down(1), down(2)], &[]).unwrap();
+        let t = decide_auto(&[down(1), down(2)], &[]).unwrap();
         assert!(!t.roles.values().any(|r| *r == Primary), "{t:?}");
         assert!(t.down.contains(&redis(1)));
         // Subjectively down alone (this Sentinel's own view) does not demote it.
         let sdown = view(1, 1, 0, "master,s_down", vec![replica(2, 1, "slave", true)]);
-        let t = decide(&[sdown, healthy(2)], &[]).unwrap();
+        let t = decide_auto(&[sdown, healthy(2)], &[]).unwrap();
         assert_eq!(t.roles[&redis(1)], Primary);
     }
 
@@ -335,8 +367,150 @@ mod tests {
             }
             v
         };
-        let t = decide(&[v6(1), v6(2)], &[]).unwrap();
+        let t = decide_auto(&[v6(1), v6(2)], &[]).unwrap();
         assert_eq!(t.roles[&a("fd00::1", 6379)], Primary);
         assert_eq!(t.roles[&redis(2)], Replica);
+    }
+
+    /// A replica of master 1 whose link has been down for `secs`.
+    fn lost_link(n: u8, secs: u64) -> ReplicaView {
+        ReplicaView {
+            link_down: Duration::from_secs(secs),
+            ..replica(n, 1, "slave", false)
+        }
+    }
+
+    #[test]
+    fn replicas_of_a_lost_master_keep_reads_within_the_bound() {
+        let odown = "master,s_down,o_down";
+        let failover = "master,s_down,o_down,failover_in_progress";
+        // (case, master's flags in all three views, replica 2, bound, replica 2's role)
+        let table = [
+            (
+                "o_down, link down 3 s",
+                odown,
+                lost_link(2, 3),
+                ReadBound::Auto,
+                Replica,
+            ),
+            (
+                "mid-failover",
+                failover,
+                lost_link(2, 3),
+                ReadBound::Auto,
+                Replica,
+            ),
+            (
+                "Sentinel still has its INFO from before",
+                odown,
+                replica(2, 1, "slave", true),
+                ReadBound::Auto,
+                Replica,
+            ),
+            (
+                "past down-after + allowance (2 s + 5 s)",
+                odown,
+                lost_link(2, 8),
+                ReadBound::Auto,
+                Fail,
+            ),
+            (
+                "a longer bound configured",
+                odown,
+                lost_link(2, 8),
+                ReadBound::Fixed(Duration::from_secs(10)),
+                Replica,
+            ),
+            (
+                "off: reads stop with the master",
+                odown,
+                replica(2, 1, "slave", true),
+                ReadBound::Fixed(Duration::ZERO),
+                Fail,
+            ),
+            (
+                "the replica is down itself",
+                odown,
+                replica(2, 1, "slave,s_down", false),
+                ReadBound::Auto,
+                Fail,
+            ),
+            (
+                "Sentinel lost the replica",
+                odown,
+                replica(2, 1, "slave,disconnected", false),
+                ReadBound::Auto,
+                Fail,
+            ),
+            (
+                "it follows another master",
+                odown,
+                replica(2, 3, "slave", false),
+                ReadBound::Auto,
+                Fail,
+            ),
+            (
+                "cut off from a live primary",
+                "master",
+                lost_link(2, 1),
+                ReadBound::Auto,
+                Fail,
+            ),
+        ];
+        for (case, flags, r, bound, want) in table {
+            let views: Vec<SentinelView> = (1..=3)
+                .map(|s| view(s, 1, 0, flags, vec![r.clone()]))
+                .collect();
+            let t = decide(&views, &[], bound).unwrap();
+            assert_eq!(t.roles[&redis(2)], want, "{case}");
+            let master = if flags.contains("o_down") {
+                Fail
+            } else {
+                Primary
+            };
+            assert_eq!(t.roles[&redis(1)], master, "{case}: {t:?}");
+        }
+    }
+
+    #[test]
+    fn a_master_down_for_a_majority_of_the_sentinels_is_lost_for_reads() {
+        // Before `+odown`: two of three Sentinels see the master subjectively down. It
+        // stays the primary (no failover yet), and its replica keeps serving reads
+        // although Sentinel's fresh INFO says its link is down.
+        let sdown = |s| view(s, 1, 0, "master,s_down", vec![lost_link(2, 1)]);
+        let up = |s| view(s, 1, 0, "master", vec![lost_link(2, 1)]);
+        let t = decide_auto(&[sdown(1), sdown(2), up(3)], &[]).unwrap();
+        assert_eq!(t.roles[&redis(1)], Primary);
+        assert_eq!(t.roles[&redis(2)], Replica);
+        // One of three: the replica may be the one cut off. No reads.
+        let t = decide_auto(&[sdown(1), up(2), up(3)], &[]).unwrap();
+        assert_eq!(t.roles[&redis(2)], Fail);
+    }
+
+    #[test]
+    fn after_the_switch_only_replicas_of_the_new_primary_serve() {
+        // Node 2 was promoted; node 3 still follows the old master 1 (not reconfigured
+        // yet): it misses what 2 acknowledges from now on, so no reads from it.
+        let v = |s| {
+            view(
+                s,
+                2,
+                1,
+                "master",
+                vec![
+                    replica(1, 2, "slave,s_down,disconnected", false),
+                    lost_link(3, 3),
+                ],
+            )
+        };
+        let t = decide_auto(&[v(1), v(2), v(3)], &[]).unwrap();
+        assert_eq!(
+            roles(&t),
+            [
+                ("10.0.0.1".into(), Fail),
+                ("10.0.0.2".into(), Primary),
+                ("10.0.0.3".into(), Fail)
+            ]
+        );
     }
 }

@@ -21,6 +21,8 @@ pub(crate) struct MasterView {
     /// Sentinels this one knows besides itself.
     pub(crate) num_other_sentinels: u32,
     pub(crate) quorum: u32,
+    /// `down-after-milliseconds`: how long without a valid reply makes it `s_down`.
+    pub(crate) down_after: Duration,
 }
 
 /// One entry of `SENTINEL REPLICAS <name>`.

@@ -110,6 +110,11 @@ pub(crate) fn master(f: &Fields) -> Result<MasterView, String> {
         config_epoch: f.number("config-epoch")?,
         num_other_sentinels: f.number("num-other-sentinels")?,
         quorum: f.number("quorum")?,
+        // Sentinel's own default when a (very old) Sentinel does not say.
+        down_after: Duration::from_millis(
+            f.optional_number("down-after-milliseconds")?
+                .unwrap_or(30_000),
+        ),
     })
 }
 
