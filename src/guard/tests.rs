@@ -4,7 +4,9 @@
 
 use super::{observed, refuse};
 use crate::cluster::NodeName;
-use crate::observe::fake::{FakeCluster, FakeSentinels, config, no_dns, view};
+use std::time::Duration;
+
+use crate::observe::fake::{FakeCluster, FakeSentinels, config, master_lost, no_dns, view};
 
 /// The cluster as each row sets it up.
 type Setup = fn() -> (FakeCluster, FakeSentinels);
@@ -31,7 +33,27 @@ fn a_round_refuses_what_this_node_cannot_confirm() {
     const NO_QUORUM: &str = "this node's partition has no quorum";
     const NOT_SYNCED: &str =
         "the Sentinels do not call this node's Redis the primary or a synced replica";
-    let table: [Row; 9] = [
+    let table: [Row; 11] = [
+        (
+            "a replica of a dead master keeps its reads",
+            "node2",
+            || {
+                let (c, _) = settled();
+                (c, master_lost(1, Duration::from_secs(2)))
+            },
+            Some("not the primary: the Sentinels name no node primary"),
+            None,
+        ),
+        (
+            "... until its link has been down past the bound (2 s + 5 s)",
+            "node2",
+            || {
+                let (c, _) = settled();
+                (c, master_lost(1, Duration::from_secs(8)))
+            },
+            Some("not the primary: the Sentinels name no node primary"),
+            Some(NOT_SYNCED),
+        ),
         ("the confirmed primary", "node1", settled, None, None),
         (
             "a synced replica",

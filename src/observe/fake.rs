@@ -87,6 +87,22 @@ impl FakeSentinels {
     }
 }
 
+/// All three Sentinels see `master` objectively down, its replicas' links down for
+/// `link_down` (a failover about to begin).
+pub(crate) fn master_lost(master: u8, link_down: Duration) -> FakeSentinels {
+    let s = FakeSentinels::agreeing(master, 0, &[]);
+    for n in 1..=3 {
+        let mut v = view(n, master, 0, &[]);
+        v.master.flags = vec!["master".into(), "s_down".into(), "o_down".into()];
+        for r in &mut v.replicas {
+            r.link_ok = false;
+            r.link_down = link_down;
+        }
+        s.set(n, Ok(v));
+    }
+    s
+}
+
 /// Sentinel `s`'s view: `master` at `epoch`, the other two Redis its synced replicas
 /// unless listed in `down_replicas` (then `s_down`, disconnected).
 pub(crate) fn view(s: u8, master: u8, epoch: u64, down_replicas: &[u8]) -> SentinelView {

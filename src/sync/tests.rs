@@ -291,3 +291,14 @@ fn dry_run_plans_but_writes_nothing() {
         "epoch 0, primary node1 (10.0.0.1:6379), 3 Sentinels reached: would write node2=replica, node3=replica, node1=primary"
     );
 }
+
+#[test]
+fn while_the_master_is_lost_its_replicas_stay_replicas() {
+    let c = config();
+    let s = fake::master_lost(1, std::time::Duration::from_secs(2));
+    let cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
+    sync(&c, &s, &cl, false).unwrap();
+    // The dead primary is failed, nobody promoted, the replicas keep serving reads.
+    assert_eq!(cl.writes(), ["node1 epoch=0", "node1=fail"]);
+    assert_eq!(cl.roles(), some(&["fail", "replica", "replica"]));
+}

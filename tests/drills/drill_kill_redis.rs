@@ -1,14 +1,17 @@
 //! Drill 1: SIGKILL the primary's Redis while a client writes through HAProxy every
-//! 10 ms. No write may be acknowledged by a node that was not the primary at that moment;
-//! reported: the write gap and the acknowledged writes lost (async replication may lose
-//! the last few acks before the kill: reported, not failed).
+//! 10 ms and every node's read port is probed every 20 ms. No write may be acknowledged
+//! by a node that was not the primary at that moment, and no replica may refuse reads
+//! while its master is down (from the kill to the first `+switch-master`: its data is
+//! the newest there is); reported: the write gap and the acknowledged writes lost (async
+//! replication may lose the last few acks before the kill: reported, not failed).
 
 use std::time::Duration;
 
 use crate::Shared;
 use crate::clients::{
-    Attempt, Outcome, RoleSampler, ack_violations, haproxy_changes, promotion_violations,
-    role_changes, start_haproxy_watch, start_writer, writer_changes,
+    Attempt, NodePort, Outcome, ProbeRound, RoleSampler, ack_violations, haproxy_changes,
+    probe_changes, promotion_violations, role_changes, start_haproxy_watch, start_prober,
+    start_writer, writer_changes,
 };
 use crate::cluster::{Cluster, NODES, redis_addr, wait_for};
 use crate::netns::in_client;
@@ -23,6 +26,8 @@ pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
     let mut tl = Timeline::new();
     let hap = start_haproxy_watch(c.haproxy_sock());
     let roles = RoleSampler::start();
+    let reads = NodePort::every_node(READ_PORT);
+    let prober = start_prober(reads.clone());
     let writer = start_writer(PREFIX, false);
     std::thread::sleep(Duration::from_secs(1));
 
@@ -33,6 +38,7 @@ pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
     let resumed = wait_new_primary(c, primary);
     std::thread::sleep(Duration::from_secs(2));
     let attempts = writer.stop();
+    let rounds = prober.stop();
     let samples = roles.stop();
     let changes = hap.stop();
     let new = resumed?;
@@ -41,6 +47,7 @@ pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
     ));
 
     writer_changes(&mut tl, "writer", &attempts);
+    probe_changes(&mut tl, &rounds, &reads);
     role_changes(&mut tl, &samples);
     haproxy_changes(&mut tl, &changes);
     tl.add_logs(&c.state(), NODES);
@@ -50,6 +57,22 @@ pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
     report.print(&tl);
     let mut errors = ack_violations(&attempts, &samples);
     errors.extend(promotion_violations(tl.events(), &samples));
+    let all: Vec<usize> = (1..=NODES).collect();
+    match tl.first_switch_master(kill, &all) {
+        Some(switch) => {
+            let replicas = all.iter().filter(|&&n| n != primary);
+            for &n in replicas {
+                errors.extend(refused_reads(
+                    &tl,
+                    &rounds,
+                    NodePort::new(n, READ_PORT),
+                    kill,
+                    switch,
+                ));
+            }
+        }
+        None => errors.push("no +switch-master after the kill".into()),
+    }
     if report.first_after.is_none() {
         errors.push(format!("no write was acked by node{new} after the kill"));
     }
@@ -72,6 +95,32 @@ pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
         errors.push(e);
     }
     finish(errors)
+}
+
+/// The public read port.
+const READ_PORT: u16 = 6380;
+
+/// A violation when `p` refused a connection in any round from `from` to `to`.
+fn refused_reads(
+    tl: &Timeline,
+    rounds: &[ProbeRound],
+    p: NodePort,
+    from: i64,
+    to: i64,
+) -> Option<String> {
+    let refused: Vec<&ProbeRound> = rounds
+        .iter()
+        .filter(|r| r.t >= from && r.t <= to && !r.is_open(p))
+        .collect();
+    let (first, last) = (refused.first()?, refused.last()?);
+    Some(format!(
+        "{p} refused reads in {} rounds from {:+} to {:+} ms, while its master was down \
+         (before the first +switch-master at {:+} ms)",
+        refused.len(),
+        tl.ms(first.t),
+        tl.ms(last.t),
+        tl.ms(to)
+    ))
 }
 
 /// The Sentinels name another master and HAProxy sends writes to it.
