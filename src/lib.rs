@@ -6,8 +6,8 @@
 //! - entry: `main`, `persona`, and `run` below;
 //! - programs: `agent`, `hooks` (Sentinel's scripts), `sync`, `guard`, `status`, `backup`,
 //!   `ports`, `cli`;
-//! - what they share: `observe` (one observation of the cluster), `config`, `blocks`,
-//!   `exit`;
+//! - what they share: `observe` (one observation of the cluster), `config`, `exit`,
+//!   `wake`;
 //! - effects behind traits: `cluster` (Pacemaker), `sentinel` (Sentinel and Redis),
 //!   `firewall`, `child`, `lock`, `ocf` (OCF environment and logging), `process`.
 
@@ -27,6 +27,7 @@ mod blocks;
 mod config;
 mod exit;
 mod observe;
+mod wake;
 
 // Effects.
 mod child;

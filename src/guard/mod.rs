@@ -21,6 +21,7 @@ use crate::firewall::{Iptables, Port, Xtables};
 use crate::observe::{Observation, Resolve, observe};
 use crate::ocf::Logger;
 use crate::sentinel::{Sentinels, resolve};
+use crate::wake::Trigger;
 use enforce::{EnforceError, Enforcer};
 use record::{PortRecord, Record};
 use rules::{Decision, Inputs, PacemakerSide, SentinelSide, refuse};
@@ -116,9 +117,10 @@ fn firewall() -> Iptables {
 }
 
 /// The guard's loop, forever: re-reads the config every round (a broken config keeps
-/// the rules as they are), checks every quarter of the reaction time, logs every change.
-/// Its rules stay when the process ends: what was refused stays refused.
-pub(crate) fn run(path: &Path, log: &Logger) -> ! {
+/// the rules as they are), checks every quarter of the reaction time and at once when
+/// `wake` fires (a Sentinel event, a sync that wrote a role), logs every change. Its
+/// rules stay when the process ends: what was refused stays refused.
+pub(crate) fn run(path: &Path, log: &Logger, wake: &Trigger) -> ! {
     let mut enforcer = Enforcer::new(crate::lock::default_path(), Duration::from_secs(2));
     let mut shown: Option<Record> = None;
     let mut last_error = String::new();
@@ -165,7 +167,8 @@ pub(crate) fn run(path: &Path, log: &Logger) -> ! {
                 Duration::from_millis(250)
             }
         };
-        std::thread::sleep(pause.saturating_sub(start.elapsed()));
+        // Until the next round, or at once when the sync or an event says so.
+        wake.wait(pause.saturating_sub(start.elapsed()));
     }
 }
 

@@ -3,10 +3,12 @@
 
 mod addr;
 mod client;
+mod events;
 mod parse;
 
 pub(crate) use addr::{Addr, SENTINEL_PORT, canonical_host, parse_addr, read_password, resolve};
 pub(crate) use client::{RedisClients, RedisSentinels};
+pub(crate) use events::{Event, Subscription};
 
 use std::time::Duration;
 

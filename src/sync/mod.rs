@@ -10,6 +10,7 @@ mod report;
 mod run;
 #[cfg(test)]
 mod tests;
+mod watch;
 
 pub(crate) use error::SyncError;
 pub(crate) use every::every;

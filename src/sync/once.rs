@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::SyncError;
+use super::report::Report;
 use super::run::Sync;
 use crate::cluster::Pacemaker;
 use crate::config::Config;
@@ -19,6 +20,26 @@ const LOCK_WAIT: Duration = Duration::from_secs(20);
 
 /// One sync; its summary line is logged whatever the outcome.
 pub(crate) fn once(config: &Config, log: &Logger, dry_run: bool) -> Result<(), SyncError> {
+    reporting(config, log, dry_run).1
+}
+
+/// [`once`], with what it saw.
+pub(crate) fn reporting(
+    config: &Config,
+    log: &Logger,
+    dry_run: bool,
+) -> (Report, Result<(), SyncError>) {
+    match locked(config, log, dry_run) {
+        Ok((report, result)) => (report, result),
+        Err(e) => (Report::default(), Err(e)),
+    }
+}
+
+fn locked(
+    config: &Config,
+    log: &Logger,
+    dry_run: bool,
+) -> Result<(Report, Result<(), SyncError>), SyncError> {
     let start = Instant::now();
     let _lock = HostLock::acquire(&lock::sync_path(), LOCK_WAIT)?;
     let sentinels = config.sentinel_client()?;
@@ -40,7 +61,7 @@ pub(crate) fn once(config: &Config, log: &Logger, dry_run: bool) -> Result<(), S
         report.summary(dry_run),
         start.elapsed().as_millis()
     ));
-    result
+    Ok((report, result))
 }
 
 /// The outcome in Sentinel's terms, the reason logged when there is one.

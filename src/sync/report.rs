@@ -13,6 +13,8 @@ pub(crate) struct Report {
     pub(crate) epoch: u64,
     pub(crate) primary: Option<(NodeName, Addr)>,
     pub(crate) sentinels_reached: usize,
+    /// Every Sentinel the answers named (the askers' own and their peers).
+    pub(crate) sentinels: Vec<crate::sentinel::Addr>,
     pub(crate) plan: Plan,
     pub(crate) written: Vec<(NodeName, Role)>,
     pub(crate) waited: Duration,

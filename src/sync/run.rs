@@ -44,6 +44,14 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
         })?;
         let truth = &mapped.verdict.truth;
         report.sentinels_reached = mapped.verdict.views.len();
+        let known: std::collections::BTreeSet<_> = mapped
+            .verdict
+            .views
+            .iter()
+            .flat_map(|v| std::iter::once(&v.sentinel).chain(&v.sentinels))
+            .cloned()
+            .collect();
+        report.sentinels = known.into_iter().collect();
         report.epoch = truth.epoch;
         if let Some(applied) = state.applied_epoch.filter(|&e| e > truth.epoch) {
             return Err(SyncError::Stale {

@@ -62,9 +62,14 @@ impl Setup {
     /// `redis-ha sync --every 5s` (what crm-snippets/redis-ha-sync.service runs), killed
     /// when the value is dropped.
     fn periodic(&self) -> Periodic {
+        self.every("5s")
+    }
+
+    /// `redis-ha sync --every PERIOD`, its log in `periodic.err`.
+    fn every(&self, period: &str) -> Periodic {
         Periodic(
             self.helper("redis-ha")
-                .args(["sync", "--every", "5s"])
+                .args(["sync", "--every", period])
                 .stdin(std::process::Stdio::null())
                 .stdout(std::process::Stdio::null())
                 .stderr(std::fs::File::create(self.dir.join("periodic.err")).unwrap())
@@ -281,6 +286,40 @@ fn the_periodic_sync_heals_a_failover_no_script_reported_within_10_s() {
         "roles after 10 s: {:?}\n{}",
         s.roles(),
         s.set.report()
+    );
+}
+
+/// With a period far longer than the test, only Sentinel's events can move the roles:
+/// the watcher subscribed to every Sentinel syncs at the failover, not at the period.
+#[test]
+fn the_event_watcher_syncs_at_the_failover_not_at_the_period() {
+    let mut s = Setup::new("sync-events");
+    s.sync().expect(0);
+    let _watching = s.every("600s");
+    // Its first sync ran and its subscriptions are up once it logs nothing new.
+    std::thread::sleep(Duration::from_secs(2));
+    s.set.kill_redis(0);
+    let new = s.set.wait_new_master(0);
+    let failed_over = std::time::Instant::now();
+    let mut moved = false;
+    while failed_over.elapsed() < Duration::from_secs(30) {
+        let roles = s.roles();
+        if roles[0] == "fail" && roles[new] == "primary" {
+            moved = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = std::fs::read_to_string(s.dir.join("periodic.err")).unwrap_or_default();
+    assert!(
+        moved,
+        "roles 30 s after the failover (the period is 600 s): {:?}\n{log}\n{}",
+        s.roles(),
+        s.set.report()
+    );
+    assert!(
+        log.contains("event: +"),
+        "the sync says which event woke it\n{log}"
     );
 }
 

@@ -1,0 +1,81 @@
+//! Sentinel's events as it publishes them (every event, NOTICE level included, on its own
+//! pub/sub, at once): one subscription to one Sentinel, bounded in every step.
+
+use std::time::Duration;
+
+use redis::{IntoConnectionInfo, RedisConnectionInfo};
+
+use super::{Addr, SentinelError};
+
+/// One event: its name (`+switch-master`, `+odown`...) and its description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Event {
+    pub(crate) name: String,
+    pub(crate) description: String,
+}
+
+/// How a subscription is made and kept.
+#[derive(Debug, Clone)]
+pub(crate) struct Subscription {
+    /// For connecting, authenticating and subscribing, and for each PING.
+    pub(crate) timeout: Duration,
+    /// Silence this long is checked with a PING: a Sentinel host that went away without
+    /// a reset is noticed, and the subscription made again.
+    pub(crate) idle: Duration,
+    pub(crate) password: Option<String>,
+}
+
+impl Subscription {
+    /// Subscribes to every event of the Sentinel at `addr` and hands each to `on_event`;
+    /// returns only when the connection fails (the caller subscribes again).
+    pub(crate) fn follow(
+        &self,
+        addr: &Addr,
+        mut on_event: impl FnMut(Event),
+    ) -> Result<(), SentinelError> {
+        let unreachable = |e: redis::RedisError| SentinelError::Unreachable {
+            addr: addr.clone(),
+            reason: e.to_string(),
+        };
+        let info = (addr.host.as_str(), addr.port)
+            .into_connection_info()
+            .map_err(unreachable)?
+            .set_redis_settings(RedisConnectionInfo::default().set_skip_set_lib_name());
+        let mut con = redis::Client::open(info)
+            .and_then(|client| client.get_connection_with_timeout(self.timeout))
+            .map_err(unreachable)?;
+        con.set_read_timeout(Some(self.timeout))
+            .and_then(|()| con.set_write_timeout(Some(self.timeout)))
+            .map_err(unreachable)?;
+        if let Some(password) = &self.password {
+            redis::cmd("AUTH")
+                .arg(password)
+                .query::<()>(&mut con)
+                .map_err(|e| SentinelError::Auth {
+                    addr: addr.clone(),
+                    reason: e.to_string(),
+                })?;
+        }
+        let mut pubsub = con.as_pubsub();
+        pubsub.psubscribe("*").map_err(unreachable)?;
+        pubsub
+            .set_read_timeout(Some(self.idle))
+            .map_err(unreachable)?;
+        loop {
+            match pubsub.get_message() {
+                Ok(msg) => on_event(Event {
+                    name: msg.get_channel_name().to_string(),
+                    description: msg.get_payload::<String>().unwrap_or_default(),
+                }),
+                Err(e) if e.is_timeout() => {
+                    pubsub
+                        .set_read_timeout(Some(self.timeout))
+                        .and_then(|()| pubsub.ping::<()>())
+                        .and_then(|()| pubsub.set_read_timeout(Some(self.idle)))
+                        .map_err(unreachable)?;
+                }
+                Err(e) => return Err(unreachable(e)),
+            }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Reacting to a failover as it happens: one subscriber per known Sentinel (its own
+//! pub/sub carries every event at once, where its scripts start late and only on WARNING
+//! events), each reconnecting with backoff; an event that can move roles wakes the
+//! periodic loop, which then syncs at once. Events that come while a sync runs make one
+//! more sync after it, however many they are.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::ocf::Logger;
+use crate::sentinel::{Addr, Event, Subscription};
+use crate::wake::Trigger;
+
+/// Events after which who should be what may have changed.
+const MOVING: &[&str] = &[
+    "+sdown",
+    "-sdown",
+    "+odown",
+    "-odown",
+    "+switch-master",
+    "+promoted-slave",
+    "+failover-end",
+    "+convert-to-slave",
+    "+slave-reconf-done",
+    "+role-change",
+    "-role-change",
+];
+
+/// Whether a sync should follow `event` at once.
+pub(crate) fn moves_roles(event: &str) -> bool {
+    MOVING.contains(&event) || event.starts_with("-failover-abort")
+}
+
+/// The subscribers started so far, one per Sentinel address, for the process's life.
+pub(crate) struct Watch {
+    /// Fired on every event that can move roles: the sync's loop, the guard.
+    triggers: Vec<Arc<Trigger>>,
+    followed: BTreeSet<Addr>,
+    log: Logger,
+}
+
+/// Between two attempts to subscribe: doubling from the first to the last.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
+
+impl Watch {
+    pub(crate) fn new(triggers: Vec<Arc<Trigger>>, log: Logger) -> Self {
+        Watch {
+            triggers,
+            followed: BTreeSet::new(),
+            log,
+        }
+    }
+
+    /// Subscribes to every Sentinel of `sentinels` not followed yet.
+    pub(crate) fn follow(&mut self, sentinels: &[Addr], subscription: &Subscription) {
+        for addr in sentinels {
+            if !self.followed.insert(addr.clone()) {
+                continue;
+            }
+            let (owned, sub) = (addr.clone(), subscription.clone());
+            let (triggers, log) = (self.triggers.clone(), self.log.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("events {addr}"))
+                .spawn(move || subscriber(&owned, &sub, &triggers, &log));
+            if let Err(e) = spawned {
+                self.followed.remove(addr);
+                self.log
+                    .warn(&format!("cannot follow Sentinel {addr}'s events: {e}"));
+            }
+        }
+    }
+}
+
+/// Follows one Sentinel forever; logs when the subscription breaks and when it is back.
+fn subscriber(addr: &Addr, sub: &Subscription, triggers: &[Arc<Trigger>], log: &Logger) {
+    let mut pause = BACKOFF.0;
+    let mut broken = false;
+    loop {
+        let started = Instant::now();
+        let result = sub.follow(addr, |event: Event| {
+            if broken {
+                broken = false;
+                log.info(&format!("following Sentinel {addr}'s events again"));
+            }
+            if moves_roles(&event.name) {
+                let why = format!("{} {} (Sentinel {addr})", event.name, event.description);
+                for t in triggers {
+                    t.fire(why.clone());
+                }
+            }
+        });
+        if let Err(e) = result {
+            if !broken {
+                log.warn(&format!(
+                    "not following Sentinel {addr}'s events: {e}; trying again with backoff"
+                ));
+            }
+            broken = true;
+        }
+        // A subscription that lasted starts the backoff over.
+        if started.elapsed() > BACKOFF.1 {
+            pause = BACKOFF.0;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(BACKOFF.1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_that_move_roles_trigger_and_the_others_do_not() {
+        for e in [
+            "+switch-master",
+            "+odown",
+            "-sdown",
+            "-failover-abort-no-good-slave",
+        ] {
+            assert!(moves_roles(e), "{e}");
+        }
+        for e in [
+            "+reboot",
+            "+sentinel",
+            "+tilt",
+            "+new-epoch",
+            "+failover-state-select-slave",
+        ] {
+            assert!(!moves_roles(e), "{e}");
+        }
+    }
+}
