@@ -42,13 +42,13 @@ pub(crate) const FAILOVER_ALLOWANCE: Duration = Duration::from_secs(5);
 /// Decides from the views of the Sentinels we reached. `configured` are the Sentinels the
 /// config names; the known set also includes every Sentinel any view names.
 ///
-/// - primary: the master of the highest `config-epoch` view, unless that view says it is
-///   objectively down (no node takes writes until the failover ends);
+/// - primary: the master of the highest `config-epoch` view, unless it is lost: that view
+///   says it is objectively down or mid-failover, or a majority of the views say it is
+///   subjectively down (no node takes writes until the failover ends);
 /// - replica: a replica in that view that is not down or disconnected and which
 ///   replicates from the primary, whose link to it is up (so it is synced); or, while
-///   that master is lost (objectively down, mid-failover, or subjectively down for a
-///   majority of the views) and so nobody takes writes, whose link has been down for
-///   less than `read_bound`: its data is the newest there is, it keeps serving reads;
+///   that master is lost and so nobody takes writes, whose link has been down for less
+///   than `read_bound`: its data is the newest there is, it keeps serving reads;
 /// - fail: every other Redis any view knows, a returning old master included.
 pub(crate) fn decide(
     views: &[SentinelView],
@@ -79,12 +79,17 @@ pub(crate) fn decide(
         .max_by_key(|(_, v)| (v.master.config_epoch, !in_failover(v)))
         .expect("a majority is at least one view");
     let master = canonical(&newest.master.addr);
-    let master_down = newest.master.has_flag("o_down") || in_failover(newest);
+    // Lost: objectively down, mid-failover, or subjectively down for a majority of the
+    // Sentinels (each reaches `+odown` on its own, up to a second apart: a majority
+    // seeing it down is the same verdict, sooner). Nobody is primary then, and its node
+    // need not be waited for: a Redis a majority cannot reach is failed over anyway, and
+    // one that still reaches clients is cut off, which the isolation guard closes.
     let sdown_views = views
         .iter()
         .filter(|v| canonical(&v.master.addr) == master && v.master.has_flag("s_down"))
         .count();
-    let master_lost = master_down || sdown_views * 2 > views.len();
+    let master_down =
+        newest.master.has_flag("o_down") || in_failover(newest) || sdown_views * 2 > views.len();
     let bound = match read_bound {
         ReadBound::Auto => newest.master.down_after + FAILOVER_ALLOWANCE,
         ReadBound::Fixed(bound) => bound,
@@ -115,7 +120,7 @@ pub(crate) fn decide(
         let usable = !is_down && !r.has_flag("disconnected");
         let follows_master = r.master.as_ref().map(canonical) == Some(master.clone());
         let synced = !master_down && r.link_ok;
-        let recent = !bound.is_zero() && master_lost && (r.link_ok || r.link_down < bound);
+        let recent = !bound.is_zero() && master_down && (r.link_ok || r.link_down < bound);
         if usable && follows_master && addr != master && (synced || recent) {
             roles.insert(addr, Role::Replica);
         }
@@ -473,17 +478,19 @@ mod tests {
     }
 
     #[test]
-    fn a_master_down_for_a_majority_of_the_sentinels_is_lost_for_reads() {
-        // Before `+odown`: two of three Sentinels see the master subjectively down. It
-        // stays the primary (no failover yet), and its replica keeps serving reads
-        // although Sentinel's fresh INFO says its link is down.
+    fn a_master_down_for_a_majority_of_the_sentinels_is_lost() {
+        // Before each Sentinel's own `+odown`: two of three see the master subjectively
+        // down. Nobody is primary, its node is not waited for, and its replica keeps
+        // serving reads although Sentinel's fresh INFO says its link is down.
         let sdown = |s| view(s, 1, 0, "master,s_down", vec![lost_link(2, 1)]);
         let up = |s| view(s, 1, 0, "master", vec![lost_link(2, 1)]);
         let t = decide_auto(&[sdown(1), sdown(2), up(3)], &[]).unwrap();
-        assert_eq!(t.roles[&redis(1)], Primary);
+        assert_eq!(t.roles[&redis(1)], Fail);
+        assert!(t.down.contains(&redis(1)));
         assert_eq!(t.roles[&redis(2)], Replica);
-        // One of three: the replica may be the one cut off. No reads.
+        // One of three: the master stays, and the replica may be the one cut off.
         let t = decide_auto(&[sdown(1), up(2), up(3)], &[]).unwrap();
+        assert_eq!(t.roles[&redis(1)], Primary);
         assert_eq!(t.roles[&redis(2)], Fail);
     }
 
