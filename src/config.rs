@@ -31,8 +31,8 @@ pub(crate) struct Config {
     pub(crate) timeout: Duration,
     /// How long to wait for the demoted primary's write block before promoting.
     pub(crate) block_wait: Duration,
-    /// How long a replica of a lost master keeps serving reads (`read_max_stale_ms`).
-    pub(crate) read_bound: ReadBound,
+    /// How the sync follows a failover (`read_max_stale_ms`, `promote_at`).
+    pub(crate) policy: Policy,
     /// The isolation guard (run by `redis-ha sync --every`).
     pub(crate) guard: GuardSettings,
 }
@@ -70,9 +70,28 @@ impl Default for GuardSettings {
     }
 }
 
+/// How the truth follows a failover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Policy {
+    pub(crate) read_bound: ReadBound,
+    pub(crate) promote_at: PromoteAt,
+}
+
+/// The Sentinels' signal at which the replica they promote becomes the primary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum PromoteAt {
+    /// The failover leader's `+promoted-slave` (its `failover-state` is `reconf_slaves`):
+    /// the replica answers as a master and the failover can no longer abort.
+    #[default]
+    PromotedSlave,
+    /// The first `+switch-master`: a Sentinel not leading the failover names it.
+    SwitchMaster,
+}
+
 /// How long a replica of a lost master keeps serving reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum ReadBound {
+    #[default]
     /// `down-after-milliseconds` (as the newest view reports it) + the time a failover
     /// takes (`observe::truth::FAILOVER_ALLOWANCE`).
     Auto,
@@ -100,7 +119,7 @@ pub(crate) enum ConfigError {
 
 const KEYS: &str = "master_name, sentinel, sentinel_password_file, redis_password_file, node, \
                     timeout_ms, block_wait_ms, guard, guard_react_ms, read_port, write_port, \
-                    guard_family, guard_match, local_node, guard_record_file, read_max_stale_ms";
+                    guard_family, guard_match, local_node, guard_record_file, read_max_stale_ms, promote_at";
 
 impl Config {
     /// Reads and parses the config at `path`.
@@ -127,7 +146,7 @@ impl Config {
         let mut timeout = Duration::from_millis(1000);
         let mut block_wait = Duration::from_millis(10_000);
         let mut guard = GuardSettings::default();
-        let mut read_bound = ReadBound::Auto;
+        let mut policy = Policy::default();
         for (i, raw) in text.lines().enumerate() {
             let n = i + 1;
             let line = raw.split('#').next().unwrap_or("").trim();
@@ -199,8 +218,20 @@ impl Config {
                     guard.match_by = MatchBy::parse(value).map_err(|e| err(n, e.to_string()))?
                 }
                 (Some("local_node"), None, _) => guard.local_node = Some(value.to_string()),
+                (Some("promote_at"), None, _) => {
+                    policy.promote_at = match value {
+                        "promoted-slave" => PromoteAt::PromotedSlave,
+                        "switch-master" => PromoteAt::SwitchMaster,
+                        _ => {
+                            return Err(err(
+                                n,
+                                format!("expected promoted-slave or switch-master, got {value:?}"),
+                            ));
+                        }
+                    }
+                }
                 (Some("read_max_stale_ms"), None, _) => {
-                    read_bound = match value {
+                    policy.read_bound = match value {
                         "auto" => ReadBound::Auto,
                         _ => match value.parse::<u64>() {
                             Ok(ms) if ms <= 600_000 => ReadBound::Fixed(Duration::from_millis(ms)),
@@ -255,7 +286,7 @@ impl Config {
             nodes,
             timeout,
             block_wait,
-            read_bound,
+            policy,
             guard,
         })
     }
@@ -361,6 +392,17 @@ mod tests {
     }
 
     #[test]
+    fn the_failover_policy_parses_with_defaults() {
+        let c = Config::parse("master_name = m\n", "x").unwrap();
+        assert_eq!(c.policy.read_bound, ReadBound::Auto);
+        assert_eq!(c.policy.promote_at, PromoteAt::PromotedSlave);
+        let text = "master_name = m\nread_max_stale_ms = 0\npromote_at = switch-master\n";
+        let c = Config::parse(text, "x").unwrap();
+        assert_eq!(c.policy.read_bound, ReadBound::Fixed(Duration::ZERO));
+        assert_eq!(c.policy.promote_at, PromoteAt::SwitchMaster);
+    }
+
+    #[test]
     fn defaults_ask_the_local_sentinel() {
         let c = Config::parse("master_name = m\n", "x").unwrap();
         assert_eq!(c.sentinels[0].to_string(), "127.0.0.1:26379");
@@ -388,6 +430,14 @@ mod tests {
                 "x:2: expected milliseconds",
             ),
             ("master_name = m\nguard = yes\n", "x:2: expected on or off"),
+            (
+                "master_name = m\npromote_at = role\n",
+                "x:2: expected promoted-slave or switch-master",
+            ),
+            (
+                "master_name = m\nread_max_stale_ms = 600001\n",
+                "x:2: expected auto or milliseconds from 0 to 600000",
+            ),
             (
                 "master_name = m\nguard_react_ms = 100\n",
                 "x:2: expected milliseconds from 200 to 10000",

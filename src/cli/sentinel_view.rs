@@ -131,6 +131,7 @@ mod tests {
                 num_other_sentinels: 2,
                 quorum: 2,
                 down_after: Duration::from_secs(2),
+                failover_state: None,
             },
             replicas: vec![
                 replica("10.0.0.3", &["slave"], Some(addr("10.0.0.2", 6379))),

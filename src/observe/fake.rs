@@ -115,6 +115,7 @@ pub(crate) fn view(s: u8, master: u8, epoch: u64, down_replicas: &[u8]) -> Senti
             num_other_sentinels: 2,
             quorum: 2,
             down_after: Duration::from_secs(2),
+            failover_state: None,
         },
         replicas: (1..=3)
             .filter(|&r| r != master)

@@ -68,7 +68,7 @@ pub(crate) fn verdict<S: Sentinels + Sync>(
     sentinels: &S,
 ) -> Result<Verdict, ObserveError> {
     let views = ask::ask(config, sentinels)?;
-    let truth = decide(&views, &config.sentinels, config.read_bound)?;
+    let truth = decide(&views, &config.sentinels, &config.policy)?;
     Ok(Verdict { views, truth })
 }
 

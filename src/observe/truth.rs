@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::cluster::Role;
-use crate::config::ReadBound;
+use crate::config::{Policy, PromoteAt, ReadBound};
 use crate::sentinel::canonical_host;
-use crate::sentinel::{Addr, SentinelView};
+use crate::sentinel::{Addr, ReplicaView, SentinelView};
 
 /// What the Sentinels agree on, by Redis address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +53,7 @@ pub(crate) const FAILOVER_ALLOWANCE: Duration = Duration::from_secs(5);
 pub(crate) fn decide(
     views: &[SentinelView],
     configured: &[Addr],
-    read_bound: ReadBound,
+    policy: &Policy,
 ) -> Result<Truth, NoMajority> {
     let mut known: BTreeSet<Addr> = configured.iter().map(canonical).collect();
     for view in views {
@@ -78,6 +78,26 @@ pub(crate) fn decide(
         .enumerate()
         .max_by_key(|(_, v)| (v.master.config_epoch, !in_failover(v)))
         .expect("a majority is at least one view");
+    // From the leader's `+promoted-slave` on, the failover cannot abort: the replica it
+    // promoted answers as a master and is the primary, before any `+switch-master`.
+    let promoted = (policy.promote_at == PromoteAt::PromotedSlave
+        && in_failover(newest)
+        && matches!(
+            newest.master.failover_state.as_deref(),
+            Some("reconf_slaves" | "update_config")
+        ))
+    .then(|| newest.replicas.iter().find(|r| r.has_flag("promoted")))
+    .flatten();
+    if let Some(promoted) = promoted {
+        return Ok(promotion(
+            views,
+            newest,
+            newest_at,
+            promoted,
+            reached.len(),
+            known.len(),
+        ));
+    }
     let master = canonical(&newest.master.addr);
     // Lost: objectively down, mid-failover, or subjectively down for a majority of the
     // Sentinels (each reaches `+odown` on its own, up to a second apart: a majority
@@ -90,7 +110,7 @@ pub(crate) fn decide(
         .count();
     let master_down =
         newest.master.has_flag("o_down") || in_failover(newest) || sdown_views * 2 > views.len();
-    let bound = match read_bound {
+    let bound = match policy.read_bound {
         ReadBound::Auto => newest.master.down_after + FAILOVER_ALLOWANCE,
         ReadBound::Fixed(bound) => bound,
     };
@@ -135,6 +155,42 @@ pub(crate) fn decide(
     })
 }
 
+/// The truth once the leader promoted `promoted`: it is the primary; the old master is
+/// down; the other replicas still follow the old master, so they would miss what the new
+/// primary acknowledges: no reads from them until they are its synced replicas.
+fn promotion(
+    views: &[SentinelView],
+    leader: &SentinelView,
+    leader_at: usize,
+    promoted: &ReplicaView,
+    reached: usize,
+    known: usize,
+) -> Truth {
+    let mut roles = BTreeMap::new();
+    let mut down = BTreeSet::new();
+    for view in views {
+        roles.insert(canonical(&view.master.addr), Role::Fail);
+        for r in &view.replicas {
+            roles.insert(canonical(&r.addr), Role::Fail);
+        }
+    }
+    down.insert(canonical(&leader.master.addr));
+    for r in &leader.replicas {
+        if r.has_flag("s_down") || r.has_flag("o_down") {
+            down.insert(canonical(&r.addr));
+        }
+    }
+    roles.insert(canonical(&promoted.addr), Role::Primary);
+    Truth {
+        epoch: leader.master.config_epoch,
+        roles,
+        down,
+        reached,
+        known,
+        newest: leader_at,
+    }
+}
+
 fn canonical(addr: &Addr) -> Addr {
     Addr {
         host: canonical_host(&addr.host),
@@ -145,7 +201,7 @@ fn canonical(addr: &Addr) -> Addr {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sentinel::{MasterView, ReplicaView};
+    use crate::sentinel::MasterView;
     use std::time::Duration;
 
     use crate::observe::fake::{addr as a, redis, sentinel};
@@ -172,6 +228,7 @@ mod tests {
                 num_other_sentinels: 2,
                 quorum: 2,
                 down_after: Duration::from_secs(2),
+                failover_state: None,
             },
             replicas,
             sentinels: [1, 2, 3]
@@ -193,7 +250,7 @@ mod tests {
     }
 
     fn decide_auto(views: &[SentinelView], configured: &[Addr]) -> Result<Truth, NoMajority> {
-        decide(views, configured, ReadBound::Auto)
+        decide(views, configured, &Policy::default())
     }
 
     fn roles(t: &Truth) -> Vec<(String, Role)> {
@@ -466,7 +523,15 @@ mod tests {
             let views: Vec<SentinelView> = (1..=3)
                 .map(|s| view(s, 1, 0, flags, vec![r.clone()]))
                 .collect();
-            let t = decide(&views, &[], bound).unwrap();
+            let t = decide(
+                &views,
+                &[],
+                &Policy {
+                    read_bound: bound,
+                    ..Policy::default()
+                },
+            )
+            .unwrap();
             assert_eq!(t.roles[&redis(2)], want, "{case}");
             let master = if flags.contains("o_down") {
                 Fail
@@ -519,5 +584,64 @@ mod tests {
                 ("10.0.0.3".into(), Fail)
             ]
         );
+    }
+
+    #[test]
+    fn the_promoted_replica_is_primary_from_the_leaders_promoted_slave_on() {
+        // Sentinel 3 leads the failover of dead master 1 and promoted replica 3; the
+        // others still see master 1 down at epoch 0.
+        let leader = |state: &str| {
+            let mut v = view(
+                3,
+                1,
+                1,
+                "master,s_down,o_down,failover_in_progress",
+                vec![lost_link(2, 2), replica(3, 1, "slave,promoted", false)],
+            );
+            v.master.failover_state = Some(state.into());
+            v
+        };
+        let others = |s| {
+            view(
+                s,
+                1,
+                0,
+                "master,s_down,o_down",
+                vec![lost_link(2, 2), lost_link(3, 2)],
+            )
+        };
+        let switched = Policy {
+            promote_at: PromoteAt::SwitchMaster,
+            ..Policy::default()
+        };
+        // (leader's failover-state, policy, replica 3's role, replica 2's role)
+        let table = [
+            ("wait_promotion", Policy::default(), Replica, Replica),
+            ("reconf_slaves", Policy::default(), Primary, Fail),
+            ("update_config", Policy::default(), Primary, Fail),
+            ("reconf_slaves", switched, Replica, Replica),
+        ];
+        for (state, policy, three, two) in table {
+            let t = decide(&[others(1), others(2), leader(state)], &[], &policy).unwrap();
+            assert_eq!(t.roles[&redis(3)], three, "{state} {policy:?}");
+            assert_eq!(
+                t.roles[&redis(2)],
+                two,
+                "{state} {policy:?}: follows the old master"
+            );
+            assert_eq!(t.roles[&redis(1)], Fail, "{state}");
+            assert!(
+                t.down.contains(&redis(1)),
+                "{state}: the old master is not waited for"
+            );
+        }
+        // Promoted: the leader's epoch, which the first +switch-master repeats.
+        let t = decide(
+            &[others(1), others(2), leader("reconf_slaves")],
+            &[],
+            &Policy::default(),
+        )
+        .unwrap();
+        assert_eq!(t.epoch, 1);
     }
 }

@@ -115,6 +115,7 @@ pub(crate) fn master(f: &Fields) -> Result<MasterView, String> {
             f.optional_number("down-after-milliseconds")?
                 .unwrap_or(30_000),
         ),
+        failover_state: f.get("failover-state").map(str::to_string),
     })
 }
 
