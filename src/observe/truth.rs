@@ -114,14 +114,8 @@ pub(crate) fn decide(
         ReadBound::Auto => newest.master.down_after + FAILOVER_ALLOWANCE,
         ReadBound::Fixed(bound) => bound,
     };
-    let mut roles = BTreeMap::new();
+    let mut roles = every_redis_fail(views);
     let mut down = BTreeSet::new();
-    for view in views {
-        roles.insert(canonical(&view.master.addr), Role::Fail);
-        for r in &view.replicas {
-            roles.insert(canonical(&r.addr), Role::Fail);
-        }
-    }
     if master_down {
         down.insert(master.clone());
     } else {
@@ -166,14 +160,8 @@ fn promotion(
     reached: usize,
     known: usize,
 ) -> Truth {
-    let mut roles = BTreeMap::new();
+    let mut roles = every_redis_fail(views);
     let mut down = BTreeSet::new();
-    for view in views {
-        roles.insert(canonical(&view.master.addr), Role::Fail);
-        for r in &view.replicas {
-            roles.insert(canonical(&r.addr), Role::Fail);
-        }
-    }
     down.insert(canonical(&leader.master.addr));
     for r in &leader.replicas {
         if r.has_flag("s_down") || r.has_flag("o_down") {
@@ -189,6 +177,15 @@ fn promotion(
         known,
         newest: leader_at,
     }
+}
+
+/// Every Redis any view knows, each `fail` until the decision says otherwise.
+fn every_redis_fail(views: &[SentinelView]) -> BTreeMap<Addr, Role> {
+    views
+        .iter()
+        .flat_map(|v| std::iter::once(&v.master.addr).chain(v.replicas.iter().map(|r| &r.addr)))
+        .map(|a| (canonical(a), Role::Fail))
+        .collect()
 }
 
 fn canonical(addr: &Addr) -> Addr {
