@@ -1,7 +1,8 @@
 //! Runs a child process until it exits or a deadline passes, whichever comes first: stdin
-//! is /dev/null, stdout and stderr are captured, and a child that overruns is SIGKILLed.
+//! is /dev/null or a given text, stdout and stderr are captured, and a child that overruns
+//! is SIGKILLed.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
@@ -46,12 +47,25 @@ impl Finished {
 /// Runs `cmd` for at most `timeout` (plus [`PIPE_GRACE`] to collect its output).
 /// Only a failure to start it (e.g. `NotFound`) or to reap it is an `Err`.
 pub(crate) fn run(cmd: &mut Command, timeout: Duration) -> io::Result<Finished> {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
+    run_inner(cmd.stdin(Stdio::null()), None, timeout)
+}
+
+/// [`run`] with `input` on the child's stdin (then closed), e.g. a script for
+/// `iptables-restore`.
+pub(crate) fn run_with_input(
+    cmd: &mut Command,
+    input: &[u8],
+    timeout: Duration,
+) -> io::Result<Finished> {
+    run_inner(cmd.stdin(Stdio::piped()), Some(input.to_vec()), timeout)
+}
+
+fn run_inner(cmd: &mut Command, input: Option<Vec<u8>>, timeout: Duration) -> io::Result<Finished> {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
     let started = (|| {
+        if let Some(input) = input {
+            feed(child.stdin.take(), input)?;
+        }
         let stdout = Capture::start(child.stdout.take())?;
         let stderr = Capture::start(child.stderr.take())?;
         let exited = exit_signal(&child)?;
@@ -114,6 +128,20 @@ fn exit_signal(child: &Child) -> io::Result<Receiver<()>> {
             }
         })?;
     Ok(rx)
+}
+
+/// Writes `input` to the child's stdin on a thread of its own, then closes it: a child that
+/// does not read cannot block us past the deadline (once it is killed, the write fails).
+/// A child that exits without reading it all is not our error; its exit status says more.
+fn feed(pipe: Option<impl Write + Send + 'static>, input: Vec<u8>) -> io::Result<()> {
+    if let Some(mut pipe) = pipe {
+        thread::Builder::new()
+            .name("child-stdin".into())
+            .spawn(move || {
+                let _ = pipe.write_all(&input);
+            })?;
+    }
+    Ok(())
 }
 
 /// One output pipe read on its own thread, so neither pipe can fill up and stall the child.
@@ -182,6 +210,29 @@ mod tests {
     fn stdin_is_empty() {
         let done = run(&mut sh("cat; echo end"), Duration::from_secs(5)).unwrap();
         assert_eq!(done.stdout_text(), "end\n");
+    }
+
+    #[test]
+    fn input_reaches_stdin_and_is_closed() {
+        let done = run_with_input(
+            &mut sh("cat; echo end"),
+            b"line 1\nline 2\n",
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        assert_eq!(done.end, End::Code(0));
+        assert_eq!(done.stdout_text(), "line 1\nline 2\nend\n");
+    }
+
+    #[test]
+    fn a_child_that_never_reads_its_input_is_still_killed_at_the_deadline() {
+        // More than a pipe holds: the writer blocks until the kill breaks the pipe.
+        let input = vec![b'x'; 1 << 20];
+        let started = Instant::now();
+        let done =
+            run_with_input(&mut sh("exec sleep 10"), &input, Duration::from_millis(200)).unwrap();
+        assert_eq!(done.end, End::TimedOut(Duration::from_millis(200)));
+        assert!(started.elapsed() < Duration::from_secs(2));
     }
 
     #[test]
