@@ -14,6 +14,8 @@ pub(crate) struct FakeFirewall {
     pub(crate) broken: bool,
     /// The generation `ruleset_version` reports (None: a backend without one).
     pub(crate) generation: Cell<Option<u32>>,
+    /// How many `apply` calls came (the real one makes one transaction per family each).
+    pub(crate) applies: Cell<usize>,
 }
 
 impl FakeFirewall {
@@ -59,6 +61,7 @@ impl Firewall for FakeFirewall {
     /// ensured blocks go in; records one line per block asked for.
     fn apply(&self, ensure: &[Block], lift: &[Block]) -> Result<bool, FirewallError> {
         self.fail()?;
+        self.applies.set(self.applies.get() + 1);
         let mut calls = self.calls.borrow_mut();
         calls.extend(ensure.iter().map(|b| format!("ensure {}", b.tag())));
         calls.extend(lift.iter().map(|b| format!("remove {}", b.tag())));
