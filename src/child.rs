@@ -3,18 +3,25 @@
 //! is SIGKILLed.
 
 use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::Pid;
 
 /// How long to wait for the output pipes after the child is gone: a descendant that
 /// inherited them may keep them open, and it must not hold us much longer.
 const PIPE_GRACE: Duration = Duration::from_millis(100);
+
+/// How long past the grace to wait while a pipe still has something to read (the child's
+/// last words, or its end): on a loaded host the reading thread may not have run yet, and
+/// an iptables whose stderr was lost reads as a failure without a reason.
+const PIPE_LATE: Duration = Duration::from_millis(500);
 
 /// What a finished (or killed) child did.
 #[derive(Debug)]
@@ -44,7 +51,8 @@ impl Finished {
     }
 }
 
-/// Runs `cmd` for at most `timeout` (plus [`PIPE_GRACE`] to collect its output).
+/// Runs `cmd` for at most `timeout` (plus [`PIPE_GRACE`], or [`PIPE_LATE`] at most, to
+/// collect its output).
 /// Only a failure to start it (e.g. `NotFound`) or to reap it is an `Err`.
 pub(crate) fn run(cmd: &mut Command, timeout: Duration) -> io::Result<Finished> {
     run_inner(cmd.stdin(Stdio::null()), None, timeout)
@@ -148,13 +156,17 @@ fn feed(pipe: Option<impl Write + Send + 'static>, input: Vec<u8>) -> io::Result
 struct Capture {
     buf: Arc<Mutex<Vec<u8>>>,
     done: Receiver<()>,
+    /// Our own handle on the pipe, to ask whether anything is left to read in it.
+    probe: Option<OwnedFd>,
 }
 
 impl Capture {
-    fn start(pipe: Option<impl Read + Send + 'static>) -> io::Result<Capture> {
+    fn start(pipe: Option<impl Read + AsFd + Send + 'static>) -> io::Result<Capture> {
         let buf = Arc::new(Mutex::new(Vec::new()));
         let (tx, done) = mpsc::channel();
+        let mut probe = None;
         if let Some(mut pipe) = pipe {
+            probe = Some(pipe.as_fd().try_clone_to_owned()?);
             let shared = Arc::clone(&buf);
             thread::Builder::new()
                 .name("child-pipe".into())
@@ -173,15 +185,37 @@ impl Capture {
         } else {
             let _ = tx.send(());
         }
-        Ok(Capture { buf, done })
+        Ok(Capture { buf, done, probe })
     }
 
-    /// What was read by the time the pipe closed, or by `deadline` if it stays open.
+    /// What was read by the time the pipe closed, or by `deadline` if it stays open and
+    /// empty (a descendant holding it); while it still has data or its end to deliver,
+    /// up to [`PIPE_LATE`] more.
     fn collect(self, deadline: Instant) -> Vec<u8> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let _ = self.done.recv_timeout(left);
+        let late = deadline + PIPE_LATE;
+        let mut until = deadline;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if !matches!(
+                self.done.recv_timeout(left),
+                Err(mpsc::RecvTimeoutError::Timeout)
+            ) {
+                break;
+            }
+            let now = Instant::now();
+            if now >= late || !self.probe.as_ref().is_some_and(pending) {
+                break;
+            }
+            until = (now + Duration::from_millis(10)).min(late);
+        }
         std::mem::take(&mut *self.buf.lock().unwrap())
     }
+}
+
+/// Whether a read of the pipe would return at once: data, or the end of it.
+fn pending(fd: &OwnedFd) -> bool {
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0)
 }
 
 #[cfg(test)]
