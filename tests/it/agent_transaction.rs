@@ -397,3 +397,41 @@ fn thirty_parallel_starts_then_thirty_stops_leave_exact_rulesets() {
     let out = run(node.server().cmd("iptables").args(["-S", CHAIN]));
     assert_ne!(out.code, 0, "{out}");
 }
+
+#[test]
+fn stop_without_state_or_valid_parameters_lifts_every_rule_of_its_tag_in_one_go() {
+    let node = Node::with_ports("txn-bytag", Some(&["--family", "both"]));
+    let write = || node.agent(WRITE).param("family", "both");
+    write().run("start").expect(0);
+    // Another WriteBlock resource on another port (its own state file), and ReadBlock.
+    node.agent(WRITE)
+        .instance("other-write")
+        .param("port", "7000")
+        .run("start")
+        .expect(0);
+    node.agent(READ).run("start").expect(0);
+    for entry in std::fs::read_dir(node.rsctmp()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().contains(WRITE.name) {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let (out, execs) = iptables_execs(&node, node.agent(WRITE).param("port", "0"), "stop");
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stderr.contains("removed 2 ipv4 rule(s)"), "{out}");
+    assert!(out.stderr.contains("removed 1 ipv6 rule(s)"), "{out}");
+    assert_eq!(
+        execs.iter().filter(|e| e.is_restore()).count(),
+        2,
+        "{execs:#?}"
+    );
+    let v4 = node.our_chain("iptables");
+    assert!(!v4.contains(WRITE.name), "{v4}");
+    assert_eq!(node.tagged("iptables", READ), 1, "{v4}");
+    assert_eq!(node.jumps("iptables").len(), 1, "{}", node.tables());
+    assert_eq!(node.our_chain("ip6tables"), "", "{}", node.tables());
+    assert!(node.jumps("ip6tables").is_empty(), "{}", node.tables());
+    node.assert_blocked(&[6380], "ReadBlock's rule alone left");
+    node.agent(READ).run("stop").expect(0);
+    node.assert_no_chain("all stopped");
+}
