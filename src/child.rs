@@ -1,19 +1,27 @@
 //! Runs a child process until it exits or a deadline passes, whichever comes first: stdin
-//! is /dev/null, stdout and stderr are captured, and a child that overruns is SIGKILLed.
+//! is /dev/null or a given text, stdout and stderr are captured, and a child that overruns
+//! is SIGKILLed.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::Pid;
 
 /// How long to wait for the output pipes after the child is gone: a descendant that
 /// inherited them may keep them open, and it must not hold us much longer.
 const PIPE_GRACE: Duration = Duration::from_millis(100);
+
+/// How long past the grace to wait while a pipe still has something to read (the child's
+/// last words, or its end): on a loaded host the reading thread may not have run yet, and
+/// an iptables whose stderr was lost reads as a failure without a reason.
+const PIPE_LATE: Duration = Duration::from_millis(500);
 
 /// What a finished (or killed) child did.
 #[derive(Debug)]
@@ -43,15 +51,29 @@ impl Finished {
     }
 }
 
-/// Runs `cmd` for at most `timeout` (plus [`PIPE_GRACE`] to collect its output).
+/// Runs `cmd` for at most `timeout` (plus [`PIPE_GRACE`], or [`PIPE_LATE`] at most, to
+/// collect its output).
 /// Only a failure to start it (e.g. `NotFound`) or to reap it is an `Err`.
 pub(crate) fn run(cmd: &mut Command, timeout: Duration) -> io::Result<Finished> {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
+    run_inner(cmd.stdin(Stdio::null()), None, timeout)
+}
+
+/// [`run`] with `input` on the child's stdin (then closed), e.g. a script for
+/// `iptables-restore`.
+pub(crate) fn run_with_input(
+    cmd: &mut Command,
+    input: &[u8],
+    timeout: Duration,
+) -> io::Result<Finished> {
+    run_inner(cmd.stdin(Stdio::piped()), Some(input.to_vec()), timeout)
+}
+
+fn run_inner(cmd: &mut Command, input: Option<Vec<u8>>, timeout: Duration) -> io::Result<Finished> {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
     let started = (|| {
+        if let Some(input) = input {
+            feed(child.stdin.take(), input)?;
+        }
         let stdout = Capture::start(child.stdout.take())?;
         let stderr = Capture::start(child.stderr.take())?;
         let exited = exit_signal(&child)?;
@@ -116,17 +138,35 @@ fn exit_signal(child: &Child) -> io::Result<Receiver<()>> {
     Ok(rx)
 }
 
+/// Writes `input` to the child's stdin on a thread of its own, then closes it: a child that
+/// does not read cannot block us past the deadline (once it is killed, the write fails).
+/// A child that exits without reading it all is not our error; its exit status says more.
+fn feed(pipe: Option<impl Write + Send + 'static>, input: Vec<u8>) -> io::Result<()> {
+    if let Some(mut pipe) = pipe {
+        thread::Builder::new()
+            .name("child-stdin".into())
+            .spawn(move || {
+                let _ = pipe.write_all(&input);
+            })?;
+    }
+    Ok(())
+}
+
 /// One output pipe read on its own thread, so neither pipe can fill up and stall the child.
 struct Capture {
     buf: Arc<Mutex<Vec<u8>>>,
     done: Receiver<()>,
+    /// Our own handle on the pipe, to ask whether anything is left to read in it.
+    probe: Option<OwnedFd>,
 }
 
 impl Capture {
-    fn start(pipe: Option<impl Read + Send + 'static>) -> io::Result<Capture> {
+    fn start(pipe: Option<impl Read + AsFd + Send + 'static>) -> io::Result<Capture> {
         let buf = Arc::new(Mutex::new(Vec::new()));
         let (tx, done) = mpsc::channel();
+        let mut probe = None;
         if let Some(mut pipe) = pipe {
+            probe = Some(pipe.as_fd().try_clone_to_owned()?);
             let shared = Arc::clone(&buf);
             thread::Builder::new()
                 .name("child-pipe".into())
@@ -145,15 +185,37 @@ impl Capture {
         } else {
             let _ = tx.send(());
         }
-        Ok(Capture { buf, done })
+        Ok(Capture { buf, done, probe })
     }
 
-    /// What was read by the time the pipe closed, or by `deadline` if it stays open.
+    /// What was read by the time the pipe closed, or by `deadline` if it stays open and
+    /// empty (a descendant holding it); while it still has data or its end to deliver,
+    /// up to [`PIPE_LATE`] more.
     fn collect(self, deadline: Instant) -> Vec<u8> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let _ = self.done.recv_timeout(left);
+        let late = deadline + PIPE_LATE;
+        let mut until = deadline;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if !matches!(
+                self.done.recv_timeout(left),
+                Err(mpsc::RecvTimeoutError::Timeout)
+            ) {
+                break;
+            }
+            let now = Instant::now();
+            if now >= late || !self.probe.as_ref().is_some_and(pending) {
+                break;
+            }
+            until = (now + Duration::from_millis(10)).min(late);
+        }
         std::mem::take(&mut *self.buf.lock().unwrap())
     }
+}
+
+/// Whether a read of the pipe would return at once: data, or the end of it.
+fn pending(fd: &OwnedFd) -> bool {
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0)
 }
 
 #[cfg(test)]
@@ -182,6 +244,29 @@ mod tests {
     fn stdin_is_empty() {
         let done = run(&mut sh("cat; echo end"), Duration::from_secs(5)).unwrap();
         assert_eq!(done.stdout_text(), "end\n");
+    }
+
+    #[test]
+    fn input_reaches_stdin_and_is_closed() {
+        let done = run_with_input(
+            &mut sh("cat; echo end"),
+            b"line 1\nline 2\n",
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        assert_eq!(done.end, End::Code(0));
+        assert_eq!(done.stdout_text(), "line 1\nline 2\nend\n");
+    }
+
+    #[test]
+    fn a_child_that_never_reads_its_input_is_still_killed_at_the_deadline() {
+        // More than a pipe holds: the writer blocks until the kill breaks the pipe.
+        let input = vec![b'x'; 1 << 20];
+        let started = Instant::now();
+        let done =
+            run_with_input(&mut sh("exec sleep 10"), &input, Duration::from_millis(200)).unwrap();
+        assert_eq!(done.end, End::TimedOut(Duration::from_millis(200)));
+        assert!(started.elapsed() < Duration::from_secs(2));
     }
 
     #[test]

@@ -41,7 +41,9 @@ impl AgentError {
         match self {
             AgentError::Config(_) => OcfCode::ErrConfigured,
             AgentError::NotRoot => OcfCode::ErrPerm,
-            AgentError::Firewall(FirewallError::NotInstalled { .. }) => OcfCode::ErrInstalled,
+            AgentError::Firewall(
+                FirewallError::NotInstalled { .. } | FirewallError::ChangerMissing { .. },
+            ) => OcfCode::ErrInstalled,
             AgentError::Firewall(FirewallError::Permission { .. }) => OcfCode::ErrPerm,
             AgentError::Firewall(_)
             | AgentError::Lock(_)

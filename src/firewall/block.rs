@@ -101,6 +101,20 @@ impl Backend {
             (Backend::Legacy, Family::V6) => "ip6tables-legacy",
         }
     }
+
+    /// The program that applies a whole script in one transaction (`iptables-restore`);
+    /// `auto` takes the one on PATH, unless [`Xtables`](super::Xtables) can tell which
+    /// backend the `iptables` on PATH is.
+    pub(crate) fn restore_program(self, family: Family) -> &'static str {
+        match (self, family) {
+            (Backend::Auto, Family::V4) => "iptables-restore",
+            (Backend::Auto, Family::V6) => "ip6tables-restore",
+            (Backend::Nft, Family::V4) => "iptables-nft-restore",
+            (Backend::Nft, Family::V6) => "ip6tables-nft-restore",
+            (Backend::Legacy, Family::V4) => "iptables-legacy-restore",
+            (Backend::Legacy, Family::V6) => "ip6tables-legacy-restore",
+        }
+    }
 }
 
 /// A TCP port, 1 to 65535.

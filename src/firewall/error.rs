@@ -7,6 +7,12 @@ use std::time::Duration;
 pub(crate) enum FirewallError {
     #[error("{program} is not installed (not found on PATH)")]
     NotInstalled { program: String },
+    /// The program that lists the rules is there, the one that changes them is not: unlike
+    /// `NotInstalled`, rules of ours may well be in force.
+    #[error(
+        "{program} is not installed (not found on PATH): the rules that {lister} lists cannot be changed without it"
+    )]
+    ChangerMissing { program: String, lister: String },
     #[error("{program} needs root: {stderr}")]
     Permission { program: String, stderr: String },
     #[error("the xtables lock stayed busy: {stderr}")]

@@ -14,6 +14,8 @@ pub(crate) struct FakeFirewall {
     pub(crate) broken: bool,
     /// The generation `ruleset_version` reports (None: a backend without one).
     pub(crate) generation: Cell<Option<u32>>,
+    /// How many `apply` calls came (the real one makes one transaction per family each).
+    pub(crate) applies: Cell<usize>,
 }
 
 impl FakeFirewall {
@@ -55,24 +57,27 @@ impl Firewall for FakeFirewall {
         })
     }
 
-    fn ensure_block(&self, block: &Block) -> Result<(), FirewallError> {
+    /// Like the real one: a lift takes every block with its tag in its chain, then the
+    /// ensured blocks go in; records one line per block asked for.
+    fn apply(&self, ensure: &[Block], lift: &[Block]) -> Result<bool, FirewallError> {
         self.fail()?;
-        self.calls
-            .borrow_mut()
-            .push(format!("ensure {}", block.tag()));
-        if !self.blocks.borrow().contains(block) {
-            self.blocks.borrow_mut().push(block.clone());
+        self.applies.set(self.applies.get() + 1);
+        let mut calls = self.calls.borrow_mut();
+        calls.extend(ensure.iter().map(|b| format!("ensure {}", b.tag())));
+        calls.extend(lift.iter().map(|b| format!("remove {}", b.tag())));
+        let mut blocks = self.blocks.borrow_mut();
+        let before = blocks.clone();
+        blocks.retain(|b| {
+            !lift
+                .iter()
+                .any(|l| l.tag() == b.tag() && l.chain == b.chain)
+        });
+        for block in ensure {
+            if !blocks.contains(block) {
+                blocks.push(block.clone());
+            }
         }
-        Ok(())
-    }
-
-    fn remove_block(&self, block: &Block) -> Result<(), FirewallError> {
-        self.fail()?;
-        self.calls
-            .borrow_mut()
-            .push(format!("remove {}", block.tag()));
-        self.blocks.borrow_mut().retain(|b| b != block);
-        Ok(())
+        Ok(*blocks != before)
     }
 
     fn remove_tagged(

@@ -1,10 +1,12 @@
-//! The real `Firewall`: our rules in our own chain, jumped to from the top of INPUT.
+//! The real `Firewall`: our rules in our own chain, jumped to from the top of INPUT; each
+//! change one `iptables-restore` transaction per family, decided from one listing.
 
 use super::block::{Backend, Block, ChainName, Families, Family};
 use super::error::FirewallError;
 use super::rule::Rule;
-use super::save;
-use super::xtables::{Xtables, op_args};
+use super::save::{self, Listing};
+use super::transaction::{self, Ensure, Lift, Script, Tag};
+use super::xtables::Xtables;
 use super::{Firewall, Presence};
 
 /// Blocks ports with iptables/ip6tables.
@@ -17,35 +19,94 @@ impl Iptables {
         Self { x }
     }
 
-    /// Once our chain holds no rule, removes the jump to it and the chain itself.
-    fn drop_chain_if_empty(
+    /// One family's change: read the table, decide, write it in one transaction. Other
+    /// programs may change the table between our read and our write (the host lock only
+    /// keeps our own out): a rule we delete already gone, a chain we create already there.
+    /// The kernel then refuses the whole script, nothing is applied, and we decide again
+    /// from a fresh read, once.
+    fn transact(
         &self,
         backend: Backend,
         family: Family,
-        chain: &ChainName,
-    ) -> Result<(), FirewallError> {
-        let Some(listing) = self.x.list(backend, family, "filter", chain.as_str())? else {
-            return Ok(());
-        };
-        if !save::rules_of(&listing, chain.as_str()).is_empty() {
-            return Ok(());
-        }
-        self.x.delete_all(backend, family, &Rule::jump(chain))?;
-        let args = ["-t", "filter", "-X", chain.as_str()].map(String::from);
-        // A chain someone else still jumps to stays; what matters for us is that it is empty.
-        match self.x.change(backend, family, &args) {
-            Err(FirewallError::Failed { .. }) | Ok(_) => Ok(()),
-            Err(e) => Err(e),
+        ensure: &[&Block],
+        lift: &[Lift],
+    ) -> Result<Script, FirewallError> {
+        let mut retried = false;
+        loop {
+            let listing = self.x.listing(backend, family, "filter")?;
+            let ensure = self.ensures(backend, family, ensure, &listing)?;
+            let script = transaction::plan(&listing, &ensure, lift);
+            if script.is_empty() {
+                return Ok(script);
+            }
+            match self.x.restore(backend, family, &script) {
+                Ok(()) => return Ok(script),
+                Err(FirewallError::Failed { .. }) if !retried => retried = true,
+                Err(FirewallError::NotInstalled { program }) => {
+                    return Err(FirewallError::ChangerMissing {
+                        program,
+                        lister: backend.program(family).to_string(),
+                    });
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
+
+    /// The blocks' rules, each with whether it is there. The listing cannot tell our rule
+    /// from another with the same tag (iptables prints rules its own way), so `-C` decides,
+    /// asked only for rules whose tag is in the listing (all at once, in parallel).
+    fn ensures(
+        &self,
+        backend: Backend,
+        family: Family,
+        blocks: &[&Block],
+        listing: &Listing,
+    ) -> Result<Vec<Ensure>, FirewallError> {
+        let rules: Vec<Rule> = blocks.iter().map(|b| Rule::block(b, family)).collect();
+        let candidate = |rule: &Rule| {
+            let tag = save::comment_of(&rule.spec);
+            listing.rules_in(&rule.chain).any(|l| l.comment() == tag)
+        };
+        let checks: Vec<(Backend, Family, &Rule)> = rules
+            .iter()
+            .filter(|r| candidate(r))
+            .map(|r| (backend, family, r))
+            .collect();
+        let mut found = self.x.check_all(&checks)?.into_iter();
+        Ok(rules
+            .iter()
+            .map(|rule| Ensure {
+                rule: rule.clone(),
+                present: candidate(rule) && found.next().unwrap_or(false),
+            })
+            .collect())
+    }
+}
+
+/// The (backend, family) pairs the blocks live in, in a stable order: one transaction each.
+fn tables_of<'a>(blocks: impl Iterator<Item = &'a Block>) -> Vec<(Backend, Family)> {
+    let mut pairs = Vec::new();
+    for block in blocks {
+        for &family in block.families.list() {
+            if !pairs.contains(&(block.backend, family)) {
+                pairs.push((block.backend, family));
+            }
+        }
+    }
+    pairs
+}
+
+fn in_table(block: &Block, backend: Backend, family: Family) -> bool {
+    block.backend == backend && block.families.list().contains(&family)
 }
 
 impl Firewall for Iptables {
     fn installed(&self, block: &Block) -> Result<(), FirewallError> {
         for &family in block.families.list() {
-            if !self.x.installed(block.backend, family) {
+            if let Some(program) = self.x.missing(block.backend, family) {
                 return Err(FirewallError::NotInstalled {
-                    program: block.backend.program(family).to_string(),
+                    program: program.to_string(),
                 });
             }
         }
@@ -90,35 +151,24 @@ impl Firewall for Iptables {
         Ok(combine(&per_family))
     }
 
-    fn ensure_block(&self, block: &Block) -> Result<(), FirewallError> {
-        let jump = Rule::jump(&block.chain);
-        for &family in block.families.list() {
-            let rule = Rule::block(block, family);
-            let found = self.x.check_all(&[
-                (block.backend, family, &jump),
-                (block.backend, family, &rule),
-            ])?;
-            if !found[0] {
-                self.x
-                    .create_chain(block.backend, family, "filter", block.chain.as_str())?;
-                self.x
-                    .change(block.backend, family, &op_args("-I", &jump))?;
-            }
-            if !found[1] {
-                self.x
-                    .change(block.backend, family, &op_args("-A", &rule))?;
-            }
+    fn apply(&self, ensure: &[Block], lift: &[Block]) -> Result<bool, FirewallError> {
+        let mut changed = false;
+        for (backend, family) in tables_of(ensure.iter().chain(lift)) {
+            let ensure: Vec<&Block> = ensure
+                .iter()
+                .filter(|b| in_table(b, backend, family))
+                .collect();
+            let lift: Vec<Lift> = lift
+                .iter()
+                .filter(|b| in_table(b, backend, family))
+                .map(|b| Lift {
+                    chain: b.chain.to_string(),
+                    tag: Tag::Exact(b.tag()),
+                })
+                .collect();
+            changed |= !self.transact(backend, family, &ensure, &lift)?.is_empty();
         }
-        Ok(())
-    }
-
-    fn remove_block(&self, block: &Block) -> Result<(), FirewallError> {
-        for &family in block.families.list() {
-            self.x
-                .delete_all(block.backend, family, &Rule::block(block, family))?;
-            self.drop_chain_if_empty(block.backend, family, &block.chain)?;
-        }
-        Ok(())
+        Ok(changed)
     }
 
     fn remove_tagged(
@@ -128,15 +178,13 @@ impl Firewall for Iptables {
         backend: Backend,
         tag_prefix: &str,
     ) -> Result<usize, FirewallError> {
+        let lift = [Lift {
+            chain: chain.to_string(),
+            tag: Tag::Prefix(tag_prefix.to_string()),
+        }];
         let mut removed = 0;
         for &family in families.list() {
-            for rule in self.x.rules(backend, family, "filter", chain.as_str())? {
-                if save::comment_of(&rule.spec).is_some_and(|c| c.starts_with(tag_prefix)) {
-                    self.x.change(backend, family, &op_args("-D", &rule))?;
-                    removed += 1;
-                }
-            }
-            self.drop_chain_if_empty(backend, family, chain)?;
+            removed += self.transact(backend, family, &[], &lift)?.deleted;
         }
         Ok(removed)
     }

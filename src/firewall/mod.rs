@@ -9,6 +9,7 @@ mod generation;
 mod iptables;
 mod rule;
 pub(crate) mod save;
+mod transaction;
 mod xtables;
 
 pub(crate) use block::{Backend, Block, ChainName, Families, Family, MatchBy, Port, RejectWith};
@@ -38,10 +39,22 @@ pub(crate) trait Firewall {
     fn ruleset_version(&self, block: &Block) -> Option<String>;
     /// Whether the block is in force; never mistakes a failing iptables for "absent".
     fn presence(&self, block: &Block) -> Result<Presence, FirewallError>;
+    /// Puts every block of `ensure` in force (its chain, the jump to it from the top of
+    /// INPUT, its rule) and lifts every block of `lift` (each rule in its chain that carries
+    /// its tag, every copy; the chain and its jump too once no rule is left in it), in ONE
+    /// ruleset transaction per address family (and backend), none where nothing needs to
+    /// change. A block in both is replaced: its old rules go and its rule is in force. Idempotent;
+    /// true when it changed anything.
+    fn apply(&self, ensure: &[Block], lift: &[Block]) -> Result<bool, FirewallError>;
     /// Installs the block if missing (chain and jump included); idempotent.
-    fn ensure_block(&self, block: &Block) -> Result<(), FirewallError>;
-    /// Removes the block, and our chain with its jump once nothing of ours is left in it.
-    fn remove_block(&self, block: &Block) -> Result<(), FirewallError>;
+    fn ensure_block(&self, block: &Block) -> Result<(), FirewallError> {
+        self.apply(std::slice::from_ref(block), &[]).map(|_| ())
+    }
+    /// Removes the block (every rule in its chain with its tag), and our chain with its
+    /// jump once nothing is left in it.
+    fn remove_block(&self, block: &Block) -> Result<(), FirewallError> {
+        self.apply(&[], std::slice::from_ref(block)).map(|_| ())
+    }
     /// Removes every rule in `chain` whose tag starts with `tag_prefix`: the way out when
     /// neither the parameters nor the state file say exactly what was installed.
     fn remove_tagged(

@@ -1,5 +1,6 @@
-//! Running iptables/ip6tables: bounded lock waits, and its exit codes read deliberately
-//! (its 4 is "resource problem", not OCF's 4; `-C`'s 1 means "no such rule").
+//! Running iptables/ip6tables and their `-restore`: bounded lock waits, and their exit
+//! codes read deliberately (4 is "resource problem", not OCF's 4; `-C`'s 1 means "no such
+//! rule", a restore's 1 that its transaction was refused whole).
 
 use std::io::ErrorKind;
 use std::process::Command;
@@ -8,6 +9,8 @@ use std::time::{Duration, Instant};
 use super::block::{Backend, ChainName, Family};
 use super::error::FirewallError;
 use super::rule::Rule;
+use super::save::Listing;
+use super::transaction::Script;
 use crate::child::{self, End, Finished};
 
 /// Runs one backend's iptables programs until a deadline.
@@ -109,6 +112,44 @@ impl Xtables {
         }
     }
 
+    /// The whole table as `-S` lists it (one run): its chains and every rule.
+    pub(crate) fn listing(
+        &self,
+        backend: Backend,
+        family: Family,
+        table: &str,
+    ) -> Result<Listing, FirewallError> {
+        match self.run(backend, family, &strings(&["-t", table, "-S"]))? {
+            Ran::Ok(out) => Ok(Listing::parse(&out)),
+            // A table that does not exist yet has no chain of ours and no rule.
+            Ran::NoSuchRule => Ok(Listing::default()),
+        }
+    }
+
+    /// Applies `script` with `iptables-restore --noflush`: one ruleset transaction, applied
+    /// whole or refused whole (then `Failed`, with the line iptables names in stderr).
+    pub(crate) fn restore(
+        &self,
+        backend: Backend,
+        family: Family,
+        script: &Script,
+    ) -> Result<(), FirewallError> {
+        let program = self.restore_program(backend, family);
+        let args = strings(&["--noflush"]);
+        let text = script.text();
+        // The script on one line, so it fits in an exit reason.
+        let shown = format!("<<< '{}'", text.trim_end().replace('\n', "; "));
+        let (command, done) = self.exec(program, &args, Some((&text, &shown)))?;
+        finish(&command, done, false).map(|_| ())
+    }
+
+    /// The `-restore` of the same backend as the `iptables` that lists and checks (for
+    /// `auto`, a PATH that puts `iptables-legacy` first as `iptables` must not get the nft
+    /// `iptables-restore` next to it).
+    fn restore_program(&self, backend: Backend, family: Family) -> &'static str {
+        resolve(backend, family).restore_program(family)
+    }
+
     /// Appends `rule` (or inserts it at the top) unless it is already there; true when added.
     pub(crate) fn ensure(
         &self,
@@ -178,41 +219,55 @@ impl Xtables {
     /// Whether this backend's program for `family` is iptables-nft (whose rules live in
     /// nf_tables); `auto` follows the links of the program on PATH.
     pub(crate) fn is_nft(&self, backend: Backend, family: Family) -> bool {
-        match backend {
-            Backend::Nft => !self.pretend_missing,
-            Backend::Legacy => false,
-            Backend::Auto => {
-                !self.pretend_missing
-                    && find_on_path(backend.program(family))
-                        .and_then(|p| std::fs::canonicalize(p).ok())
-                        .is_some_and(|p| p.file_name().is_some_and(|n| n == "xtables-nft-multi"))
-            }
-        }
+        !self.pretend_missing && resolve(backend, family) == Backend::Nft
     }
 
-    /// Whether the program for this backend and family can be run at all.
-    pub(crate) fn installed(&self, backend: Backend, family: Family) -> bool {
-        !self.pretend_missing && on_path(backend.program(family))
+    /// The first program this backend and family needs that cannot be run, if any: the
+    /// `iptables` that lists and checks, and the `-restore` that changes.
+    pub(crate) fn missing(&self, backend: Backend, family: Family) -> Option<&'static str> {
+        [
+            backend.program(family),
+            self.restore_program(backend, family),
+        ]
+        .into_iter()
+        .find(|program| self.pretend_missing || !on_path(program))
     }
 
     /// Runs one iptables program, killed if it is still running at the deadline.
     fn run(&self, backend: Backend, family: Family, args: &[String]) -> Result<Ran, FirewallError> {
-        let program = backend.program(family);
-        let command = format!("{program} {}", args.join(" "));
+        let (command, done) = self.exec(backend.program(family), args, None)?;
+        finish(&command, done, true)
+    }
+
+    /// Starts `program -w SECONDS ARGS` (with `input` on stdin, and how to show it) and
+    /// waits for it until the deadline; returns the command as shown in errors.
+    fn exec(
+        &self,
+        program: &str,
+        args: &[String],
+        input: Option<(&str, &str)>,
+    ) -> Result<(String, Finished), FirewallError> {
+        let shown_input = input.map_or(String::new(), |(_, shown)| format!(" {shown}"));
         if self.pretend_missing {
             return Err(FirewallError::NotInstalled {
                 program: program.to_string(),
             });
         }
         let left = self.deadline.saturating_duration_since(Instant::now());
+        // iptables-legacy waits for the lock at most this long; iptables-nft ignores it.
+        let wait = self.wait_cap.min(left).as_secs().max(1).to_string();
+        let command = format!("{program} -w {wait} {}{shown_input}", args.join(" "));
         if left < Duration::from_millis(200) {
             return Err(FirewallError::OutOfTime { command });
         }
-        // iptables-legacy waits for the lock at most this long; iptables-nft ignores it.
-        let wait = self.wait_cap.min(left).as_secs().max(1).to_string();
-        let done = child::run(Command::new(program).arg("-w").arg(&wait).args(args), left);
+        let mut cmd = Command::new(program);
+        cmd.arg("-w").arg(&wait).args(args);
+        let done = match input {
+            Some((text, _)) => child::run_with_input(&mut cmd, text.as_bytes(), left),
+            None => child::run(&mut cmd, left),
+        };
         match done {
-            Ok(done) => finish(&command, done),
+            Ok(done) => Ok((command, done)),
             Err(e) if e.kind() == ErrorKind::NotFound => Err(FirewallError::NotInstalled {
                 program: program.to_string(),
             }),
@@ -221,9 +276,10 @@ impl Xtables {
     }
 }
 
-/// Reads iptables' verdict: 0 ok; 1 (or 2 naming a missing jump target) "no such rule";
-/// 4 with a lock or permission message; anything else a failure that carries stderr.
-fn finish(command: &str, output: Finished) -> Result<Ran, FirewallError> {
+/// Reads iptables' verdict: 0 ok; for a query (`answers_missing`), 1 (or 2 naming a
+/// missing jump target) "no such rule"; 4 with a lock or permission message; anything else
+/// a failure that carries stderr (for a restore, every refused transaction).
+fn finish(command: &str, output: Finished, answers_missing: bool) -> Result<Ran, FirewallError> {
     let stderr = output.stderr_text();
     let code = match output.end {
         End::Code(code) => code,
@@ -238,8 +294,10 @@ fn finish(command: &str, output: Finished) -> Result<Ran, FirewallError> {
     let program = command.split(' ').next().unwrap_or("iptables").to_string();
     match code {
         0 => Ok(Ran::Ok(output.stdout_text())),
-        1 if is_missing(&stderr) => Ok(Ran::NoSuchRule),
-        2 if stderr.contains("does not exist") || is_missing_chain_target(&stderr) => {
+        1 if answers_missing && is_missing(&stderr) => Ok(Ran::NoSuchRule),
+        2 if answers_missing
+            && (stderr.contains("does not exist") || is_missing_chain_target(&stderr)) =>
+        {
             Ok(Ran::NoSuchRule)
         }
         4 if stderr.contains("xtables lock") => Err(FirewallError::LockBusy { stderr }),
@@ -292,6 +350,24 @@ pub(crate) fn op_args(op: &str, rule: &Rule) -> Vec<String> {
 
 fn strings(words: &[&str]) -> Vec<String> {
     words.iter().map(|w| w.to_string()).collect()
+}
+
+/// The backend `auto` stands for: the one whose multi-call binary the `iptables` on PATH
+/// is a link to; still `Auto` when it is neither (a wrapper, say).
+fn resolve(backend: Backend, family: Family) -> Backend {
+    if backend != Backend::Auto {
+        return backend;
+    }
+    let target = find_on_path(backend.program(family)).and_then(|p| std::fs::canonicalize(p).ok());
+    match target
+        .as_ref()
+        .and_then(|p| p.file_name())
+        .and_then(|n| n.to_str())
+    {
+        Some("xtables-nft-multi") => Backend::Nft,
+        Some("xtables-legacy-multi") => Backend::Legacy,
+        _ => Backend::Auto,
+    }
 }
 
 fn on_path(program: &str) -> bool {

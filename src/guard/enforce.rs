@@ -8,9 +8,7 @@ use std::time::Duration;
 use super::rules::Decision;
 use crate::blocks::CHAIN;
 use crate::config::GuardSettings;
-use crate::firewall::{
-    Backend, Block, ChainName, Firewall, FirewallError, Port, Presence, RejectWith,
-};
+use crate::firewall::{Backend, Block, ChainName, Firewall, FirewallError, Port, RejectWith};
 use crate::lock::{HostLock, LockError};
 
 /// Why the guard's rules could not be put in force.
@@ -103,34 +101,24 @@ impl Enforcer {
         Ok(self.change(firewall, &all, &wanted)?)
     }
 
+    /// One `apply`: every wanted block in force, every other one it manages (and those of
+    /// the settings before: the config named another port or family) lifted, in one
+    /// ruleset transaction per family.
     fn change(
         &mut self,
         firewall: &impl Firewall,
         all: &[Block],
         wanted: &[Block],
     ) -> Result<bool, FirewallError> {
-        let mut changed = false;
-        // Rules of the settings before (the config named another port or family).
+        let mut lift: Vec<Block> = all
+            .iter()
+            .filter(|b| !wanted.contains(b))
+            .cloned()
+            .collect();
         if let Some(last) = &self.last {
-            for b in last.managed.iter().filter(|b| !all.contains(b)) {
-                firewall.remove_block(b)?;
-                changed = true;
-            }
+            lift.extend(last.managed.iter().filter(|b| !all.contains(b)).cloned());
         }
-        for b in all {
-            let want = wanted.contains(b);
-            match (want, firewall.presence(b)?) {
-                (true, Presence::Present) | (false, Presence::Absent) => {}
-                (true, _) => {
-                    firewall.ensure_block(b)?;
-                    changed = true;
-                }
-                (false, _) => {
-                    firewall.remove_block(b)?;
-                    changed = true;
-                }
-            }
-        }
+        let changed = firewall.apply(wanted, &lift)?;
         let version = all.iter().find_map(|b| firewall.ruleset_version(b));
         self.last = Some(Last {
             managed: all.to_vec(),
@@ -222,6 +210,30 @@ mod tests {
         fw.generation.set(Some(2));
         assert!(e.apply(&fw, &s, Some(&closed(true, false))).unwrap());
         assert_eq!(ports(&fw), ["redis-ha:guard:6381"]);
+    }
+
+    #[test]
+    fn each_round_changes_the_firewall_in_one_apply() {
+        let s = GuardSettings::default();
+        let (mut e, fw, _lock) = enforcer("one");
+        for (decision, want) in [
+            (
+                Some(closed(true, true)),
+                &["redis-ha:guard:6381", "redis-ha:guard:6380"][..],
+            ),
+            (Some(closed(false, true)), &["redis-ha:guard:6380"]),
+            (Some(closed(true, false)), &["redis-ha:guard:6381"]),
+            (None, &[]),
+        ] {
+            let before = fw.applies.get();
+            assert!(e.apply(&fw, &s, decision.as_ref()).unwrap());
+            assert_eq!(fw.applies.get(), before + 1, "{decision:?}");
+            let mut got = ports(&fw);
+            got.sort();
+            let mut want = want.to_vec();
+            want.sort();
+            assert_eq!(got, want, "{decision:?}");
+        }
     }
 
     #[test]

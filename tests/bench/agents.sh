@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark of the installed RedisLBWriteBlock agent (`make bench`: after `make install`,
-# as root). Everything runs in one network namespace of its own (rha-bench-PID, deleted on
+# as root), or of AGENT=/path/to/RedisLBWriteBlock (a link to any build, so named). Everything runs in one network namespace of its own (rha-bench-PID, deleted on
 # exit), never against the host firewall. Each figure is the median wall time over RUNS
 # runs (default 50, at least 50; hyperfine -N, 5 warm-up runs) of:
 #   monitor      our `monitor` (recurring, interval 10 s) with our rule present and the
@@ -17,6 +17,8 @@
 #                a monitor that shells out to iptables cannot go below
 #   portblock    `ocf:heartbeat:portblock monitor` (tcp 6381, action=block) after its
 #                start: the shell agent people would use instead
+#   baseline start/stop   the same start and stop of BASELINE, when set: another build's
+#                RedisLBWriteBlock (e.g. one built from main), measured in the same run
 # plus the peak RSS (GNU time %M, max of 5 runs) of our monitor, which includes the
 # iptables children it waits for, and for scale that of our binary alone (meta-data) and
 # of one iptables -C. Prints the medians and the ratios against the targets
@@ -27,7 +29,9 @@ set -euo pipefail
 
 RUNS=${RUNS:-50}
 WARMUP=5
-AGENT=/usr/lib/ocf/resource.d/redis-ha/RedisLBWriteBlock
+# AGENT: the agent measured (default: the installed one); its file name picks the agent.
+AGENT=${AGENT:-/usr/lib/ocf/resource.d/redis-ha/RedisLBWriteBlock}
+BASELINE=${BASELINE:-}
 PORTBLOCK=/usr/lib/ocf/resource.d/heartbeat/portblock
 TAG=redis-ha:RedisLBWriteBlock:6381
 
@@ -42,6 +46,11 @@ for tool in hyperfine python3 /usr/bin/time ip iptables; do
   command -v "$tool" >/dev/null || die "$tool is missing (.ci/run installs what is needed)"
 done
 [ -x "$AGENT" ] || die "$AGENT is missing: run 'make install' (make bench does)"
+[ "$(basename "$AGENT")" = RedisLBWriteBlock ] || die "AGENT must be named RedisLBWriteBlock"
+if [ -n "$BASELINE" ]; then
+  [ -x "$BASELINE" ] || die "BASELINE $BASELINE is not executable"
+  [ "$(basename "$BASELINE")" = RedisLBWriteBlock ] || die "BASELINE must be named RedisLBWriteBlock"
+fi
 [ -x "$PORTBLOCK" ] || die "$PORTBLOCK is missing: apt-get install resource-agents"
 
 NS=rha-bench-$$
@@ -104,6 +113,12 @@ bench iptables-C "$CHECK"
 bench start --prepare "$AGENT stop" "$AGENT start"
 bench stop --prepare "$AGENT start" "$AGENT stop"
 expect 7 "$AGENT" monitor
+if [ -n "$BASELINE" ]; then
+  # Same state file (same agent and instance): each side's prepare undoes the other's run.
+  bench baseline-start --prepare "$BASELINE stop" "$BASELINE start"
+  bench baseline-stop --prepare "$BASELINE start" "$BASELINE stop"
+  expect 7 "$AGENT" monitor
+fi
 
 # Peak RSS with the rule present again.
 expect 0 "$AGENT" start
@@ -128,10 +143,10 @@ expect 0 "$PORTBLOCK" monitor
 bench portblock "$PORTBLOCK monitor"
 expect 0 "$PORTBLOCK" stop
 
-python3 - "$TMP" "$RSS_MONITOR" "$RSS_BINARY" "$RSS_CHECK" "$RUNS" <<'EOF'
+python3 - "$TMP" "$RSS_MONITOR" "$RSS_BINARY" "$RSS_CHECK" "$RUNS" "$BASELINE" <<'EOF'
 import json, sys
 
-tmp, rss_monitor, rss_binary, rss_check, runs = sys.argv[1:6]
+tmp, rss_monitor, rss_binary, rss_check, runs, baseline = sys.argv[1:7]
 
 def result(name):
     with open(f"{tmp}/{name}.json") as f:
@@ -148,6 +163,11 @@ rows = [
     ("stop", "our stop (from started)"),
     ("portblock", "portblock monitor (after its start)"),
 ]
+if baseline:
+    rows += [
+        ("baseline-start", "BASELINE start (from stopped)"),
+        ("baseline-stop", "BASELINE stop (from started)"),
+    ]
 res = {name: result(name) for name, _ in rows}
 ms = lambda name, key="median": res[name][key] * 1000
 
@@ -171,4 +191,8 @@ print(f"{'  portblock / ours after a ruleset change':45} {ratio_pb_changed:8.2f}
 print(f"{'peak RSS of our monitor (MiB, incl. iptables)':45} {mib(rss_monitor):8.2f}  <= 8    {ok(mib(rss_monitor) <= 8)}")
 print(f"{'  for scale: our binary alone (meta-data)':45} {mib(rss_binary):8.2f}")
 print(f"{'  for scale: one iptables -C':45} {mib(rss_check):8.2f}")
+if baseline:
+    print(f"\nBASELINE = {baseline}")
+    for what in ("start", "stop"):
+        print(f"{'our ' + what + ' / BASELINE ' + what:45} {ms(what) / ms('baseline-' + what):8.2f}")
 EOF

@@ -16,23 +16,23 @@ use crate::util::{
 
 /// One block agent as data: the name it is installed under and the port it refuses.
 #[derive(Debug, Clone, Copy)]
-struct Kind {
-    name: &'static str,
-    port: u16,
+pub(crate) struct Kind {
+    pub(crate) name: &'static str,
+    pub(crate) port: u16,
 }
 
-const READ: Kind = Kind {
+pub(crate) const READ: Kind = Kind {
     name: "RedisLBReadBlock",
     port: 6380,
 };
-const WRITE: Kind = Kind {
+pub(crate) const WRITE: Kind = Kind {
     name: "RedisLBWriteBlock",
     port: 6381,
 };
-const AGENTS: [Kind; 2] = [READ, WRITE];
+pub(crate) const AGENTS: [Kind; 2] = [READ, WRITE];
 
 /// The agents' default filter chain.
-const CHAIN: &str = "REDIS-HA";
+pub(crate) const CHAIN: &str = "REDIS-HA";
 
 /// The host-wide lock every agent and `redis-ha ports` take (Debian has `/run/lock`).
 const HOST_LOCK: &str = "/run/lock/redis-ha.lock";
@@ -53,27 +53,27 @@ const BAD_PARAMS: [(&str, &str); 7] = [
 
 impl Kind {
     /// The comment tag on its rule (the agent's convention, spelled out literally here).
-    fn tag(self) -> String {
+    pub(crate) fn tag(self) -> String {
         format!("redis-ha:{}:{}", self.name, self.port)
     }
 }
 
 /// A server namespace with Redis (and usually `redis-ha ports install`), and a client
 /// namespace.
-struct Node {
-    pair: Pair,
+pub(crate) struct Node {
+    pub(crate) pair: Pair,
     _redis: Redis,
-    dir: TempDir,
+    pub(crate) dir: TempDir,
 }
 
 impl Node {
-    fn new(tag: &str) -> Self {
+    pub(crate) fn new(tag: &str) -> Self {
         Self::with_ports(tag, Some(&[]))
     }
 
     /// `ports`: the options for `redis-ha ports install`, or `None` for no REDIRECT at all
     /// (clients then only reach Redis on 6379).
-    fn with_ports(tag: &str, ports: Option<&[&str]>) -> Self {
+    pub(crate) fn with_ports(tag: &str, ports: Option<&[&str]>) -> Self {
         let pair = Pair::new(tag);
         let redis = Redis::start(&pair.server);
         if let Some(options) = ports {
@@ -91,21 +91,21 @@ impl Node {
         }
     }
 
-    fn server(&self) -> &Netns {
+    pub(crate) fn server(&self) -> &Netns {
         &self.pair.server
     }
 
-    fn rsctmp(&self) -> PathBuf {
+    pub(crate) fn rsctmp(&self) -> PathBuf {
         self.dir.join("rsctmp")
     }
 
-    fn agent(&self, kind: Kind) -> AgentCall<'_> {
+    pub(crate) fn agent(&self, kind: Kind) -> AgentCall<'_> {
         AgentCall::new(self.server(), &self.dir.persona(kind.name), &self.rsctmp())
     }
 
     /// `program -S REDIS-HA` (e.g. `iptables`, `ip6tables-legacy`); empty when the chain
     /// does not exist, and only then.
-    fn our_chain(&self, program: &str) -> String {
+    pub(crate) fn our_chain(&self, program: &str) -> String {
         let out = run(self.server().cmd(program).args(["-S", CHAIN]));
         if out.code == 0 {
             return out.stdout;
@@ -119,7 +119,7 @@ impl Node {
     }
 
     /// How many rules in our chain carry `kind`'s tag, as `program` lists them.
-    fn tagged(&self, program: &str, kind: Kind) -> usize {
+    pub(crate) fn tagged(&self, program: &str, kind: Kind) -> usize {
         let tag = kind.tag();
         self.our_chain(program)
             .lines()
@@ -128,7 +128,7 @@ impl Node {
     }
 
     /// The jumps from INPUT to our chain, as `program -S INPUT` lists them.
-    fn jumps(&self, program: &str) -> Vec<String> {
+    pub(crate) fn jumps(&self, program: &str) -> Vec<String> {
         run_ok(self.server().cmd(program).args(["-S", "INPUT"]))
             .lines()
             .filter(|l| l.ends_with(&format!("-j {CHAIN}")))
@@ -138,7 +138,7 @@ impl Node {
 
     /// iptables-save and ip6tables-save without comments and counters: the same text
     /// before and after means nothing changed.
-    fn tables(&self) -> String {
+    pub(crate) fn tables(&self) -> String {
         let mut text = String::new();
         for program in ["iptables-save", "ip6tables-save"] {
             for line in run_ok(&mut self.server().cmd(program)).lines() {
@@ -157,7 +157,7 @@ impl Node {
     }
 
     /// Asserts that neither our chain nor the jump from INPUT to it is left, in any family.
-    fn assert_no_chain(&self, when: &str) {
+    pub(crate) fn assert_no_chain(&self, when: &str) {
         let tables = self.tables();
         assert!(
             !tables.lines().any(
@@ -169,7 +169,7 @@ impl Node {
 
     /// Deletes `rule` (an `-A CHAIN ...` line of `iptables -S`) behind the agents' back.
     /// Through a shell, as an admin would paste it: `-S` quotes the comment.
-    fn delete(&self, rule: &str) {
+    pub(crate) fn delete(&self, rule: &str) {
         let spec = rule.strip_prefix("-A ").expect("an -A line");
         run_ok(
             self.server()
@@ -189,7 +189,7 @@ impl Node {
     }
 
     /// Asserts that exactly the `blocked` ports are refused, remote and local.
-    fn assert_blocked(&self, blocked: &[u16], when: &str) {
+    pub(crate) fn assert_blocked(&self, blocked: &[u16], when: &str) {
         let want = [6380, 6381, 6380, 6381].map(|port| {
             if blocked.contains(&port) {
                 Probe::Refused
@@ -207,7 +207,7 @@ impl Node {
 }
 
 /// The agent with these parameters (Pacemaker passes them to every action).
-fn with_params<'a>(mut call: AgentCall<'a>, params: &[(&str, &str)]) -> AgentCall<'a> {
+pub(crate) fn with_params<'a>(mut call: AgentCall<'a>, params: &[(&str, &str)]) -> AgentCall<'a> {
     for (name, value) in params {
         call = call.param(name, value);
     }
@@ -215,7 +215,7 @@ fn with_params<'a>(mut call: AgentCall<'a>, params: &[(&str, &str)]) -> AgentCal
 }
 
 /// Asserts the exit reason Pacemaker would show contains `want`.
-fn assert_reason(out: &Run, want: &str) {
+pub(crate) fn assert_reason(out: &Run, want: &str) {
     assert!(
         out.exit_reason().is_some_and(|r| r.contains(want)),
         "exit reason should mention {want:?}\n{out}"
@@ -821,40 +821,55 @@ fn monitor_runs_no_iptables_while_the_ruleset_is_unchanged() {
 
 #[test]
 fn a_verification_made_in_another_namespace_is_not_trusted() {
-    // Same state directory, same sequence of ruleset changes (so the same nf_tables
-    // generation number), but a new namespace without our rules: must not read as running.
+    // Same state directory, same nf_tables generation number, but a new namespace without
+    // our rule: must not read as running.
     let dir = TempDir::new("otherns");
-    let agent = dir.persona(WRITE.name);
     let rsctmp = dir.join("rsctmp");
     let first = Netns::new("otherns-a");
-    AgentCall::new(&first, &agent, &rsctmp)
+    AgentCall::new(&first, &dir.persona(WRITE.name), &rsctmp)
         .run("start")
         .expect(0);
-    AgentCall::new(&first, &agent, &rsctmp)
+    AgentCall::new(&first, &dir.persona(WRITE.name), &rsctmp)
         .run("monitor")
         .expect(0);
+    let seen = verified_generation(&rsctmp, WRITE);
     drop(first);
     let second = Netns::new("otherns-b");
-    // Three ruleset transactions, like start's chain, jump and rule, but not our rule.
-    for args in [
-        &["-N", CHAIN][..],
-        &[
-            "-I",
-            "INPUT",
-            "1",
-            "-m",
-            "comment",
-            "--comment",
-            "redis-ha",
-            "-j",
-            CHAIN,
-        ],
-        &["-A", CHAIN, "-j", "RETURN"],
-    ] {
-        run_ok(second.cmd("iptables").args(args));
-    }
-    let out = AgentCall::new(&second, &agent, &rsctmp)
+    // The same ruleset transaction as that start (one each), with ReadBlock's rule: our
+    // chain and jump, not our rule. Its own verification shows the generations agree.
+    let other = dir.join("rsctmp-read");
+    AgentCall::new(&second, &dir.persona(READ.name), &other)
+        .run("start")
+        .expect(0);
+    AgentCall::new(&second, &dir.persona(READ.name), &other)
+        .run("monitor")
+        .expect(0);
+    assert_eq!(
+        verified_generation(&other, READ),
+        seen,
+        "both namespaces at the same generation, or this test proves nothing"
+    );
+    let out = AgentCall::new(&second, &dir.persona(WRITE.name), &rsctmp)
         .run("monitor")
         .expect(1);
     assert_reason(&out, "no longer blocked");
+}
+
+/// The nf_tables generation number of the last verification `kind` recorded in `rsctmp`
+/// (`version=BOOT/NETNS/GENERATION` in its `.verified` file).
+fn verified_generation(rsctmp: &std::path::Path, kind: Kind) -> String {
+    let file = std::fs::read_dir(rsctmp)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with(&format!("redis-ha-{}-", kind.name)) && name.ends_with(".verified")
+        })
+        .unwrap_or_else(|| panic!("no verification of {} in {}", kind.name, rsctmp.display()));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let version = text
+        .lines()
+        .find_map(|l| l.strip_prefix("version="))
+        .unwrap_or_else(|| panic!("{}: {text}", file.display()));
+    version.rsplit('/').next().unwrap().to_string()
 }

@@ -7,6 +7,7 @@ mod util;
 
 mod agent_cli;
 mod agent_traffic;
+mod agent_transaction;
 mod backup;
 mod cluster;
 mod helper_cli;
