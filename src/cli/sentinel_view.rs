@@ -132,6 +132,7 @@ mod tests {
                 quorum: 2,
                 down_after: Duration::from_secs(2),
                 failover_state: None,
+                last_ok_ping: Duration::ZERO,
             },
             replicas: vec![
                 replica("10.0.0.3", &["slave"], Some(addr("10.0.0.2", 6379))),

@@ -116,6 +116,7 @@ pub(crate) fn view(s: u8, master: u8, epoch: u64, down_replicas: &[u8]) -> Senti
             quorum: 2,
             down_after: Duration::from_secs(2),
             failover_state: None,
+            last_ok_ping: Duration::ZERO,
         },
         replicas: (1..=3)
             .filter(|&r| r != master)

@@ -39,6 +39,10 @@ pub(crate) struct NoMajority {
 /// with margin: added to `down-after-milliseconds` for the default read bound.
 pub(crate) const FAILOVER_ALLOWANCE: Duration = Duration::from_secs(5);
 
+/// Sentinel pings every instance every second: a master that has not answered for
+/// longer is probably gone, although no Sentinel calls it down yet.
+const UNANSWERED: Duration = Duration::from_millis(1500);
+
 /// Decides from the views of the Sentinels we reached. `configured` are the Sentinels the
 /// config names; the known set also includes every Sentinel any view names.
 ///
@@ -110,6 +114,12 @@ pub(crate) fn decide(
         .count();
     let master_down =
         newest.master.has_flag("o_down") || in_failover(newest) || sdown_views * 2 > views.len();
+    let silent_views = views
+        .iter()
+        .filter(|v| canonical(&v.master.addr) == master && v.master.last_ok_ping > UNANSWERED)
+        .count();
+    // Nobody takes writes: lost, or silent for a majority of the Sentinels.
+    let master_gone = master_down || silent_views * 2 > views.len();
     let bound = match policy.read_bound {
         ReadBound::Auto => newest.master.down_after + FAILOVER_ALLOWANCE,
         ReadBound::Fixed(bound) => bound,
@@ -134,7 +144,7 @@ pub(crate) fn decide(
         let usable = !is_down && !r.has_flag("disconnected");
         let follows_master = r.master.as_ref().map(canonical) == Some(master.clone());
         let synced = !master_down && r.link_ok;
-        let recent = !bound.is_zero() && master_down && (r.link_ok || r.link_down < bound);
+        let recent = !bound.is_zero() && master_gone && (r.link_ok || r.link_down < bound);
         if usable && follows_master && addr != master && (synced || recent) {
             roles.insert(addr, Role::Replica);
         }
@@ -226,6 +236,7 @@ mod tests {
                 quorum: 2,
                 down_after: Duration::from_secs(2),
                 failover_state: None,
+                last_ok_ping: Duration::ZERO,
             },
             replicas,
             sentinels: [1, 2, 3]
@@ -640,5 +651,27 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.epoch, 1);
+    }
+
+    #[test]
+    fn a_master_silent_for_a_majority_keeps_its_replicas_reads_before_any_sdown() {
+        // The master died 1.8 s ago: no Sentinel calls it down yet (down-after 2 s), but
+        // none had a PING answered since, and Sentinel's fresh INFO of the replica says
+        // its link is down. It stays the primary (nothing is decided yet) and its replica
+        // keeps serving reads; a replica cut off from a master that answers is refused.
+        let silent = |s, ping: u64| {
+            let mut v = view(s, 1, 0, "master", vec![lost_link(2, 1)]);
+            v.master.last_ok_ping = Duration::from_millis(ping);
+            v
+        };
+        let t = decide_auto(&[silent(1, 1800), silent(2, 1700), silent(3, 400)], &[]).unwrap();
+        assert_eq!(t.roles[&redis(1)], Primary);
+        assert_eq!(t.roles[&redis(2)], Replica);
+        let t = decide_auto(&[silent(1, 1800), silent(2, 300), silent(3, 400)], &[]).unwrap();
+        assert_eq!(
+            t.roles[&redis(2)],
+            Fail,
+            "one Sentinel's silence is not enough"
+        );
     }
 }

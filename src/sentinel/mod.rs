@@ -28,6 +28,9 @@ pub(crate) struct MasterView {
     /// `failover-state` while this Sentinel leads a failover (`select_slave`,
     /// `send_slaveof_noone`, `wait_promotion`, `reconf_slaves`, `update_config`).
     pub(crate) failover_state: Option<String>,
+    /// `last-ok-ping-reply`: since the master last answered this Sentinel's PING (sent
+    /// every second).
+    pub(crate) last_ok_ping: Duration,
 }
 
 /// One entry of `SENTINEL REPLICAS <name>`.

@@ -116,6 +116,7 @@ pub(crate) fn master(f: &Fields) -> Result<MasterView, String> {
                 .unwrap_or(30_000),
         ),
         failover_state: f.get("failover-state").map(str::to_string),
+        last_ok_ping: Duration::from_millis(f.optional_number("last-ok-ping-reply")?.unwrap_or(0)),
     })
 }
 

@@ -131,9 +131,19 @@ impl Timeline {
     /// When the first Sentinel of `nodes` logged `+switch-master` at or after `t` (after
     /// `add_logs`): the moment a failover is done for the first Sentinel.
     pub(crate) fn first_switch_master(&self, t: i64, nodes: &[usize]) -> Option<i64> {
+        self.first_sentinel_event(t, nodes, "+switch-master")
+    }
+
+    /// The first `+sdown master` at or after `t` from a Sentinel of `nodes`.
+    pub(crate) fn first_master_sdown(&self, t: i64, nodes: &[usize]) -> Option<i64> {
+        self.first_sentinel_event(t, nodes, "+sdown master")
+    }
+
+    /// The first event starting with `what` at or after `t` from a Sentinel of `nodes`.
+    fn first_sentinel_event(&self, t: i64, nodes: &[usize], what: &str) -> Option<i64> {
         self.events
             .iter()
-            .filter(|e| e.t >= t && e.what.starts_with("+switch-master"))
+            .filter(|e| e.t >= t && e.what.starts_with(what))
             .filter(|e| nodes.iter().any(|n| e.who == format!("node{n} sentinel")))
             .map(|e| e.t)
             .min()
