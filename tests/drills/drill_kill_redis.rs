@@ -1,8 +1,9 @@
 //! Drill 1: SIGKILL the primary's Redis while a client writes through HAProxy every
 //! 10 ms and every node's read port is probed every 20 ms. No write may be acknowledged
 //! by a node that was not the primary at that moment, and no replica may refuse reads
-//! while the Sentinels report its master down (from the first `+sdown` of it to the
-//! first `+switch-master`: its data is the newest there is); reported: the write gap and the acknowledged writes lost (async
+//! while the Sentinels report its master down and have no new one (from the first
+//! `+sdown` of it to the leader's `+promoted-slave` or the first `+switch-master`: its
+//! data is the newest there is); reported: the write gap and the acknowledged writes lost (async
 //! replication may lose the last few acks before the kill: reported, not failed).
 
 use std::time::Duration;
@@ -60,16 +61,16 @@ pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
     let all: Vec<usize> = (1..=NODES).collect();
     match (
         tl.first_master_sdown(kill, &all),
-        tl.first_switch_master(kill, &all),
+        tl.first_promotion(kill, &all),
     ) {
-        (Some(sdown), Some(switch)) => {
+        (Some(sdown), Some(promoted)) => {
             let replicas = all.iter().filter(|&&n| n != primary);
             for &n in replicas {
                 let p = NodePort::new(n, READ_PORT);
-                errors.extend(refused_reads(&tl, &rounds, p, sdown, switch));
+                errors.extend(refused_reads(&tl, &rounds, p, sdown, promoted));
             }
         }
-        _ => errors.push("no +sdown of the master, or no +switch-master, after the kill".into()),
+        _ => errors.push("no +sdown of the master, or no new master, after the kill".into()),
     }
     if report.first_after.is_none() {
         errors.push(format!("no write was acked by node{new} after the kill"));
@@ -113,7 +114,7 @@ fn refused_reads(
     let (first, last) = (refused.first()?, refused.last()?);
     Some(format!(
         "{p} refused reads in {} rounds from {:+} to {:+} ms, while the Sentinels reported \
-         its master down (before the first +switch-master at {:+} ms)",
+         its master down (before the new master at {:+} ms)",
         refused.len(),
         tl.ms(first.t),
         tl.ms(last.t),
