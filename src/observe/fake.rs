@@ -103,21 +103,27 @@ pub(crate) fn master_lost(master: u8, link_down: Duration) -> FakeSentinels {
     s
 }
 
+/// Redis `master` as a Sentinel of three with quorum 2 and down-after 2 s describes it,
+/// with `flags` (comma-separated).
+pub(crate) fn master_view(master: u8, epoch: u64, flags: &str) -> MasterView {
+    MasterView {
+        addr: redis(master),
+        flags: flags.split(',').map(String::from).collect(),
+        config_epoch: epoch,
+        num_other_sentinels: 2,
+        quorum: 2,
+        down_after: Duration::from_secs(2),
+        failover_state: None,
+        last_ok_ping: Duration::ZERO,
+    }
+}
+
 /// Sentinel `s`'s view: `master` at `epoch`, the other two Redis its synced replicas
 /// unless listed in `down_replicas` (then `s_down`, disconnected).
 pub(crate) fn view(s: u8, master: u8, epoch: u64, down_replicas: &[u8]) -> SentinelView {
     SentinelView {
         sentinel: sentinel(s),
-        master: MasterView {
-            addr: redis(master),
-            flags: vec!["master".into()],
-            config_epoch: epoch,
-            num_other_sentinels: 2,
-            quorum: 2,
-            down_after: Duration::from_secs(2),
-            failover_state: None,
-            last_ok_ping: Duration::ZERO,
-        },
+        master: master_view(master, epoch, "master"),
         replicas: (1..=3)
             .filter(|&r| r != master)
             .map(|r| {

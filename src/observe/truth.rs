@@ -208,10 +208,9 @@ fn canonical(addr: &Addr) -> Addr {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sentinel::MasterView;
     use std::time::Duration;
 
-    use crate::observe::fake::{addr as a, redis, sentinel};
+    use crate::observe::fake::{addr as a, master_view, redis, sentinel};
 
     fn replica(n: u8, master: u8, flags: &str, link_ok: bool) -> ReplicaView {
         ReplicaView {
@@ -228,16 +227,7 @@ mod tests {
     fn view(s: u8, m: u8, epoch: u64, flags: &str, replicas: Vec<ReplicaView>) -> SentinelView {
         SentinelView {
             sentinel: sentinel(s),
-            master: MasterView {
-                addr: redis(m),
-                flags: flags.split(',').map(String::from).collect(),
-                config_epoch: epoch,
-                num_other_sentinels: 2,
-                quorum: 2,
-                down_after: Duration::from_secs(2),
-                failover_state: None,
-                last_ok_ping: Duration::ZERO,
-            },
+            master: master_view(m, epoch, flags),
             replicas,
             sentinels: [1, 2, 3]
                 .into_iter()
