@@ -103,7 +103,8 @@ pub(crate) struct Observation {
 }
 
 /// Reads the CIB and asks the Sentinels at the same time (each bounded by its client's
-/// timeout), then maps the Sentinels' verdict onto the CIB's nodes.
+/// timeout), then maps the Sentinels' verdict onto the CIB's nodes: for programs that
+/// only read (the guard, status).
 pub(crate) fn observe<C: Cluster + Sync, S: Sentinels + Sync>(
     config: &Config,
     cluster: &C,
@@ -115,6 +116,31 @@ pub(crate) fn observe<C: Cluster + Sync, S: Sentinels + Sync>(
         let verdict = verdict(config, sentinels);
         (cib.join().expect("a CIB query does not panic"), verdict)
     });
+    mapped(config, resolve, cib, verdict)
+}
+
+/// [`observe`] for a program that writes roles: the CIB first, then the Sentinels, so
+/// the verdict is never older than the roles read. Read at once, a CIB that another
+/// node's sync had just written from a newer verdict (the master lost) could meet an
+/// older verdict (the master still primary), and a promotion would undo the demotion
+/// (drill 1 caught a dead primary made primary again that way).
+pub(crate) fn observe_in_order<C: Cluster, S: Sentinels + Sync>(
+    config: &Config,
+    cluster: &C,
+    sentinels: &S,
+    resolve: Resolve<'_>,
+) -> Observation {
+    let cib = cluster.cib();
+    let verdict = verdict(config, sentinels);
+    mapped(config, resolve, cib, verdict)
+}
+
+fn mapped(
+    config: &Config,
+    resolve: Resolve<'_>,
+    cib: Result<Cib, ClusterError>,
+    verdict: Result<Verdict, ObserveError>,
+) -> Observation {
     let sentinels = match (&cib, verdict) {
         (Ok(cib), Ok(verdict)) => Ok(Mapped::new(config, resolve, verdict, &cib.state.nodes())),
         (Err(_), Ok(_)) => Err(ObserveError::NodesUnknown),
@@ -186,5 +212,56 @@ mod tests {
         let o = observe(&config, &FakeCluster::new(&[None, None, None]), &s, &no_dns);
         let e = o.sentinels.unwrap_err();
         assert_eq!(HelperExit::from(&e), HelperExit::GiveUp, "{e}");
+    }
+
+    /// Records the order of the questions, answering as the fakes do.
+    struct Ordered<'a, T> {
+        inner: &'a T,
+        log: &'a std::sync::Mutex<Vec<&'static str>>,
+    }
+
+    impl Cluster for Ordered<'_, FakeCluster> {
+        fn cib(&self) -> Result<Cib, ClusterError> {
+            self.log.lock().unwrap().push("cib");
+            self.inner.cib()
+        }
+        fn set_role(&self, node: &NodeName, role: Role) -> Result<(), ClusterError> {
+            self.inner.set_role(node, role)
+        }
+        fn record_epoch(&self, node: &NodeName, epoch: u64) -> Result<(), ClusterError> {
+            self.inner.record_epoch(node, epoch)
+        }
+    }
+
+    impl Sentinels for Ordered<'_, FakeSentinels> {
+        fn view(
+            &self,
+            s: &crate::sentinel::Addr,
+            name: &str,
+        ) -> Result<crate::sentinel::SentinelView, crate::sentinel::SentinelError> {
+            self.log.lock().unwrap().push("sentinel");
+            self.inner.view(s, name)
+        }
+    }
+
+    #[test]
+    fn a_writer_reads_the_cib_before_it_asks_the_sentinels() {
+        let log = std::sync::Mutex::new(Vec::new());
+        let c = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
+        let s = FakeSentinels::agreeing(1, 0, &[]);
+        let cluster = Ordered {
+            inner: &c,
+            log: &log,
+        };
+        let sentinels = Ordered {
+            inner: &s,
+            log: &log,
+        };
+        let o = observe_in_order(&config(""), &cluster, &sentinels, &no_dns);
+        assert!(o.sentinels.is_ok());
+        assert_eq!(
+            *log.lock().unwrap(),
+            ["cib", "sentinel", "sentinel", "sentinel"]
+        );
     }
 }

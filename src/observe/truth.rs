@@ -141,11 +141,13 @@ pub(crate) fn decide(
         if is_down {
             down.insert(addr.clone());
         }
-        let usable = !is_down && !r.has_flag("disconnected");
         let follows_master = r.master.as_ref().map(canonical) == Some(master.clone());
-        let synced = !master_down && r.link_ok;
+        let synced = !r.has_flag("disconnected") && !master_down && r.link_ok;
+        // While nobody takes writes, a replica's data can only be as new as any: that a
+        // Sentinel lost its link to it does not matter (the leader's `CLIENT KILL` at
+        // the promotion cuts every other Sentinel's link to the promoted replica).
         let recent = !bound.is_zero() && master_gone && (r.link_ok || r.link_down < bound);
-        if usable && follows_master && addr != master && (synced || recent) {
+        if !is_down && follows_master && addr != master && (synced || recent) {
             roles.insert(addr, Role::Replica);
         }
     }
@@ -496,11 +498,11 @@ mod tests {
                 Fail,
             ),
             (
-                "Sentinel lost the replica",
+                "Sentinel lost its link to the replica (CLIENT KILL at a promotion)",
                 odown,
                 replica(2, 1, "slave,disconnected", false),
                 ReadBound::Auto,
-                Fail,
+                Replica,
             ),
             (
                 "it follows another master",

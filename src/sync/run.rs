@@ -8,7 +8,7 @@ use super::plan::plan;
 use super::report::Report;
 use crate::cluster::{Cluster, ClusterState, NodeName, Role};
 use crate::config::Config;
-use crate::observe::{Mapped, ObserveError, Resolve, observe, verdict};
+use crate::observe::{Mapped, ObserveError, Resolve, observe_in_order, verdict};
 use crate::sentinel::Sentinels;
 
 /// How often a sync waiting for a block asks the Sentinels again.
@@ -32,7 +32,7 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
     }
 
     fn run_into(&self, report: &mut Report) -> Result<(), SyncError> {
-        let seen = observe(self.config, self.cluster, self.sentinels, self.resolve);
+        let seen = observe_in_order(self.config, self.cluster, self.sentinels, self.resolve);
         let state = seen.cib?.writable()?;
         if !state.quorate {
             return Err(SyncError::NoQuorum);
