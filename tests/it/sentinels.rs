@@ -254,8 +254,9 @@ fn a_killed_master_is_flagged_down_replaced_and_reconverted_when_back() {
             v.get("master config-epoch").parse::<u64>().unwrap() >= 1,
             "{v}"
         );
+        // Not `disconnected` as well: Sentinel tries to reconnect every second, and
+        // while an attempt is pending it does not flag the link (seen under load).
         let old = "10.213.1.11:6379";
-        assert!(v.replica_flags(old).contains(&"disconnected"), "{v}");
         assert_eq!(v.replica(old, "link"), "err", "{v}");
         assert_eq!(v.replica(old, "master"), "none", "{v}");
     }
