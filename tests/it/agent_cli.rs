@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::util::{AgentCall, Netns, TempDir, bin, run};
+use crate::util::{AgentCall, Netns, TempDir, bin, run, write_script};
 
 #[test]
 fn meta_data_is_exactly_the_shipped_file() {
@@ -84,10 +84,7 @@ fn a_hung_iptables_is_killed_at_the_operation_deadline() {
     let bin_dir = dir.join("bin");
     std::fs::create_dir(&bin_dir).unwrap();
     for program in ["iptables", "iptables-nft", "iptables-legacy"] {
-        let path = bin_dir.join(program);
-        std::fs::write(&path, "#!/bin/sh\nexec sleep 60\n").unwrap();
-        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
+        write_script(&bin_dir.join(program), "#!/bin/sh\nexec sleep 60\n");
     }
     let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin_dir.display());
     let agent = dir.persona("RedisLBWriteBlock");

@@ -4,14 +4,13 @@
 
 use std::fs::OpenOptions;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::util::{
     AgentCall, Netns, Pair, Probe, Redis, Run, SERVER_V4, SERVER_V6, TempDir, bin, ping, run,
-    run_ok, sock,
+    run_ok, sock, write_script,
 };
 
 /// One block agent as data: the name it is installed under and the port it refuses.
@@ -679,18 +678,7 @@ fn as_nobody(node: &Node, kind: Kind) -> PathBuf {
         "#!/bin/sh\nexec setpriv --reuid=nobody --regid=nogroup --clear-groups {} \"$@\"\n",
         node.dir.persona(kind.name).display()
     );
-    // Written by a child process: a file this (multi-threaded) process held open for writing
-    // could leak into another test's fork and make executing it fail with ETXTBSY.
-    run_ok(
-        Command::new("sh")
-            .args([
-                "-c",
-                "printf '%s' \"$1\" > \"$2\" && chmod 0755 \"$2\"",
-                "sh",
-            ])
-            .arg(&script)
-            .arg(&wrapper),
-    );
+    write_script(&wrapper, &script);
     wrapper
 }
 

@@ -2,12 +2,11 @@
 //! family: what they run (traced), and what happens when someone else changes the table
 //! between their read and their write, or the transaction is refused or hangs.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::agent_traffic::{AGENTS, CHAIN, Kind, Node, READ, WRITE, assert_reason, with_params};
-use crate::util::{AgentCall, Run, run, run_ok};
+use crate::util::{AgentCall, Run, run, run_ok, write_script};
 
 /// One program the agent ran: the file executed and its arguments.
 #[derive(Debug)]
@@ -69,21 +68,6 @@ fn iptables_execs(node: &Node, call: AgentCall<'_>, action: &str) -> (Run, Vec<E
         .filter(|e| e.path.contains("tables"))
         .collect();
     (out, execs)
-}
-
-/// Writes an executable script by a child process (a file this multi-threaded process held
-/// open for writing could leak into another test's fork: ETXTBSY).
-fn write_script(path: &Path, text: &str) {
-    run_ok(
-        Command::new("sh")
-            .args([
-                "-c",
-                "printf '%s' \"$1\" > \"$2\" && chmod 0755 \"$2\"",
-                "sh",
-            ])
-            .arg(text)
-            .arg(path),
-    );
 }
 
 /// A directory to put first on PATH, holding a wrapper named like the restore program of

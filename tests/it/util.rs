@@ -153,6 +153,21 @@ pub fn run_ok(cmd: &mut Command) -> String {
     run(cmd).expect(0).stdout
 }
 
+/// Writes an executable script by a child process (a file this multi-threaded process held
+/// open for writing could leak into another test's fork: ETXTBSY when it is run).
+pub fn write_script(path: &Path, text: &str) {
+    run_ok(
+        Command::new("sh")
+            .args([
+                "-c",
+                "printf '%s' \"$1\" > \"$2\" && chmod 0755 \"$2\"",
+                "sh",
+            ])
+            .arg(text)
+            .arg(path),
+    );
+}
+
 /// A network namespace of our own (`rha-…`), deleted on drop.
 pub struct Netns {
     name: String,
