@@ -80,15 +80,9 @@ impl Listed {
 /// The rule specifications in a `-S CHAIN` listing, each split into arguments that
 /// `-D CHAIN` accepts back unchanged.
 pub(crate) fn rules_of(listing: &str, chain: &str) -> Vec<Vec<String>> {
-    listing
-        .lines()
-        .filter_map(|line| {
-            let words = split_words(line);
-            match words.as_slice() {
-                [flag, c, ..] if flag == "-A" && c == chain => Some(words[2..].to_vec()),
-                _ => None,
-            }
-        })
+    Listing::parse(listing)
+        .rules_in(chain)
+        .map(|rule| rule.spec.clone())
         .collect()
 }
 
