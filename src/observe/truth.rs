@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::cluster::Role;
 use crate::config::{Policy, PromoteAt, ReadBound};
 use crate::sentinel::canonical_host;
-use crate::sentinel::{Addr, ReplicaView, SentinelView};
+use crate::sentinel::{Addr, MasterView, ReplicaView, SentinelView};
 
 /// What the Sentinels agree on, by Redis address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,18 +108,19 @@ pub(crate) fn decide(
     // seeing it down is the same verdict, sooner). Nobody is primary then, and its node
     // need not be waited for: a Redis a majority cannot reach is failed over anyway, and
     // one that still reaches clients is cut off, which the isolation guard closes.
-    let sdown_views = views
-        .iter()
-        .filter(|v| canonical(&v.master.addr) == master && v.master.has_flag("s_down"))
-        .count();
-    let master_down =
-        newest.master.has_flag("o_down") || in_failover(newest) || sdown_views * 2 > views.len();
-    let silent_views = views
-        .iter()
-        .filter(|v| canonical(&v.master.addr) == master && v.master.last_ok_ping > UNANSWERED)
-        .count();
+    // Whether a majority of the views say `seen` of this same master.
+    let majority = |seen: &dyn Fn(&MasterView) -> bool| {
+        let saying = views
+            .iter()
+            .filter(|v| canonical(&v.master.addr) == master && seen(&v.master))
+            .count();
+        saying * 2 > views.len()
+    };
+    let master_down = newest.master.has_flag("o_down")
+        || in_failover(newest)
+        || majority(&|m| m.has_flag("s_down"));
     // Nobody takes writes: lost, or silent for a majority of the Sentinels.
-    let master_gone = master_down || silent_views * 2 > views.len();
+    let master_gone = master_down || majority(&|m| m.last_ok_ping > UNANSWERED);
     let bound = match policy.read_bound {
         ReadBound::Auto => newest.master.down_after + FAILOVER_ALLOWANCE,
         ReadBound::Fixed(bound) => bound,
