@@ -23,26 +23,21 @@ pub(crate) fn once(config: &Config, log: &Logger, dry_run: bool) -> Result<(), S
     reporting(config, log, dry_run).1
 }
 
-/// [`once`], with what it saw.
+/// [`once`], with what it saw (nothing, when it could not start: the lock, the
+/// password).
 pub(crate) fn reporting(
     config: &Config,
     log: &Logger,
     dry_run: bool,
 ) -> (Report, Result<(), SyncError>) {
-    match locked(config, log, dry_run) {
-        Ok((report, result)) => (report, result),
-        Err(e) => (Report::default(), Err(e)),
-    }
-}
-
-fn locked(
-    config: &Config,
-    log: &Logger,
-    dry_run: bool,
-) -> Result<(Report, Result<(), SyncError>), SyncError> {
     let start = Instant::now();
-    let _lock = HostLock::acquire(&lock::sync_path(), LOCK_WAIT)?;
-    let sentinels = config.sentinel_client()?;
+    let ready = HostLock::acquire(&lock::sync_path(), LOCK_WAIT)
+        .map_err(SyncError::from)
+        .and_then(|lock| Ok((lock, config.sentinel_client()?)));
+    let (_lock, sentinels) = match ready {
+        Ok(ready) => ready,
+        Err(e) => return (Report::default(), Err(e)),
+    };
     let cluster = Pacemaker::for_helper();
     let sync = Sync {
         config,
@@ -61,7 +56,7 @@ fn locked(
         report.summary(dry_run),
         start.elapsed().as_millis()
     ));
-    Ok((report, result))
+    (report, result)
 }
 
 /// The outcome in Sentinel's terms, the reason logged when there is one.
