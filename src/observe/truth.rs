@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use crate::cluster::Role;
 use crate::config::{Policy, PromoteAt, ReadBound};
-use crate::sentinel::canonical_host;
 use crate::sentinel::{Addr, MasterView, ReplicaView, SentinelView};
 
 /// What the Sentinels agree on, by Redis address.
@@ -59,12 +58,12 @@ pub(crate) fn decide(
     configured: &[Addr],
     policy: &Policy,
 ) -> Result<Truth, NoMajority> {
-    let mut known: BTreeSet<Addr> = configured.iter().map(canonical).collect();
+    let mut known: BTreeSet<Addr> = configured.iter().map(Addr::canonical).collect();
     for view in views {
-        known.insert(canonical(&view.sentinel));
-        known.extend(view.sentinels.iter().map(canonical));
+        known.insert(view.sentinel.canonical());
+        known.extend(view.sentinels.iter().map(Addr::canonical));
     }
-    let reached: BTreeSet<Addr> = views.iter().map(|v| canonical(&v.sentinel)).collect();
+    let reached: BTreeSet<Addr> = views.iter().map(|v| v.sentinel.canonical()).collect();
     if reached.len() * 2 <= known.len() {
         return Err(NoMajority {
             reached: reached.len(),
@@ -102,7 +101,7 @@ pub(crate) fn decide(
             known.len(),
         ));
     }
-    let master = canonical(&newest.master.addr);
+    let master = newest.master.addr.canonical();
     // Lost: objectively down, mid-failover, or subjectively down for a majority of the
     // Sentinels (each reaches `+odown` on its own, up to a second apart: a majority
     // seeing it down is the same verdict, sooner). Nobody is primary then, and its node
@@ -112,7 +111,7 @@ pub(crate) fn decide(
     let majority = |seen: &dyn Fn(&MasterView) -> bool| {
         let saying = views
             .iter()
-            .filter(|v| canonical(&v.master.addr) == master && seen(&v.master))
+            .filter(|v| v.master.addr.canonical() == master && seen(&v.master))
             .count();
         saying * 2 > views.len()
     };
@@ -133,7 +132,7 @@ pub(crate) fn decide(
         roles.insert(master.clone(), Role::Primary);
     }
     for r in &newest.replicas {
-        let addr = canonical(&r.addr);
+        let addr = r.addr.canonical();
         // Down for the wait: no valid reply for down-after-milliseconds. Not merely
         // `disconnected`: right after `+switch-master` a Sentinel lists the old master,
         // still running and taking writes, as `slave,disconnected` for ~100 ms, until its
@@ -142,7 +141,7 @@ pub(crate) fn decide(
         if is_down {
             down.insert(addr.clone());
         }
-        let follows_master = r.master.as_ref().map(canonical) == Some(master.clone());
+        let follows_master = r.master.as_ref().map(Addr::canonical) == Some(master.clone());
         let synced = !r.has_flag("disconnected") && !master_down && r.link_ok;
         // While nobody takes writes, a replica's data can only be as new as any: that a
         // Sentinel lost its link to it does not matter (the leader's `CLIENT KILL` at
@@ -175,13 +174,13 @@ fn promotion(
 ) -> Truth {
     let mut roles = every_redis_fail(views);
     let mut down = BTreeSet::new();
-    down.insert(canonical(&leader.master.addr));
+    down.insert(leader.master.addr.canonical());
     for r in &leader.replicas {
         if r.has_flag("s_down") || r.has_flag("o_down") {
-            down.insert(canonical(&r.addr));
+            down.insert(r.addr.canonical());
         }
     }
-    roles.insert(canonical(&promoted.addr), Role::Primary);
+    roles.insert(promoted.addr.canonical(), Role::Primary);
     Truth {
         epoch: leader.master.config_epoch,
         roles,
@@ -197,15 +196,8 @@ fn every_redis_fail(views: &[SentinelView]) -> BTreeMap<Addr, Role> {
     views
         .iter()
         .flat_map(|v| std::iter::once(&v.master.addr).chain(v.replicas.iter().map(|r| &r.addr)))
-        .map(|a| (canonical(a), Role::Fail))
+        .map(|a| (a.canonical(), Role::Fail))
         .collect()
-}
-
-fn canonical(addr: &Addr) -> Addr {
-    Addr {
-        host: canonical_host(&addr.host),
-        port: addr.port,
-    }
 }
 
 #[cfg(test)]

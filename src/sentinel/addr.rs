@@ -15,6 +15,16 @@ pub(crate) struct Addr {
     pub(crate) port: u16,
 }
 
+impl Addr {
+    /// The same address with its host in canonical form (see [`canonical_host`]).
+    pub(crate) fn canonical(&self) -> Addr {
+        Addr {
+            host: canonical_host(&self.host),
+            port: self.port,
+        }
+    }
+}
+
 impl fmt::Display for Addr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.host.contains(':') {

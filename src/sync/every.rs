@@ -14,11 +14,7 @@ use crate::config::Config;
 use crate::exit::HelperExit;
 use crate::ocf::Logger;
 use crate::process::Process;
-use crate::sentinel::Subscription;
 use crate::wake::Trigger;
-
-/// Silence on a subscription this long is checked with a PING.
-const EVENTS_IDLE: Duration = Duration::from_secs(10);
 
 /// Runs until killed; returns only when the guard cannot be started.
 pub(crate) fn every(p: &Process, path: &Path, period: Duration, dry_run: bool) -> HelperExit {
@@ -56,18 +52,7 @@ pub(crate) fn every(p: &Process, path: &Path, period: Duration, dry_run: bool) -
                 if let Err(e) = result {
                     log.warn(&e.logged());
                 }
-                match config.sentinel_client() {
-                    Ok(client) => {
-                        let subscription = Subscription {
-                            timeout: config.timeout,
-                            idle: EVENTS_IDLE,
-                            password: client.password,
-                        };
-                        watch.follow(&config.sentinels, &subscription);
-                        watch.follow(&report.sentinels, &subscription);
-                    }
-                    Err(e) => log.warn(&e.to_string()),
-                }
+                watch.follow(&config, &report.sentinels);
             }
             Err(e) => log.warn(&SyncError::from(e).logged()),
         }

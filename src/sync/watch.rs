@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::config::Config;
 use crate::ocf::Logger;
 use crate::sentinel::{Addr, Event, Subscription};
 use crate::wake::Trigger;
@@ -40,6 +41,9 @@ pub(crate) struct Watch {
     log: Logger,
 }
 
+/// Silence on a subscription this long is checked with a PING.
+const EVENTS_IDLE: Duration = Duration::from_secs(10);
+
 /// Between two attempts to subscribe: doubling from the first to the last.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
 
@@ -52,12 +56,35 @@ impl Watch {
         }
     }
 
-    /// Subscribes to every Sentinel of `sentinels` not followed yet.
-    pub(crate) fn follow(&mut self, sentinels: &[Addr], subscription: &Subscription) {
-        for addr in sentinels {
-            if !self.followed.insert(addr.clone()) {
-                continue;
+    /// Subscribes to every Sentinel the config names or a sync `found` that is not
+    /// followed yet (by canonical address: one subscription each); the password is read
+    /// only when there is one to make.
+    pub(crate) fn follow(&mut self, config: &Config, found: &[Addr]) {
+        let new: BTreeSet<Addr> = config
+            .sentinels
+            .iter()
+            .chain(found)
+            .map(Addr::canonical)
+            .filter(|a| !self.followed.contains(a))
+            .collect();
+        if new.is_empty() {
+            return;
+        }
+        let password = match config.sentinel_client() {
+            Ok(client) => client.password,
+            Err(e) => {
+                self.log
+                    .warn(&format!("not following Sentinel's events: {e}"));
+                return;
             }
+        };
+        let subscription = Subscription {
+            timeout: config.timeout,
+            idle: EVENTS_IDLE,
+            password,
+        };
+        for addr in &new {
+            self.followed.insert(addr.clone());
             let (owned, sub) = (addr.clone(), subscription.clone());
             let (triggers, log) = (self.triggers.clone(), self.log.clone());
             let spawned = std::thread::Builder::new()
