@@ -488,9 +488,29 @@ pub(crate) fn open_rounds(
     from: i64,
     to: i64,
 ) -> Vec<&ProbeRound> {
+    rounds_in(rounds, p, from, to, true)
+}
+
+/// The rounds in [from, to] in which `p` refused.
+pub(crate) fn refused_rounds(
+    rounds: &[ProbeRound],
+    p: NodePort,
+    from: i64,
+    to: i64,
+) -> Vec<&ProbeRound> {
+    rounds_in(rounds, p, from, to, false)
+}
+
+fn rounds_in(
+    rounds: &[ProbeRound],
+    p: NodePort,
+    from: i64,
+    to: i64,
+    open: bool,
+) -> Vec<&ProbeRound> {
     rounds
         .iter()
-        .filter(|r| r.t >= from && r.t <= to && r.is_open(p))
+        .filter(|r| r.t >= from && r.t <= to && r.is_open(p) == open)
         .collect()
 }
 
@@ -531,14 +551,23 @@ pub(crate) fn reopened(rounds: &[ProbeRound], p: NodePort, from: i64) -> Option<
 
 /// "node3:6381 accepted in 12 rounds, from +1020 to +4500 ms" for a violation.
 pub(crate) fn describe_open(tl: &Timeline, p: NodePort, open: &[&ProbeRound]) -> String {
-    match (open.first(), open.last()) {
+    describe_rounds(tl, p, open, "accepted")
+}
+
+/// "node2:6380 refused a connection in 3 probe rounds, from +1020 to +1060 ms".
+pub(crate) fn describe_refused(tl: &Timeline, p: NodePort, refused: &[&ProbeRound]) -> String {
+    describe_rounds(tl, p, refused, "refused")
+}
+
+fn describe_rounds(tl: &Timeline, p: NodePort, rounds: &[&ProbeRound], verb: &str) -> String {
+    match (rounds.first(), rounds.last()) {
         (Some(a), Some(b)) => format!(
-            "{p} accepted a connection in {} probe round(s), from {:+} to {:+} ms",
-            open.len(),
+            "{p} {verb} a connection in {} probe round(s), from {:+} to {:+} ms",
+            rounds.len(),
             tl.ms(a.t),
             tl.ms(b.t)
         ),
-        _ => format!("{p} accepted no connection"),
+        _ => format!("{p} {verb} no connection"),
     }
 }
 

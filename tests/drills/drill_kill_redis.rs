@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use crate::Shared;
 use crate::clients::{
-    Attempt, NodePort, Outcome, ProbeRound, RoleSampler, ack_violations, haproxy_changes,
-    probe_changes, promotion_violations, role_changes, start_haproxy_watch, start_prober,
-    start_writer, writer_changes,
+    Attempt, NodePort, Outcome, RoleSampler, ack_violations, describe_refused, haproxy_changes,
+    probe_changes, promotion_violations, refused_rounds, role_changes, start_haproxy_watch,
+    start_prober, start_writer, writer_changes,
 };
 use crate::cluster::{Cluster, NODES, redis_addr, wait_for};
 use crate::netns::in_client;
@@ -68,7 +68,15 @@ pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
             for &n in replicas {
                 let p = NodePort::new(n, READ_PORT);
                 let until = promoted.min(kill + READ_BOUND_US);
-                errors.extend(refused_reads(&tl, &rounds, p, sdown, until));
+                let refused = refused_rounds(&rounds, p, sdown, until);
+                if !refused.is_empty() {
+                    errors.push(format!(
+                        "{} while the Sentinels reported its master down (before the new \
+                         master or the read bound at {:+} ms)",
+                        describe_refused(&tl, p, &refused),
+                        tl.ms(until)
+                    ));
+                }
             }
         }
         _ => errors.push("no +sdown of the master, or no new master, after the kill".into()),
@@ -105,29 +113,6 @@ const READ_PORT: u16 = 6380;
 /// (when its link went down). A failover that takes longer (a split election, a leader
 /// that misses the promotion) ends the reads there, as it must.
 const READ_BOUND_US: i64 = 7_000_000;
-
-/// A violation when `p` refused a connection in any round from `from` to `to`.
-fn refused_reads(
-    tl: &Timeline,
-    rounds: &[ProbeRound],
-    p: NodePort,
-    from: i64,
-    to: i64,
-) -> Option<String> {
-    let refused: Vec<&ProbeRound> = rounds
-        .iter()
-        .filter(|r| r.t >= from && r.t <= to && !r.is_open(p))
-        .collect();
-    let (first, last) = (refused.first()?, refused.last()?);
-    Some(format!(
-        "{p} refused reads in {} rounds from {:+} to {:+} ms, while the Sentinels reported \
-         its master down (before the new master at {:+} ms)",
-        refused.len(),
-        tl.ms(first.t),
-        tl.ms(last.t),
-        tl.ms(to)
-    ))
-}
 
 /// The Sentinels name another master and HAProxy sends writes to it.
 pub(crate) fn wait_new_primary(c: &Cluster, old: usize) -> Result<usize, String> {
