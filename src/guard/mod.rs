@@ -74,29 +74,24 @@ fn observed<C: Cluster + Sync, S: Sentinels + Sync>(
 }
 
 fn inputs(seen: &Observation, node: &NodeName) -> Inputs {
-    let cib = match &seen.cib {
-        Ok(cib) => cib,
-        Err(e) => {
-            return Inputs {
-                pacemaker: Err(e.to_string()),
-                sentinels: Err(crate::observe::ObserveError::NodesUnknown.to_string()),
-            };
-        }
-    };
-    let pacemaker = PacemakerSide {
-        quorate: cib.state.quorate,
-        local_role: cib.effective_role(node),
-    };
-    let sentinels = match &seen.sentinels {
-        Ok(mapped) => Ok(SentinelSide {
-            local_role: mapped.assignment.desired.get(node).copied(),
-            primary: mapped.assignment.primary.as_ref().map(|(n, _)| n.clone()),
-        }),
-        Err(e) => Err(e.to_string()),
-    };
+    // Without the CIB the observation maps nothing: its Sentinel side says why.
     Inputs {
-        pacemaker: Ok(pacemaker),
-        sentinels,
+        pacemaker: seen
+            .cib
+            .as_ref()
+            .map(|cib| PacemakerSide {
+                quorate: cib.state.quorate,
+                local_role: cib.effective_role(node),
+            })
+            .map_err(ToString::to_string),
+        sentinels: seen
+            .sentinels
+            .as_ref()
+            .map(|mapped| SentinelSide {
+                local_role: mapped.assignment.desired.get(node).copied(),
+                primary: mapped.assignment.primary.as_ref().map(|(n, _)| n.clone()),
+            })
+            .map_err(ToString::to_string),
     }
 }
 
