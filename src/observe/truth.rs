@@ -137,7 +137,7 @@ pub(crate) fn decide(
         // `disconnected`: right after `+switch-master` a Sentinel lists the old master,
         // still running and taking writes, as `slave,disconnected` for ~100 ms, until its
         // new link to it is up.
-        let is_down = r.has_flag("s_down") || r.has_flag("o_down");
+        let is_down = r.is_down();
         if is_down {
             down.insert(addr.clone());
         }
@@ -176,7 +176,7 @@ fn promotion(
     let mut down = BTreeSet::new();
     down.insert(leader.master.addr.canonical());
     for r in &leader.replicas {
-        if r.has_flag("s_down") || r.has_flag("o_down") {
+        if r.is_down() {
             down.insert(r.addr.canonical());
         }
     }

@@ -70,6 +70,12 @@ impl ReplicaView {
     pub(crate) fn has_flag(&self, flag: &str) -> bool {
         self.flags.iter().any(|f| f == flag)
     }
+
+    /// Down for the Sentinel: no valid reply for down-after-milliseconds (`s_down`) or
+    /// agreed so (`o_down`); not merely `disconnected`.
+    pub(crate) fn is_down(&self) -> bool {
+        self.has_flag("s_down") || self.has_flag("o_down")
+    }
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
