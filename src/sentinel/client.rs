@@ -44,6 +44,15 @@ impl RedisServers for RedisClients {
     }
 }
 
+/// A connection to `addr` within `timeout`, sending nothing before our own commands (no
+/// `CLIENT SETINFO`, Redis 7.2+).
+pub(super) fn connect(addr: &Addr, timeout: Duration) -> Result<redis::Connection, RedisError> {
+    let info = (addr.host.as_str(), addr.port)
+        .into_connection_info()?
+        .set_redis_settings(RedisConnectionInfo::default().set_skip_set_lib_name());
+    redis::Client::open(info)?.get_connection_with_timeout(timeout)
+}
+
 /// Sends `pipe` (preceded by AUTH when there is a password) in one round trip and returns
 /// its replies, AUTH's checked and dropped.
 fn exchange(
@@ -76,14 +85,7 @@ fn exchange(
             .ok_or_else(|| unreachable_err(format!("no answer within {timeout:?}")))
     };
 
-    // No `CLIENT SETINFO` (Redis 7.2+) on connect: nothing before our own pipeline.
-    let info = (addr.host.as_str(), addr.port)
-        .into_connection_info()
-        .map_err(|e| unreachable_err(e.to_string()))?
-        .set_redis_settings(RedisConnectionInfo::default().set_skip_set_lib_name());
-    let mut con = redis::Client::open(info)
-        .and_then(|client| client.get_connection_with_timeout(timeout))
-        .map_err(|e| failed("connection", e))?;
+    let mut con = connect(addr, timeout).map_err(|e| failed("connection", e))?;
     con.set_write_timeout(Some(left()?))
         .map_err(|e| failed("connection", e))?;
 

@@ -3,8 +3,7 @@
 
 use std::time::Duration;
 
-use redis::{IntoConnectionInfo, RedisConnectionInfo};
-
+use super::client::connect;
 use super::{Addr, SentinelError};
 
 /// One event: its name (`+switch-master`, `+odown`...) and its description.
@@ -37,13 +36,7 @@ impl Subscription {
             addr: addr.clone(),
             reason: e.to_string(),
         };
-        let info = (addr.host.as_str(), addr.port)
-            .into_connection_info()
-            .map_err(unreachable)?
-            .set_redis_settings(RedisConnectionInfo::default().set_skip_set_lib_name());
-        let mut con = redis::Client::open(info)
-            .and_then(|client| client.get_connection_with_timeout(self.timeout))
-            .map_err(unreachable)?;
+        let mut con = connect(addr, self.timeout).map_err(unreachable)?;
         con.set_read_timeout(Some(self.timeout))
             .and_then(|()| con.set_write_timeout(Some(self.timeout)))
             .map_err(unreachable)?;
