@@ -1,6 +1,5 @@
 //! redis-ha-ocf: Pacemaker resource agents that steer HAProxy to the Redis primary by
 //! refusing ports, as one multi-call binary.
-
 //!
 //! Layers, imports pointing down only (the README's "Architecture" draws them):
 //! - entry: `main`, `persona`, and `run` below;
@@ -9,7 +8,8 @@
 //! - what they share: `observe` (one observation of the cluster), `config`, `exit`,
 //!   `wake`;
 //! - effects behind traits: `cluster` (Pacemaker), `sentinel` (Sentinel and Redis),
-//!   `firewall`, `child`, `lock`, `ocf` (OCF environment and logging), `process`.
+//!   `firewall`, `child`, `lock`, `ocf` (OCF environment and logging), `process`; and
+//!   `blocks`, the clones' names, ports and chain, which the CIB parser reads too.
 
 // Entry and programs.
 mod agent;
@@ -23,13 +23,13 @@ mod status;
 mod sync;
 
 // What the programs share.
-mod blocks;
 mod config;
 mod exit;
 mod observe;
 mod wake;
 
-// Effects.
+// Effects, and the data they share.
+mod blocks;
 mod child;
 mod cluster;
 mod firewall;
