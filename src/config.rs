@@ -80,12 +80,48 @@ pub(crate) struct Policy {
 /// The Sentinels' signal at which the replica they promote becomes the primary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum PromoteAt {
+    /// The failover leader's `+selected-slave` (its `failover-state` is
+    /// `send_slaveof_noone` or later, the replica flagged `promoted`): its write port opens
+    /// while Sentinel turns it into a master, and HAProxy's `role:master` check sends it
+    /// writes as soon as it is one, as with HAProxy's check alone. A failover that aborts
+    /// after the replica became a master can discard what it acknowledged.
+    #[default]
+    SelectedSlave,
     /// The failover leader's `+promoted-slave` (its `failover-state` is `reconf_slaves`):
     /// the replica answers as a master and the failover can no longer abort.
-    #[default]
     PromotedSlave,
     /// The first `+switch-master`: a Sentinel not leading the failover names it.
     SwitchMaster,
+}
+
+impl PromoteAt {
+    pub(crate) const NAMES: &'static str = "selected-slave, promoted-slave or switch-master";
+
+    pub(crate) fn parse(value: &str) -> Option<PromoteAt> {
+        match value {
+            "selected-slave" => Some(PromoteAt::SelectedSlave),
+            "promoted-slave" => Some(PromoteAt::PromotedSlave),
+            "switch-master" => Some(PromoteAt::SwitchMaster),
+            _ => None,
+        }
+    }
+
+    /// Whether the failover leader's `failover-state` has reached this signal (its
+    /// replica flagged `promoted` is then the one it promotes). Never for `SwitchMaster`:
+    /// that signal is another Sentinel's new configuration, not the leader's state.
+    pub(crate) fn reached_by(self, failover_state: &str) -> bool {
+        let states: &[&str] = match self {
+            PromoteAt::SelectedSlave => &[
+                "send_slaveof_noone",
+                "wait_promotion",
+                "reconf_slaves",
+                "update_config",
+            ],
+            PromoteAt::PromotedSlave => &["reconf_slaves", "update_config"],
+            PromoteAt::SwitchMaster => &[],
+        };
+        states.contains(&failover_state)
+    }
 }
 
 /// How long a replica of a lost master keeps serving reads.
@@ -219,16 +255,9 @@ impl Config {
                 }
                 (Some("local_node"), None, _) => guard.local_node = Some(value.to_string()),
                 (Some("promote_at"), None, _) => {
-                    policy.promote_at = match value {
-                        "promoted-slave" => PromoteAt::PromotedSlave,
-                        "switch-master" => PromoteAt::SwitchMaster,
-                        _ => {
-                            return Err(err(
-                                n,
-                                format!("expected promoted-slave or switch-master, got {value:?}"),
-                            ));
-                        }
-                    }
+                    policy.promote_at = PromoteAt::parse(value).ok_or_else(|| {
+                        err(n, format!("expected {}, got {value:?}", PromoteAt::NAMES))
+                    })?
                 }
                 (Some("read_max_stale_ms"), None, _) => {
                     policy.read_bound = match value {
@@ -395,11 +424,15 @@ mod tests {
     fn the_failover_policy_parses_with_defaults() {
         let c = Config::parse("master_name = m\n", "x").unwrap();
         assert_eq!(c.policy.read_bound, ReadBound::Auto);
-        assert_eq!(c.policy.promote_at, PromoteAt::PromotedSlave);
+        assert_eq!(c.policy.promote_at, PromoteAt::SelectedSlave);
         let text = "master_name = m\nread_max_stale_ms = 0\npromote_at = switch-master\n";
         let c = Config::parse(text, "x").unwrap();
         assert_eq!(c.policy.read_bound, ReadBound::Fixed(Duration::ZERO));
         assert_eq!(c.policy.promote_at, PromoteAt::SwitchMaster);
+        let c = Config::parse("master_name = m\npromote_at = promoted-slave\n", "x").unwrap();
+        assert_eq!(c.policy.promote_at, PromoteAt::PromotedSlave);
+        let c = Config::parse("master_name = m\npromote_at = selected-slave\n", "x").unwrap();
+        assert_eq!(c.policy.promote_at, PromoteAt::SelectedSlave);
     }
 
     #[test]
@@ -432,7 +465,7 @@ mod tests {
             ("master_name = m\nguard = yes\n", "x:2: expected on or off"),
             (
                 "master_name = m\npromote_at = role\n",
-                "x:2: expected promoted-slave or switch-master",
+                "x:2: expected selected-slave, promoted-slave or switch-master",
             ),
             (
                 "master_name = m\nread_max_stale_ms = 600001\n",

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::cluster::Role;
-use crate::config::{Policy, PromoteAt, ReadBound};
+use crate::config::{Policy, ReadBound};
 use crate::sentinel::{Addr, MasterView, ReplicaView, SentinelView};
 
 /// What the Sentinels agree on, by Redis address.
@@ -81,32 +81,11 @@ pub(crate) fn decide(
         .enumerate()
         .max_by_key(|(_, v)| (v.master.config_epoch, !in_failover(v)))
         .expect("a majority is at least one view");
-    // From the leader's `+promoted-slave` on, the failover cannot abort: the replica it
-    // promoted answers as a master and is the primary, before any `+switch-master`.
-    let promoted = (policy.promote_at == PromoteAt::PromotedSlave
-        && in_failover(newest)
-        && matches!(
-            newest.master.failover_state.as_deref(),
-            Some("reconf_slaves" | "update_config")
-        ))
-    .then(|| newest.replicas.iter().find(|r| r.has_flag("promoted")))
-    .flatten();
-    if let Some(promoted) = promoted {
-        return Ok(promotion(
-            views,
-            newest,
-            newest_at,
-            promoted,
-            reached.len(),
-            known.len(),
-        ));
-    }
     let master = newest.master.addr.canonical();
-    // Lost: objectively down, mid-failover, or subjectively down for a majority of the
-    // Sentinels (each reaches `+odown` on its own, up to a second apart: a majority
-    // seeing it down is the same verdict, sooner). Nobody is primary then, and its node
-    // need not be waited for: a Redis a majority cannot reach is failed over anyway, and
-    // one that still reaches clients is cut off, which the isolation guard closes.
+    let bound = match policy.read_bound {
+        ReadBound::Auto => newest.master.down_after + FAILOVER_ALLOWANCE,
+        ReadBound::Fixed(bound) => bound,
+    };
     // Whether a majority of the views say `seen` of this same master.
     let majority = |seen: &dyn Fn(&MasterView) -> bool| {
         let saying = views
@@ -115,15 +94,45 @@ pub(crate) fn decide(
             .count();
         saying * 2 > views.len()
     };
+    // The failover leader's view of this master once it has reached the signal the policy
+    // promotes at, with the replica it promotes (flagged `promoted`). Before
+    // `+promoted-slave` the leader's config-epoch is still everybody's, so look at every
+    // view, not only the newest.
+    let promoting = views.iter().enumerate().find_map(|(at, v)| {
+        let leading = in_failover(v)
+            && v.master.addr.canonical() == master
+            && v.master.config_epoch >= newest.master.config_epoch
+            && v.master
+                .failover_state
+                .as_deref()
+                .is_some_and(|state| policy.promote_at.reached_by(state));
+        let promoted = v.replicas.iter().find(|r| r.has_flag("promoted"))?;
+        leading.then_some((at, v, promoted))
+    });
+    if let Some((leader_at, leader, promoted)) = promoting {
+        // Down: a crash. Not down: a manual `SENTINEL FAILOVER` of a live master, which
+        // keeps taking writes until Sentinel converts it: its block is waited for.
+        let old_down = leader.master.has_flag("o_down") || majority(&|m| m.has_flag("s_down"));
+        let (roles, down) = promotion(views, leader, promoted, old_down, bound);
+        return Ok(Truth {
+            epoch: leader.master.config_epoch,
+            roles,
+            down,
+            reached: reached.len(),
+            known: known.len(),
+            newest: leader_at,
+        });
+    }
+    // Lost: objectively down, mid-failover, or subjectively down for a majority of the
+    // Sentinels (each reaches `+odown` on its own, up to a second apart: a majority
+    // seeing it down is the same verdict, sooner). Nobody is primary then, and its node
+    // need not be waited for: a Redis a majority cannot reach is failed over anyway, and
+    // one that still reaches clients is cut off, which the isolation guard closes.
     let master_down = newest.master.has_flag("o_down")
         || in_failover(newest)
         || majority(&|m| m.has_flag("s_down"));
     // Nobody takes writes: lost, or silent for a majority of the Sentinels.
     let master_gone = master_down || majority(&|m| m.last_ok_ping > UNANSWERED);
-    let bound = match policy.read_bound {
-        ReadBound::Auto => newest.master.down_after + FAILOVER_ALLOWANCE,
-        ReadBound::Fixed(bound) => bound,
-    };
     let mut roles = every_redis_fail(views);
     let mut down = BTreeSet::new();
     if master_down {
@@ -131,8 +140,10 @@ pub(crate) fn decide(
     } else {
         roles.insert(master.clone(), Role::Primary);
     }
+    let relisted: BTreeSet<Addr> = newest.replicas.iter().map(|r| r.addr.canonical()).collect();
     for r in &newest.replicas {
         let addr = r.addr.canonical();
+        let r = answered(r, views);
         // Down for the wait: no valid reply for down-after-milliseconds. Not merely
         // `disconnected`: right after `+switch-master` a Sentinel lists the old master,
         // still running and taking writes, as `slave,disconnected` for ~100 ms, until its
@@ -147,7 +158,14 @@ pub(crate) fn decide(
         // Sentinel lost its link to it does not matter (the leader's `CLIENT KILL` at
         // the promotion cuts every other Sentinel's link to the promoted replica).
         let recent = !bound.is_zero() && master_gone && (r.link_ok || r.link_down < bound);
-        if !is_down && follows_master && addr != master && (synced || recent) {
+        // After `+switch-master` the old master is listed as a replica of the new one; a
+        // replica still following it has not been reconfigured by the leader yet.
+        let left_behind = r
+            .master
+            .as_ref()
+            .is_some_and(|m| relisted.contains(&m.canonical()) && m.canonical() != addr)
+            && left_behind(r, bound);
+        if !is_down && addr != master && ((follows_master && (synced || recent)) || left_behind) {
             roles.insert(addr, Role::Replica);
         }
     }
@@ -161,34 +179,59 @@ pub(crate) fn decide(
     })
 }
 
-/// The truth once the leader promoted `promoted`: it is the primary; the old master is
-/// down; the other replicas still follow the old master, so they would miss what the new
-/// primary acknowledges: no reads from them until they are its synced replicas.
+/// The truth once the leader promotes `promoted`: it is the primary. The old master is
+/// down unless `old_down` is false (a manual failover: it runs and takes writes until its
+/// block is waited for). The other replicas keep their reads while [`left_behind`].
 fn promotion(
     views: &[SentinelView],
     leader: &SentinelView,
-    leader_at: usize,
     promoted: &ReplicaView,
-    reached: usize,
-    known: usize,
-) -> Truth {
+    old_down: bool,
+    bound: Duration,
+) -> (BTreeMap<Addr, Role>, BTreeSet<Addr>) {
     let mut roles = every_redis_fail(views);
     let mut down = BTreeSet::new();
-    down.insert(leader.master.addr.canonical());
+    let old = leader.master.addr.canonical();
+    if old_down {
+        down.insert(old.clone());
+    }
     for r in &leader.replicas {
+        let addr = r.addr.canonical();
         if r.is_down() {
-            down.insert(r.addr.canonical());
+            down.insert(addr.clone());
+        }
+        let follows_old = r.master.as_ref().map(Addr::canonical) == Some(old.clone());
+        if follows_old && left_behind(r, bound) && !r.has_flag("promoted") {
+            roles.insert(addr, Role::Replica);
         }
     }
     roles.insert(promoted.addr.canonical(), Role::Primary);
-    Truth {
-        epoch: leader.master.config_epoch,
-        roles,
-        down,
-        reached,
-        known,
-        newest: leader_at,
+    (roles, down)
+}
+
+/// A replica of the master a failover replaces, not reconfigured yet, keeps serving reads
+/// while its link to that master has been down for less than `bound`: its data is that
+/// master's last write, and it lags the new primary only until the leader reconfigures it
+/// (`+slave-reconf-sent`, right after `+promoted-slave`), like any replica lags. With its
+/// link up it may have resynced from a returning old master, perhaps empty: then not.
+fn left_behind(r: &ReplicaView, bound: Duration) -> bool {
+    !bound.is_zero() && !r.is_down() && !r.link_ok && r.link_down < bound
+}
+
+/// `r` as the newest view lists it, or, when that Sentinel has had no INFO reply from it
+/// yet (it made a new entry for every replica at its `+switch-master`, answered ~100 ms
+/// later), as the first other view that has one describes it: a synced replica does
+/// not lose its reads for the moment a Sentinel needs to meet it again.
+fn answered<'a>(r: &'a ReplicaView, views: &'a [SentinelView]) -> &'a ReplicaView {
+    if r.master.is_some() {
+        return r;
     }
+    let addr = r.addr.canonical();
+    views
+        .iter()
+        .flat_map(|v| &v.replicas)
+        .find(|o| o.master.is_some() && o.addr.canonical() == addr)
+        .unwrap_or(r)
 }
 
 /// Every Redis any view knows, each `fail` until the decision says otherwise.
@@ -204,6 +247,8 @@ fn every_redis_fail(views: &[SentinelView]) -> BTreeMap<Addr, Role> {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    use crate::config::PromoteAt;
 
     use crate::observe::fake::{addr as a, master_view, redis, sentinel};
 
@@ -553,43 +598,127 @@ mod tests {
     }
 
     #[test]
-    fn after_the_switch_only_replicas_of_the_new_primary_serve() {
-        // Node 2 was promoted; node 3 still follows the old master 1 (not reconfigured
-        // yet): it misses what 2 acknowledges from now on, so no reads from it.
-        let v = |s| {
-            view(
-                s,
-                2,
-                1,
-                "master",
-                vec![
-                    replica(1, 2, "slave,s_down,disconnected", false),
-                    lost_link(3, 3),
-                ],
-            )
+    fn after_the_switch_a_replica_left_behind_serves_within_the_bound() {
+        // Node 2 was promoted and the old master 1 is listed as its replica; node 3
+        // still follows 1, not reconfigured yet: its data is 1's last write, it keeps
+        // serving reads while its link has been down for less than the bound.
+        let after = |three: ReplicaView, bound: ReadBound| {
+            let v = |s| {
+                view(
+                    s,
+                    2,
+                    1,
+                    "master",
+                    vec![
+                        replica(1, 2, "slave,s_down,disconnected", false),
+                        three.clone(),
+                    ],
+                )
+            };
+            let policy = Policy {
+                read_bound: bound,
+                ..Policy::default()
+            };
+            let t = decide(&[v(1), v(2), v(3)], &[], &policy).unwrap();
+            assert_eq!(t.roles[&redis(1)], Fail);
+            assert_eq!(t.roles[&redis(2)], Primary);
+            t.roles[&redis(3)]
         };
-        let t = decide_auto(&[v(1), v(2), v(3)], &[]).unwrap();
-        assert_eq!(
-            roles(&t),
-            [
-                ("10.0.0.1".into(), Fail),
-                ("10.0.0.2".into(), Primary),
-                ("10.0.0.3".into(), Fail)
-            ]
-        );
+        // (case, node 3 as the new view lists it, the bound, its role)
+        let table = [
+            ("link down 3 s", lost_link(3, 3), ReadBound::Auto, Replica),
+            (
+                "past down-after + allowance (2 s + 5 s)",
+                lost_link(3, 8),
+                ReadBound::Auto,
+                Fail,
+            ),
+            (
+                "off: reads stop with the master",
+                lost_link(3, 3),
+                ReadBound::Fixed(Duration::ZERO),
+                Fail,
+            ),
+            (
+                "link up to the old master: resynced from it, perhaps empty",
+                replica(3, 1, "slave", true),
+                ReadBound::Auto,
+                Fail,
+            ),
+            (
+                "down itself",
+                ReplicaView {
+                    flags: vec!["slave".into(), "s_down".into()],
+                    ..lost_link(3, 3)
+                },
+                ReadBound::Auto,
+                Fail,
+            ),
+            (
+                "reconfigured, link to the new primary up",
+                replica(3, 2, "slave", true),
+                ReadBound::Auto,
+                Replica,
+            ),
+        ];
+        for (case, three, bound, want) in table {
+            assert_eq!(after(three, bound), want, "{case}");
+        }
     }
 
     #[test]
-    fn the_promoted_replica_is_primary_from_the_leaders_promoted_slave_on() {
-        // Sentinel 3 leads the failover of dead master 1 and promoted replica 3; the
-        // others still see master 1 down at epoch 0.
+    fn a_replica_a_switched_sentinel_has_not_met_yet_keeps_what_another_says() {
+        // Sentinels 2 and 3 just switched to master 2 and made new entries for its
+        // replicas: no INFO from them yet (`master-host ?`). The leader (Sentinel 1) is
+        // still at its old epoch and has reconfigured replica 3, which is up on 2.
+        let fresh = |n: u8| ReplicaView {
+            master: None,
+            ..replica(n, 2, "slave,disconnected", false)
+        };
+        let switched = |s| view(s, 2, 1, "master", vec![fresh(1), fresh(3)]);
+        let mut leader = view(
+            1,
+            1,
+            0,
+            "master,s_down,o_down,failover_in_progress",
+            vec![
+                replica(2, 1, "slave,promoted", false),
+                replica(3, 2, "slave", true),
+            ],
+        );
+        leader.master.failover_state = Some("reconf_slaves".into());
+        let t = decide_auto(&[leader.clone(), switched(2), switched(3)], &[]).unwrap();
+        assert_eq!(t.roles[&redis(2)], Primary);
+        assert_eq!(t.roles[&redis(3)], Replica, "{t:?}");
+        assert_eq!(t.roles[&redis(1)], Fail);
+        // Nobody has met it: unknown, so no reads.
+        let t = decide_auto(&[switched(2), switched(3)], &[]).unwrap();
+        assert_eq!(t.roles[&redis(3)], Fail);
+        // What another view says of its link counts, not only that it answered: one
+        // that followed the old master with its link up may have resynced from it.
+        leader.replicas[1] = replica(3, 1, "slave", true);
+        let t = decide_auto(&[leader, switched(2), switched(3)], &[]).unwrap();
+        assert_eq!(t.roles[&redis(3)], Fail);
+    }
+
+    #[test]
+    fn the_promoted_replica_is_primary_from_the_signal_the_policy_names() {
+        // Sentinel 3 leads the failover of dead master 1 and promotes replica 3; the
+        // others still see master 1 down at epoch 0. The leader's epoch moves to 1 at
+        // +promoted-slave (failover-state reconf_slaves).
         let leader = |state: &str| {
+            let epoch = u64::from(matches!(state, "reconf_slaves" | "update_config"));
+            let promoted = if state == "select_slave" {
+                "slave"
+            } else {
+                "slave,promoted"
+            };
             let mut v = view(
                 3,
                 1,
-                1,
+                epoch,
                 "master,s_down,o_down,failover_in_progress",
-                vec![lost_link(2, 2), replica(3, 1, "slave,promoted", false)],
+                vec![lost_link(2, 2), replica(3, 1, promoted, false)],
             );
             v.master.failover_state = Some(state.into());
             v
@@ -603,30 +732,40 @@ mod tests {
                 vec![lost_link(2, 2), lost_link(3, 2)],
             )
         };
-        let switched = Policy {
-            promote_at: PromoteAt::SwitchMaster,
+        let at = |promote_at| Policy {
+            promote_at,
             ..Policy::default()
         };
-        // (leader's failover-state, policy, replica 3's role, replica 2's role)
+        use PromoteAt::*;
+        // (leader's failover-state, policy, replica 3's role); replica 2, left behind on
+        // the dead master, keeps its reads throughout.
         let table = [
-            ("wait_promotion", Policy::default(), Replica, Replica),
-            ("reconf_slaves", Policy::default(), Primary, Fail),
-            ("update_config", Policy::default(), Primary, Fail),
-            ("reconf_slaves", switched, Replica, Replica),
+            ("select_slave", at(SelectedSlave), Replica),
+            ("send_slaveof_noone", at(SelectedSlave), Primary),
+            ("wait_promotion", at(SelectedSlave), Primary),
+            ("reconf_slaves", at(SelectedSlave), Primary),
+            ("update_config", at(SelectedSlave), Primary),
+            ("wait_promotion", at(PromotedSlave), Replica),
+            ("reconf_slaves", at(PromotedSlave), Primary),
+            ("update_config", at(PromotedSlave), Primary),
+            ("wait_promotion", at(SwitchMaster), Replica),
+            ("reconf_slaves", at(SwitchMaster), Replica),
         ];
-        for (state, policy, three, two) in table {
-            let t = decide(&[others(1), others(2), leader(state)], &[], &policy).unwrap();
-            assert_eq!(t.roles[&redis(3)], three, "{state} {policy:?}");
-            assert_eq!(
-                t.roles[&redis(2)],
-                two,
-                "{state} {policy:?}: follows the old master"
-            );
-            assert_eq!(t.roles[&redis(1)], Fail, "{state}");
-            assert!(
-                t.down.contains(&redis(1)),
-                "{state}: the old master is not waited for"
-            );
+        for (state, policy, three) in table {
+            for views in [
+                [others(1), others(2), leader(state)],
+                [leader(state), others(1), others(2)],
+            ] {
+                let t = decide(&views, &[], &policy).unwrap();
+                let case = format!("{state} {:?}", policy.promote_at);
+                assert_eq!(t.roles[&redis(3)], three, "{case}");
+                assert_eq!(t.roles[&redis(2)], Replica, "{case}: left behind");
+                assert_eq!(t.roles[&redis(1)], Fail, "{case}");
+                assert!(
+                    t.down.contains(&redis(1)),
+                    "{case}: the dead old master is not waited for"
+                );
+            }
         }
         // Promoted: the leader's epoch, which the first +switch-master repeats.
         let t = decide(
@@ -636,6 +775,34 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.epoch, 1);
+        // Not a majority's: a view that only one Sentinel of three reached is no decision.
+        assert!(decide(&[leader("wait_promotion")], &[], &Policy::default()).is_err());
+    }
+
+    #[test]
+    fn a_manual_failover_waits_for_the_live_old_masters_block() {
+        // `SENTINEL FAILOVER`: master 1 is up and takes writes; Sentinel 1 leads, has
+        // sent replica 2 REPLICAOF NO ONE. Replica 2 is the primary, but the old master is
+        // not down: its node's write block must be running before the promotion.
+        let mut leader = view(
+            1,
+            1,
+            0,
+            "master,failover_in_progress",
+            vec![
+                replica(2, 1, "slave,promoted", true),
+                replica(3, 1, "slave", true),
+            ],
+        );
+        leader.master.failover_state = Some("wait_promotion".into());
+        let t = decide_auto(&[leader, healthy(2), healthy(3)], &[]).unwrap();
+        assert_eq!(t.roles[&redis(2)], Primary);
+        assert_eq!(t.roles[&redis(1)], Fail);
+        assert!(!t.down.contains(&redis(1)), "{t:?}");
+        // Replica 3 still follows the live old master with its link up: its reads stop
+        // until it follows the new primary (it could not be told from one resynced from
+        // a returning old master).
+        assert_eq!(t.roles[&redis(3)], Fail);
     }
 
     #[test]

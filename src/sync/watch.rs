@@ -20,6 +20,7 @@ const MOVING: &[&str] = &[
     "+odown",
     "-odown",
     "+switch-master",
+    "+selected-slave",
     "+promoted-slave",
     "+failover-end",
     "+convert-to-slave",

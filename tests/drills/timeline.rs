@@ -139,14 +139,6 @@ impl Timeline {
         self.first_sentinel_event(t, nodes, "+sdown master")
     }
 
-    /// The first moment the Sentinels have a new master: the leader's `+promoted-slave`
-    /// (from which the failover cannot abort) or the first `+switch-master`.
-    pub(crate) fn first_promotion(&self, t: i64, nodes: &[usize]) -> Option<i64> {
-        let promoted = self.first_sentinel_event(t, nodes, "+promoted-slave");
-        let switched = self.first_switch_master(t, nodes);
-        promoted.into_iter().chain(switched).min()
-    }
-
     /// The first event starting with `what` at or after `t` from a Sentinel of `nodes`.
     fn first_sentinel_event(&self, t: i64, nodes: &[usize], what: &str) -> Option<i64> {
         self.events
