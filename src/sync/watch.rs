@@ -123,6 +123,12 @@ fn subscriber(addr: &Addr, sub: &Subscription, triggers: &[Arc<Trigger>], log: &
                 log.warn(&format!(
                     "not following Sentinel {addr}'s events: {e}; trying again with backoff"
                 ));
+                // A Sentinel gone may be a failover's leader, the only one that knew of
+                // the replica it was promoting: what the others say decides now.
+                let why = format!("Sentinel {addr}'s events lost");
+                for t in triggers {
+                    t.fire(why.clone());
+                }
             }
             broken = true;
         }

@@ -323,6 +323,34 @@ fn the_event_watcher_syncs_at_the_failover_not_at_the_period() {
     );
 }
 
+/// A Sentinel that goes away may have been a failover's leader, the only one that knew of
+/// the replica it was promoting: the watcher syncs at once when it loses its events.
+#[test]
+fn losing_a_sentinels_events_syncs_at_once() {
+    let mut s = Setup::new("sync-lost");
+    s.sync().expect(0);
+    let _watching = s.every("600s");
+    let log = || std::fs::read_to_string(s.dir.join("periodic.err")).unwrap_or_default();
+    let subscribed = std::time::Instant::now();
+    // Subscribed once its first sync has reported (the watcher follows what it found).
+    while !log().contains("Sentinels reached") && subscribed.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let before = log();
+    s.set.kill_sentinel(2);
+    let lost = format!("event: Sentinel {}'s events lost", s.set.sentinel_addr(2));
+    let killed = std::time::Instant::now();
+    while !log().contains(&lost) && killed.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let after = log();
+    assert!(
+        !before.contains(&lost) && after.contains(&lost),
+        "no sync for the lost subscription within 10 s (the period is 600 s)\n{after}"
+    );
+}
+
 #[test]
 fn bad_input_gives_up_or_retries_and_promotes_nothing() {
     let s = Setup::new("sync-bad");
