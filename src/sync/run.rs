@@ -120,8 +120,9 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
             .first()
             .map(|(n, _)| n)
             .or(plan.promotion.as_ref());
+        let new_epoch = before.applied_epoch.is_none_or(|e| e < report.epoch);
         if let Some(node) = first
-            && before.applied_epoch.is_none_or(|e| e < report.epoch)
+            && new_epoch
         {
             self.cluster.record_epoch(node, report.epoch)?;
         }
@@ -132,6 +133,15 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
         let Some(promotion) = &plan.promotion else {
             return Ok(());
         };
+        // Nothing written before it and nobody to wait for: the CIB this sync read first
+        // is as recent as a second read would be (only the Sentinels were asked since),
+        // so the promotion goes at once. The common case at a crash: the lost master's
+        // node was demoted by an earlier sync, when the Sentinels first called it down.
+        if plan.demotions.is_empty() && plan.wait_for.is_empty() && !new_epoch {
+            self.cluster.set_role(promotion, Role::Primary)?;
+            report.written.push((promotion.clone(), Role::Primary));
+            return Ok(());
+        }
         // One query per round answers both questions: are the ex-primaries' writes
         // refused yet, and does the CIB still say what we planned from (another node's
         // sync, from another view, may have written since we read)?

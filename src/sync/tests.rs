@@ -302,3 +302,20 @@ fn while_the_master_is_lost_its_replicas_stay_replicas() {
     assert_eq!(cl.writes(), ["node1 epoch=0", "node1=fail"]);
     assert_eq!(cl.roles(), some(&["fail", "replica", "replica"]));
 }
+
+#[test]
+fn a_promotion_with_nothing_before_it_is_written_without_a_second_read() {
+    // The lost master's node was demoted when the Sentinels called it down; now the
+    // leader names replica 2 at the same epoch: one write, no CIB read after the first.
+    let (c, s) = (config(), FakeSentinels::agreeing(2, 0, &[1]));
+    let cl = FakeCluster::new(&[Some("fail"), Some("replica"), Some("replica")]);
+    cl.set_epoch(Some(0));
+    sync(&c, &s, &cl, false).unwrap();
+    assert_eq!(cl.writes(), ["node2=primary"]);
+    // A new epoch is recorded first: then the CIB is read again before the promotion (a
+    // sync with a newer view may have written meanwhile).
+    let cl = FakeCluster::new(&[Some("fail"), Some("replica"), Some("replica")]);
+    cl.set_epoch(Some(0));
+    sync(&c, &FakeSentinels::agreeing(2, 1, &[1]), &cl, false).unwrap();
+    assert_eq!(cl.writes(), ["node2 epoch=1", "read", "node2=primary"]);
+}
