@@ -117,8 +117,16 @@ fn a_round_refuses_what_this_node_cannot_confirm() {
                 s.set(3, Err("timeout".into()));
                 (c, s)
             },
-            Some("reached 1 of 3 known Sentinels: no majority, so no decision"),
-            Some("reached 1 of 3 known Sentinels: no majority, so no decision"),
+            Some(
+                "reached 1 of 3 known Sentinels: no majority, so no decision; \
+                 Sentinel 10.0.0.2:26379 unreachable: timeout; \
+                 Sentinel 10.0.0.3:26379 unreachable: timeout",
+            ),
+            Some(
+                "reached 1 of 3 known Sentinels: no majority, so no decision; \
+                 Sentinel 10.0.0.2:26379 unreachable: timeout; \
+                 Sentinel 10.0.0.3:26379 unreachable: timeout",
+            ),
         ),
         (
             "Pacemaker stopped here",

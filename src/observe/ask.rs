@@ -8,15 +8,22 @@ use super::ObserveError;
 use crate::config::Config;
 use crate::sentinel::{Addr, SentinelError, SentinelView, Sentinels};
 
+/// What the Sentinels answered: every view, and why each silent one was silent.
+pub(crate) struct Answers {
+    pub(crate) views: Vec<SentinelView>,
+    pub(crate) silent: Vec<SentinelError>,
+}
+
 /// Every known Sentinel's view of the master. A wrong master name or password stops
 /// here (retrying cannot help); silence just counts less.
 pub(crate) fn ask<S: Sentinels + Sync>(
     config: &Config,
     sentinels: &S,
-) -> Result<Vec<SentinelView>, ObserveError> {
+) -> Result<Answers, ObserveError> {
     let mut asked: BTreeSet<Addr> = BTreeSet::new();
     let mut round: Vec<Addr> = config.sentinels.clone();
     let mut views = Vec::new();
+    let mut silent = Vec::new();
     while !round.is_empty() {
         round.retain(|addr| asked.insert(addr.clone()));
         let mut next = Vec::new();
@@ -29,13 +36,15 @@ pub(crate) fn ask<S: Sentinels + Sync>(
                 Err(e @ (SentinelError::UnknownMaster { .. } | SentinelError::Auth { .. })) => {
                     return Err(ObserveError::Refused(e));
                 }
-                Err(SentinelError::Unreachable { .. } | SentinelError::Protocol { .. }) => {}
+                Err(e @ (SentinelError::Unreachable { .. } | SentinelError::Protocol { .. })) => {
+                    silent.push(e);
+                }
             }
         }
         next.retain(|addr| !asked.contains(addr));
         round = next;
     }
-    Ok(views)
+    Ok(Answers { views, silent })
 }
 
 /// One round's answers, in the order of `round`.

@@ -32,18 +32,27 @@ pub(crate) enum ObserveError {
     /// A Sentinel does not monitor the master, or refuses our password: a config error.
     #[error(transparent)]
     Refused(SentinelError),
-    #[error(transparent)]
-    NoMajority(#[from] NoMajority),
+    /// Too few answered; `silent` says why the others did not (for the operator).
+    #[error("{majority}{}", why(silent))]
+    NoMajority {
+        majority: NoMajority,
+        silent: Vec<SentinelError>,
+    },
     /// The CIB could not be read, so there are no nodes to map the Sentinels' truth to.
     #[error("not mapped: the cluster's nodes are unknown")]
     NodesUnknown,
+}
+
+/// `; A: why; B: why` for the Sentinels that did not answer.
+fn why(silent: &[SentinelError]) -> String {
+    silent.iter().map(|e| format!("; {e}")).collect()
 }
 
 impl From<&ObserveError> for HelperExit {
     fn from(e: &ObserveError) -> Self {
         match e {
             ObserveError::Refused(_) => HelperExit::GiveUp,
-            ObserveError::NoMajority(_) | ObserveError::NodesUnknown => HelperExit::Retry,
+            ObserveError::NoMajority { .. } | ObserveError::NodesUnknown => HelperExit::Retry,
         }
     }
 }
@@ -67,8 +76,9 @@ pub(crate) fn verdict<S: Sentinels + Sync>(
     config: &Config,
     sentinels: &S,
 ) -> Result<Verdict, ObserveError> {
-    let views = ask::ask(config, sentinels)?;
-    let truth = decide(&views, &config.sentinels, &config.policy)?;
+    let ask::Answers { views, silent } = ask::ask(config, sentinels)?;
+    let truth = decide(&views, &config.sentinels, &config.policy)
+        .map_err(|majority| ObserveError::NoMajority { majority, silent })?;
     Ok(Verdict { views, truth })
 }
 

@@ -1,11 +1,12 @@
-//! The real `Sentinels` and `RedisServers`: the redis crate, one connection and one
-//! pipelined round trip per question, connecting, sending and reading all bounded by one
-//! deadline.
+//! The real `Sentinels` and `RedisServers`: one connection and one pipelined round trip
+//! per question, resolving, connecting, sending and reading all bounded by one deadline
+//! (`wire`); the redis crate encodes the commands and decodes the replies.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use redis::{IntoConnectionInfo, RedisConnectionInfo, RedisError, Value};
+use redis::Value;
 
+use super::wire::{self, WireError};
 use super::{Addr, RedisServers, Replication, SentinelError, SentinelView, Sentinels, parse};
 
 /// Talks to Sentinels over TCP with the `redis` crate.
@@ -44,69 +45,32 @@ impl RedisServers for RedisClients {
     }
 }
 
-/// A connection to `addr` within `timeout`, sending nothing before our own commands (no
-/// `CLIENT SETINFO`, Redis 7.2+).
-pub(super) fn connect(addr: &Addr, timeout: Duration) -> Result<redis::Connection, RedisError> {
-    let info = (addr.host.as_str(), addr.port)
-        .into_connection_info()?
-        .set_redis_settings(RedisConnectionInfo::default().set_skip_set_lib_name());
-    redis::Client::open(info)?.get_connection_with_timeout(timeout)
-}
-
 /// Sends `pipe` (preceded by AUTH when there is a password) in one round trip and returns
-/// its replies, AUTH's checked and dropped.
+/// its replies, AUTH's checked and dropped. Resolving, connecting, sending and reading
+/// are bounded by `timeout` as a whole, the replies by a size cap (`wire`).
 fn exchange(
     addr: &Addr,
     timeout: Duration,
     password: Option<&str>,
     pipe: &redis::Pipeline,
 ) -> Result<Vec<Value>, SentinelError> {
-    let deadline = Instant::now() + timeout;
-    let unreachable_err = |reason: String| SentinelError::Unreachable {
-        addr: addr.clone(),
-        reason,
-    };
-    let failed = |doing: &str, e: RedisError| {
-        if e.is_timeout() {
-            unreachable_err(format!("no {doing} within {timeout:?}"))
-        } else if e.is_io_error() {
-            unreachable_err(e.to_string())
-        } else {
-            SentinelError::Protocol {
-                addr: addr.clone(),
-                reason: e.to_string(),
-            }
-        }
-    };
-    let left = || {
-        deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| unreachable_err(format!("no answer within {timeout:?}")))
-    };
-
-    let mut con = connect(addr, timeout).map_err(|e| failed("connection", e))?;
-    con.set_write_timeout(Some(left()?))
-        .map_err(|e| failed("connection", e))?;
-
-    // AUTH rides in the same round trip: its own error text survives (the crate's
-    // handshake would replace it with "Password authentication failed").
+    // AUTH rides in the same round trip: its own error text survives.
     let mut packed = Vec::new();
     if let Some(password) = password {
         packed = redis::cmd("AUTH").arg(password).get_packed_command();
     }
     packed.extend(pipe.get_packed_pipeline());
-    con.send_packed_command(&packed)
-        .map_err(|e| failed("answer", e))?;
-    // Read the replies ourselves: the crate's pipeline keeps reading after a timeout,
-    // one read timeout per missing reply.
     let expected = pipe.len() + usize::from(password.is_some());
-    let mut replies: Vec<Value> = Vec::with_capacity(expected);
-    for _ in 0..expected {
-        con.set_read_timeout(Some(left()?))
-            .map_err(|e| failed("answer", e))?;
-        replies.push(con.recv_response().map_err(|e| failed("answer", e))?);
-    }
+    let mut replies = wire::exchange(addr, timeout, &packed, expected).map_err(|e| match e {
+        WireError::Unreachable(reason) => SentinelError::Unreachable {
+            addr: addr.clone(),
+            reason,
+        },
+        WireError::Protocol(reason) => SentinelError::Protocol {
+            addr: addr.clone(),
+            reason,
+        },
+    })?;
     if password.is_some() {
         parse::auth_reply(addr, &replies.remove(0))?;
     }

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use super::client::connect;
+use redis::{IntoConnectionInfo, RedisConnectionInfo, RedisError};
+
 use super::{Addr, SentinelError};
 
 /// One event: its name (`+switch-master`, `+odown`...) and its description.
@@ -71,4 +72,13 @@ impl Subscription {
             }
         }
     }
+}
+
+/// A connection to `addr` within `timeout`, sending nothing before our own commands (no
+/// `CLIENT SETINFO`, Redis 7.2+).
+fn connect(addr: &Addr, timeout: Duration) -> Result<redis::Connection, RedisError> {
+    let info = (addr.host.as_str(), addr.port)
+        .into_connection_info()?
+        .set_redis_settings(RedisConnectionInfo::default().set_skip_set_lib_name());
+    redis::Client::open(info)?.get_connection_with_timeout(timeout)
 }

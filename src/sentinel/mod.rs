@@ -5,6 +5,7 @@ mod addr;
 mod client;
 mod events;
 mod parse;
+mod wire;
 
 pub(crate) use addr::{Addr, SENTINEL_PORT, canonical_host, parse_addr, read_password, resolve};
 pub(crate) use client::{RedisClients, RedisSentinels};

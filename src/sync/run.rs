@@ -38,7 +38,7 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
             return Err(SyncError::NoQuorum);
         }
         let mapped = seen.sentinels.inspect_err(|e| {
-            if let ObserveError::NoMajority(n) = e {
+            if let ObserveError::NoMajority { majority: n, .. } = e {
                 report.sentinels_reached = n.reached;
             }
         })?;

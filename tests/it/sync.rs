@@ -351,6 +351,67 @@ fn losing_a_sentinels_events_syncs_at_once() {
     );
 }
 
+/// A Sentinel at `127.0.0.1:PORT` in the set's namespace that answers every connection
+/// with a reply header announcing a large bulk string, then one byte every 200 ms.
+fn trickling_sentinel(s: &Setup) -> u16 {
+    let listener = s
+        .set
+        .ns()
+        .enter(|| std::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let _ = stream.write_all(b"$1000000\r\n");
+                while stream.write_all(b"x").is_ok() {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            });
+        }
+    });
+    port
+}
+
+/// The whole exchange with a Sentinel is bounded, not each read: a peer trickling a byte
+/// every 200 ms once held a sync (and the lock with it) for over ten minutes.
+#[test]
+fn trickling_sentinels_cost_a_sync_its_timeout_not_more() {
+    let s = Setup::new("sync-trickle");
+    let mut conf = String::from("master_name = redis-ha\ntimeout_ms = 500\n");
+    for _ in 0..3 {
+        conf.push_str(&format!(
+            "sentinel = 127.0.0.1:{}\n",
+            trickling_sentinel(&s)
+        ));
+    }
+    for (i, node) in NODES.iter().enumerate() {
+        conf.push_str(&format!("node {node} = {}\n", s.set.ip(i)));
+    }
+    std::fs::write(s.dir.join("redis-ha.conf"), conf).unwrap();
+    // (program, what it says)
+    for (program, says) in [
+        ("sync", "no answer within 500ms"),
+        ("status", "no answer within 500ms"),
+    ] {
+        let started = std::time::Instant::now();
+        let out = run(s.helper("redis-ha").arg(program));
+        let took = started.elapsed();
+        assert_eq!(out.code, 1, "{program}\n{out}");
+        assert!(
+            out.stderr.contains(says) || out.stdout.contains(says),
+            "{program}\n{out}"
+        );
+        // Three Sentinels asked at once, each bounded by 500 ms: well under 5 s.
+        assert!(
+            took < Duration::from_secs(5),
+            "{program} took {took:?}\n{out}"
+        );
+    }
+}
+
 #[test]
 fn bad_input_gives_up_or_retries_and_promotes_nothing() {
     let s = Setup::new("sync-bad");
