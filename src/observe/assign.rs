@@ -56,6 +56,14 @@ pub(crate) fn assign(
             Err(e) => a.mapping_errors.push(e),
         }
     }
+    for node in config.nodes.keys() {
+        if !nodes.contains(&NodeName(node.clone())) {
+            a.mapping_errors.push(MappingError::UnknownNode {
+                node: node.clone(),
+                known: nodes.iter().cloned().collect(),
+            });
+        }
+    }
     // Only nodes the cluster knows can be written.
     a.desired.retain(|node, _| nodes.contains(node));
     if a.primary

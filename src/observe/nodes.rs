@@ -18,6 +18,17 @@ pub(crate) enum MappingError {
     Unmapped(String),
     #[error("Redis at {host} matches several nodes ({})", nodes.iter().map(|n| n.0.as_str()).collect::<Vec<_>>().join(", "))]
     Ambiguous { host: String, nodes: Vec<NodeName> },
+    /// A `node` line names a node the cluster does not have: its Redis would map to no
+    /// node, and its real node be demoted as unknown to the Sentinels.
+    #[error("the config's `node {node} = ...` names no cluster node (the cluster has {})", known.iter().map(|n| n.0.as_str()).collect::<Vec<_>>().join(", "))]
+    UnknownNode { node: String, known: Vec<NodeName> },
+}
+
+impl MappingError {
+    /// A configuration that contradicts the cluster: nothing may be written from it.
+    pub(crate) fn is_config_error(&self) -> bool {
+        matches!(self, MappingError::UnknownNode { .. })
+    }
 }
 
 impl NodeMap {

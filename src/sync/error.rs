@@ -62,14 +62,17 @@ pub(crate) enum SyncError {
     },
     #[error("some Redis addresses map to no single node")]
     Unmapped,
+    #[error("the config names nodes the cluster does not have: nothing written")]
+    UnknownNodes,
 }
 
 impl From<&SyncError> for HelperExit {
     fn from(e: &SyncError) -> Self {
         match e {
-            SyncError::Config(_) | SyncError::OtherMaster { .. } | SyncError::Unmapped => {
-                HelperExit::GiveUp
-            }
+            SyncError::Config(_)
+            | SyncError::OtherMaster { .. }
+            | SyncError::Unmapped
+            | SyncError::UnknownNodes => HelperExit::GiveUp,
             SyncError::Cluster(e) => e.into(),
             SyncError::Sentinels(e) => e.into(),
             SyncError::Lock(_)

@@ -62,6 +62,9 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
         let assignment = mapped.assignment;
         report.primary = assignment.primary.clone();
         report.mapping_errors = assignment.mapping_errors.clone();
+        if report.mapping_errors.iter().any(|e| e.is_config_error()) {
+            return Err(SyncError::UnknownNodes);
+        }
         report.plan = plan(&state.roles, &assignment.desired, &assignment.down);
         if !self.dry_run {
             self.apply(report, &state)?;

@@ -319,3 +319,33 @@ fn a_promotion_with_nothing_before_it_is_written_without_a_second_read() {
     sync(&c, &FakeSentinels::agreeing(2, 1, &[1]), &cl, false).unwrap();
     assert_eq!(cl.writes(), ["node2 epoch=1", "read", "node2=primary"]);
 }
+
+#[test]
+fn a_node_line_naming_no_cluster_node_writes_nothing() {
+    // `node nodeX` where the cluster has node1: node1's Redis (the primary) would map to
+    // nowhere and node1 be demoted as a node the Sentinels do not know.
+    let c = Config::parse(
+        "master_name = redis-ha\nsentinel = 10.0.0.1:26379\n\
+         node nodeX = 10.0.0.1\nnode node2 = 10.0.0.2\nnode node3 = 10.0.0.3\n",
+        "test",
+    )
+    .unwrap();
+    let s = FakeSentinels::agreeing(1, 0, &[]);
+    let cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
+    let (report, result) = sync_report(&c, &s, &cl, false);
+    let e = result.unwrap_err();
+    assert!(matches!(e, SyncError::UnknownNodes), "{e}");
+    assert_eq!(e.exit().code(), 2);
+    assert!(cl.writes().is_empty(), "{:?}", cl.writes());
+    let said: Vec<String> = report
+        .mapping_errors
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        said.iter()
+            .any(|m| m.contains("`node nodeX = ...` names no cluster node")
+                && m.contains("node1, node2, node3")),
+        "{said:?}"
+    );
+}

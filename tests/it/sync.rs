@@ -412,6 +412,28 @@ fn trickling_sentinels_cost_a_sync_its_timeout_not_more() {
     }
 }
 
+/// A `node` line naming a node the cluster does not have once made the sync demote the
+/// real node of that Redis (the primary) and exit 0.
+#[test]
+fn a_node_line_naming_no_cluster_node_gives_up_and_writes_nothing() {
+    let s = Setup::new("sync-nodex");
+    s.sync().expect(0);
+    let before = s.roles();
+    assert_eq!(before[0], "primary");
+    let conf = std::fs::read_to_string(s.dir.join("redis-ha.conf")).unwrap();
+    let bad = conf.replace("node node1 =", "node nodeX =");
+    assert_ne!(bad, conf);
+    std::fs::write(s.dir.join("redis-ha.conf"), bad).unwrap();
+    let out = s.sync().expect(2);
+    assert!(
+        out.stderr.contains(
+            "`node nodeX = ...` names no cluster node (the cluster has node1, node2, node3)"
+        ),
+        "{out}"
+    );
+    assert_eq!(s.roles(), before, "{out}");
+}
+
 #[test]
 fn bad_input_gives_up_or_retries_and_promotes_nothing() {
     let s = Setup::new("sync-bad");
