@@ -153,21 +153,80 @@ pub(crate) enum ConfigError {
     },
 }
 
+/// `raw` without its comment: from a `#` that starts the line or follows a space or a
+/// tab, as in a shell. A `#` inside a value (a path, a file name) is part of it.
+fn strip_comment(raw: &str) -> &str {
+    let mut prev_blank = true;
+    for (i, c) in raw.char_indices() {
+        if c == '#' && prev_blank {
+            return &raw[..i];
+        }
+        prev_blank = c == ' ' || c == '\t';
+    }
+    raw
+}
+
+/// The most a config file may hold: ours is a few KiB with every comment.
+pub(crate) const MAX_CONFIG_BYTES: u64 = 64 * 1024;
+
+/// A master name as Sentinel knows it, limited to what is safe in a file name (backups
+/// are named after it) and in a log line: letters, digits, `.`, `_`, `-`.
+fn master_name_of(value: &str) -> Result<String, String> {
+    let safe = value.len() <= 128
+        && !value.starts_with('.')
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if safe {
+        Ok(value.to_string())
+    } else {
+        Err(format!(
+            "master_name {value:?}: expected letters, digits, `.`, `_` or `-` (not first: `.`), \
+             at most 128"
+        ))
+    }
+}
+
 const KEYS: &str = "master_name, sentinel, sentinel_password_file, redis_password_file, node, \
                     timeout_ms, block_wait_ms, guard, guard_react_ms, read_port, write_port, \
                     guard_family, guard_match, local_node, guard_record_file, read_max_stale_ms, promote_at";
 
 impl Config {
-    /// Reads and parses the config at `path`.
+    /// Reads and parses the config at `path`: a regular file of at most
+    /// [`MAX_CONFIG_BYTES`] (opened without blocking, so a FIFO or a device named by
+    /// `REDIS_HA_CONFIG` is refused, never waited on).
     pub(crate) fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        let failed = |message: String| ConfigError::File {
             path: path.display().to_string(),
-            message: format!("cannot read: {e}"),
-        })?;
+            message,
+        };
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+            .open(path)
+            .map_err(|e| failed(format!("cannot read: {e}")))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| failed(format!("cannot read: {e}")))?;
+        if !meta.is_file() {
+            return Err(failed("not a regular file".into()));
+        }
+        let mut bytes = Vec::new();
+        file.take(MAX_CONFIG_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| failed(format!("cannot read: {e}")))?;
+        if bytes.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(failed(format!("larger than {MAX_CONFIG_BYTES} bytes")));
+        }
+        let text = String::from_utf8(bytes).map_err(|_| failed("not UTF-8 text".into()))?;
         Config::parse(&text, &path.display().to_string())
     }
 
-    /// Parses `key = value` lines; `#` starts a comment; `node NAME = ADDR [ADDR...]`.
+    /// Parses `key = value` lines; `#` at the start of a line or after a blank starts a
+    /// comment; `node NAME = ADDR [ADDR...]`; every key but `sentinel` and `node` at most
+    /// once.
     pub(crate) fn parse(text: &str, path: &str) -> Result<Config, ConfigError> {
         let err = |line: usize, message: String| ConfigError::Line {
             path: path.to_string(),
@@ -183,9 +242,12 @@ impl Config {
         let mut block_wait = Duration::from_millis(10_000);
         let mut guard = GuardSettings::default();
         let mut policy = Policy::default();
+        // Where each single-valued key was given: a second one is an error, not a quiet
+        // override.
+        let mut given: BTreeMap<String, usize> = BTreeMap::new();
         for (i, raw) in text.lines().enumerate() {
             let n = i + 1;
-            let line = raw.split('#').next().unwrap_or("").trim();
+            let line = strip_comment(raw).trim();
             if line.is_empty() {
                 continue;
             }
@@ -197,8 +259,17 @@ impl Config {
                 return Err(err(n, format!("{key} has no value")));
             }
             let mut words = key.split_whitespace();
+            let repeatable = matches!(words.clone().next(), Some("sentinel" | "node"));
+            if let Some(first) = given.insert(key.to_string(), n).filter(|_| !repeatable) {
+                return Err(err(
+                    n,
+                    format!("{key} is given twice (first on line {first})"),
+                ));
+            }
             match (words.next(), words.next(), words.next()) {
-                (Some("master_name"), None, _) => master_name = Some(value.to_string()),
+                (Some("master_name"), None, _) => {
+                    master_name = Some(master_name_of(value).map_err(|m| err(n, m))?)
+                }
                 (Some("sentinel"), None, _) => {
                     sentinels.push(parse_addr(value, SENTINEL_PORT).map_err(|m| err(n, m))?)
                 }
@@ -421,6 +492,44 @@ mod tests {
     }
 
     #[test]
+    fn a_hash_inside_a_value_is_part_of_it_and_sentinels_repeat() {
+        let text = "# comment\n  # indented comment\nmaster_name = m\n\
+                    sentinel = 10.0.0.1\nsentinel = 10.0.0.2\n\
+                    sentinel_password_file = /etc/redis-ha/pass#1\n";
+        let c = Config::parse(text, "x").unwrap();
+        assert_eq!(c.sentinels.len(), 2);
+        assert_eq!(c.password_file, Some(PathBuf::from("/etc/redis-ha/pass#1")));
+    }
+
+    #[test]
+    fn only_a_small_regular_file_is_read() {
+        let dir = std::env::temp_dir().join(format!("rha-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("fifo");
+        let _ = std::fs::remove_file(&fifo);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let big = dir.join("big");
+        std::fs::write(&big, "# x\n".repeat(20_000)).unwrap();
+        let good = dir.join("good");
+        let absent = dir.join("absent");
+        std::fs::write(&good, "master_name = m\n").unwrap();
+        // (path, what the error says); a FIFO without a writer would block a plain open.
+        let table = [
+            (fifo.as_path(), "not a regular file"),
+            (Path::new("/dev/zero"), "not a regular file"),
+            (dir.as_path(), "not a regular file"),
+            (big.as_path(), "larger than 65536 bytes"),
+            (absent.as_path(), "cannot read"),
+        ];
+        for (path, says) in table {
+            let e = Config::load(path).unwrap_err().to_string();
+            assert!(e.contains(says), "{}: {e}", path.display());
+        }
+        assert_eq!(Config::load(&good).unwrap().master_name, "m");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn the_failover_policy_parses_with_defaults() {
         let c = Config::parse("master_name = m\n", "x").unwrap();
         assert_eq!(c.policy.read_bound, ReadBound::Auto);
@@ -463,6 +572,23 @@ mod tests {
                 "x:2: expected milliseconds",
             ),
             ("master_name = m\nguard = yes\n", "x:2: expected on or off"),
+            (
+                "master_name = m\ntimeout_ms = 500\ntimeout_ms = 900\n",
+                "x:3: timeout_ms is given twice (first on line 2)",
+            ),
+            (
+                "master_name = m\nmaster_name = n\n",
+                "x:2: master_name is given twice (first on line 1)",
+            ),
+            (
+                "master_name = x/../../elsewhere/pwn\n",
+                "x:1: master_name \"x/../../elsewhere/pwn\": expected letters",
+            ),
+            ("master_name = ..\n", "x:1: master_name \"..\": expected"),
+            (
+                "master_name = m\ntimeout_ms = 500#half a second\n",
+                "x:2: expected milliseconds",
+            ),
             (
                 "master_name = m\npromote_at = role\n",
                 "x:2: expected selected-slave, promoted-slave or switch-master",

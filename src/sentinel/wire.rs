@@ -299,6 +299,10 @@ mod tests {
                         }
                         std::thread::sleep(pause);
                     }
+                    // Closed with our request unread, the socket would send a reset,
+                    // which can discard the replies before the client has read them.
+                    let _ = stream.shutdown(std::net::Shutdown::Write);
+                    let _ = std::io::copy(&mut stream, &mut std::io::sink());
                 });
             }
         });
