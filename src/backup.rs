@@ -107,9 +107,8 @@ fn backup(config_path: &Path, req: &Request<'_>) -> Result<String, BackupError> 
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let name = format!("redis-{}-{}.rdb.gz", config.master_name, stamp(now));
-    let path = req.dir.join(&name);
-    write_atomically(&path, &rdb)?;
+    let base = format!("redis-{}-{}", config.master_name, stamp(now));
+    let path = write_atomically(req.dir, &base, &rdb)?;
     let pruned = match req.keep_days {
         Some(days) => prune(req.dir, &config.master_name, now, days)?,
         None => 0,
@@ -256,16 +255,17 @@ fn stamp(secs: u64) -> String {
     format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
 }
 
-/// Gzips `rdb` into a hidden temporary file next to `path`, fsyncs it, renames it into
-/// place and fsyncs the directory; on any failure the temporary file is removed.
-fn write_atomically(path: &Path, rdb: &[u8]) -> Result<(), BackupError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("backup");
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
+/// Backups of one second at most: `BASE.rdb.gz`, then `BASE-2.rdb.gz`...
+const SAME_SECOND: u32 = 100;
+
+/// Gzips `rdb` into a hidden temporary file in `dir`, fsyncs it, links it into place as
+/// `BASE.rdb.gz` (or `BASE-N.rdb.gz` when a backup of the same second is there: never
+/// replacing one) and fsyncs the directory; the temporary file is always removed. The
+/// path written.
+fn write_atomically(dir: &Path, base: &str, rdb: &[u8]) -> Result<PathBuf, BackupError> {
+    let tmp = dir.join(format!(".{base}.rdb.gz.tmp-{}", std::process::id()));
+    let mut path = dir.join(format!("{base}.rdb.gz"));
+    let result = (|| -> std::io::Result<PathBuf> {
         let file = std::os::unix::fs::OpenOptionsExt::mode(
             fs::OpenOptions::new().write(true).create_new(true),
             0o600,
@@ -275,14 +275,27 @@ fn write_atomically(path: &Path, rdb: &[u8]) -> Result<(), BackupError> {
         gz.write_all(rdb)?;
         let file: File = gz.finish()?;
         file.sync_all()?;
-        fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        // A hard link fails where the name exists: two backups of one second both stay.
+        let mut n = 1;
+        loop {
+            match fs::hard_link(&tmp, &path) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < SAME_SECOND => {
+                    n += 1;
+                    path = dir.join(format!("{base}-{n}.rdb.gz"));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        fs::remove_file(&tmp)?;
+        File::open(dir)?.sync_all()?;
+        Ok(path.clone())
     })();
     result.map_err(|source| {
         let _ = fs::remove_file(&tmp);
         BackupError::File {
             doing: "write",
-            path: path.to_path_buf(),
+            path: path.clone(),
             source,
         }
     })
@@ -307,6 +320,11 @@ fn prune(dir: &Path, master: &str, now: u64, days: u64) -> Result<usize, BackupE
             .and_then(|n| n.strip_suffix(".rdb.gz"))
         else {
             continue;
+        };
+        // `STAMP` or `STAMP-N` (a second backup of the same second).
+        let stamp_text = match stamp_text.split_once('-') {
+            Some((stamp, n)) if n.parse::<u32>().is_ok() => stamp,
+            _ => stamp_text,
         };
         let Some(when) = parse_stamp(stamp_text) else {
             continue;
@@ -386,6 +404,7 @@ mod tests {
         let now = 1_795_910_399;
         let names = [
             format!("redis-ha-{}.rdb.gz", stamp(now - 10 * 86_400)), // old: deleted
+            format!("redis-ha-{}-2.rdb.gz", stamp(now - 10 * 86_400)), // its second: deleted
             format!("redis-ha-{}.rdb.gz", stamp(now - 86_400)),      // recent: kept
             format!("redis-other-{}.rdb.gz", stamp(now - 10 * 86_400)), // another master
             "redis-ha-notes.txt".to_string(),
@@ -393,15 +412,45 @@ mod tests {
         for n in &names {
             fs::write(dir.join(n), b"x").unwrap();
         }
-        assert_eq!(prune(&dir, "ha", now, 7).unwrap(), 1);
+        assert_eq!(prune(&dir, "ha", now, 7).unwrap(), 2);
         let mut left: Vec<String> = fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         left.sort();
         let _ = fs::remove_dir_all(&dir);
-        let mut want = names[1..].to_vec();
+        let mut want = names[2..].to_vec();
         want.sort();
         assert_eq!(left, want);
+    }
+
+    #[test]
+    fn two_backups_of_one_second_both_stay() {
+        let dir = std::env::temp_dir().join(format!("rha-same-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let first = write_atomically(&dir, "redis-m-20261203T180000Z", b"one").unwrap();
+        let second = write_atomically(&dir, "redis-m-20261203T180000Z", b"two").unwrap();
+        let mut left: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        let read = |p: &Path| {
+            let mut text = String::new();
+            flate2::read::GzDecoder::new(File::open(p).unwrap())
+                .read_to_string(&mut text)
+                .unwrap();
+            text
+        };
+        let (one, two) = (read(&first), read(&second));
+        let _ = fs::remove_dir_all(&dir);
+        assert_eq!(
+            left,
+            [
+                "redis-m-20261203T180000Z-2.rdb.gz",
+                "redis-m-20261203T180000Z.rdb.gz"
+            ]
+        );
+        assert_eq!((one.as_str(), two.as_str()), ("one", "two"));
     }
 }
