@@ -101,14 +101,14 @@ impl Logger {
     /// Logs the failure and prints the `ocf-exit-reason:` line Pacemaker shows to operators.
     pub(crate) fn exit_reason(&self, msg: &str) {
         self.error(msg);
-        let _ = writeln!(std::io::stderr(), "ocf-exit-reason:{msg}");
+        let _ = writeln!(std::io::stderr(), "ocf-exit-reason:{}", one_line(msg));
     }
 
     fn log(&self, level: Level, msg: &str) {
         if level == Level::Debug && !self.debug {
             return;
         }
-        let line = format!("{}: {}", level.word(), msg);
+        let line = format!("{}: {}", level.word(), one_line(msg));
         if let Some(facility) = self.facility {
             send_syslog(facility, level, &self.tag, &line);
         }
@@ -123,6 +123,25 @@ impl Logger {
         if self.also_stderr || (self.facility.is_none() && file.is_none()) {
             let _ = writeln!(std::io::stderr(), "{}: {}", self.tag, line);
         }
+    }
+}
+
+/// `msg` as one line: control characters (a newline in an argument Sentinel passed, in
+/// a Redis error text) escaped as `\n`, `\u{1b}`..., so nothing can forge a log line.
+fn one_line(msg: &str) -> std::borrow::Cow<'_, str> {
+    if msg.chars().any(char::is_control) {
+        msg.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect::<String>()
+            .into()
+    } else {
+        msg.into()
     }
 }
 
@@ -206,6 +225,20 @@ pub(crate) fn civil_utc(secs: u64) -> (i64, i64, i64, u64, u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_is_one_line_whatever_it_carries() {
+        let table = [
+            ("plain", "plain"),
+            ("+sdown\nERROR: forged", "+sdown\\nERROR: forged"),
+            ("tab\tand\rcr", "tab\\tand\\rcr"),
+            ("esc \u{1b}[31m", "esc \\u{1b}[31m"),
+            ("ünïcode", "ünïcode"),
+        ];
+        for (msg, want) in table {
+            assert_eq!(one_line(msg), want, "{msg:?}");
+        }
+    }
 
     #[test]
     fn dates_format_like_hadate() {

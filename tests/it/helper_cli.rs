@@ -111,3 +111,18 @@ fn a_lock_file_root_created_still_locks_for_another_user() {
     assert!(!out.stderr.contains("lock"), "{out}");
     assert!(out.stderr.contains("cibadmin --query failed"), "{out}");
 }
+
+/// Sentinel passes an event's description as it is: a newline in it must not make a log
+/// line of its own.
+#[test]
+fn a_newline_in_sentinels_arguments_forges_no_log_line() {
+    let dir = TempDir::new("forge");
+    let out = run(script(&dir, "sentinel-notify", "missing.conf")
+        .args(["+sdown", "master m 10.0.0.1 6379\nERROR: forged line"]))
+    .expect(2);
+    assert!(out.stderr.contains("\\nERROR: forged line"), "{out}");
+    assert!(
+        !out.stderr.lines().any(|l| l.starts_with("ERROR: forged")),
+        "{out}"
+    );
+}
