@@ -87,8 +87,9 @@ impl<F: Firewall> Agent<'_, F> {
         self.require_root()?;
         let _lock = self.lock()?;
         let mut blocks: Vec<Block> = Vec::new();
-        if let Some(recorded) = self.state.read(self.kind) {
-            blocks.push(recorded.block);
+        let recorded = self.state.read(self.kind).map(|r| r.block);
+        if let Some(recorded) = &recorded {
+            blocks.push(recorded.clone());
         }
         if let Ok(params) = &self.params
             && !blocks.contains(&params.block)
@@ -101,10 +102,16 @@ impl<F: Firewall> Agent<'_, F> {
         for block in &blocks {
             match self.firewall.remove_block(block) {
                 Ok(()) => {}
-                // Without that iptables nothing of ours can be in its tables.
-                Err(FirewallError::NotInstalled { program }) => self.log.warn(&format!(
-                    "{program} is not installed: nothing to remove there"
-                )),
+                // Start records a block only once it found iptables: without one, and
+                // nothing recorded, nothing of ours was installed. A recorded block may
+                // still be in force, and this stop cannot tell: it fails.
+                Err(FirewallError::NotInstalled { program })
+                    if recorded.as_ref() != Some(block) =>
+                {
+                    self.log.warn(&format!(
+                        "{program} is not installed: nothing to remove there"
+                    ))
+                }
                 Err(e) => return Err(e.into()),
             }
         }

@@ -9,6 +9,9 @@ use super::params::{self, Params};
 use crate::blocks::AgentKind;
 use crate::firewall::Block;
 
+/// The longest instance part of a state file's name.
+const MAX_NAME: usize = 160;
+
 /// One resource instance's state file under `HA_RSCTMP`.
 #[derive(Debug, Clone)]
 pub(crate) struct StateFile {
@@ -28,6 +31,19 @@ impl StateFile {
                 }
             })
             .collect();
+        // A file name has at most 255 bytes (and `.verified` is added to it): a longer
+        // instance name keeps its start and a hash of the whole.
+        let name = if name.len() > MAX_NAME {
+            let hash = instance
+                .unwrap_or_default()
+                .bytes()
+                .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                    (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+                });
+            format!("{}-{hash:016x}", &name[..MAX_NAME - 17])
+        } else {
+            name
+        };
         Self {
             path: rsctmp.join(format!("redis-ha-{}-{name}.state", kind.name())),
         }
@@ -103,16 +119,38 @@ fn write_atomically(path: &Path, text: &str, sync: bool) -> io::Result<()> {
     fs::rename(&tmp, path)
 }
 
+/// Removes `path` if it is there. A path that cannot be there (its directory is a file,
+/// its name too long, a read-only directory without it) is not an error: a stop with
+/// nothing to do succeeds.
 fn remove_if_there(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
+        Ok(()) => Ok(()),
+        Err(e) => match fs::symlink_metadata(path) {
+            Ok(_) => Err(e),
+            Err(gone) if gone.kind() == io::ErrorKind::PermissionDenied => Err(e),
+            Err(_) => Ok(()),
+        },
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_instance_name_still_makes_a_state_file() {
+        let dir = std::env::temp_dir().join(format!("redis-ha-long-{}", std::process::id()));
+        let (a, b) = ("r".repeat(300) + "a", "r".repeat(300) + "b");
+        let sa = StateFile::new(&dir, AgentKind::Read, Some(&a));
+        let sb = StateFile::new(&dir, AgentKind::Read, Some(&b));
+        assert_ne!(sa.path(), sb.path(), "the hash tells them apart");
+        let block = params::parse(AgentKind::Read, |_| None).unwrap().block;
+        sa.write(&block).unwrap();
+        sa.record_verified(&block, "1").unwrap();
+        assert_eq!(sa.read(AgentKind::Read).unwrap().block, block);
+        sa.remove().unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn state_round_trips_and_names_are_safe() {

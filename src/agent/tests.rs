@@ -149,6 +149,55 @@ fn missing_iptables_is_not_running_for_a_probe_and_not_installed_otherwise() {
 }
 
 #[test]
+fn stop_fails_when_a_recorded_block_cannot_be_removed_for_lack_of_iptables() {
+    let dir = Scratch::new("gone");
+    let e = env(&dir, &[]);
+    let fw = FakeFirewall::default();
+    assert_eq!(with_agent(&dir, &fw, &e, &[], true, |a| code(a.start())), 0);
+    // iptables gone from PATH: the rule start installed may still be in force.
+    let gone = FakeFirewall {
+        missing: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        with_agent(&dir, &gone, &e, &[], true, |a| code(a.stop())),
+        5
+    );
+    assert!(StateFile::new(&dir.0, AgentKind::Write, Some("w")).exists());
+    assert_eq!(fw.blocks.borrow().len(), 1);
+}
+
+#[test]
+fn stop_with_nothing_to_do_succeeds_where_no_state_can_be() {
+    let dir = Scratch::new("nostate");
+    let file = dir.0.join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let long = "x".repeat(300);
+    // (case, HA_RSCTMP, instance)
+    let table = [
+        ("HA_RSCTMP is a file", file.clone(), "w"),
+        ("a name too long to exist", dir.0.clone(), long.as_str()),
+    ];
+    for (case, rsctmp, instance) in table {
+        let fw = FakeFirewall::default();
+        let e = env(&dir, &[]);
+        let kind = AgentKind::Write;
+        let log = Logger::from_process(&Process::default(), kind.name(), None);
+        let agent = Agent {
+            kind,
+            env: &e,
+            log: &log,
+            firewall: &fw,
+            params: params::parse(kind, |_| None),
+            state: StateFile::new(&rsctmp, kind, Some(instance)),
+            is_root: true,
+            lock_path: dir.0.join("lock"),
+        };
+        assert_eq!(code(agent.stop()), 0, "{case}");
+    }
+}
+
+#[test]
 fn bad_parameters_change_nothing() {
     let dir = Scratch::new("badparams");
     let fw = FakeFirewall::default();

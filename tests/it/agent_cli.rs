@@ -106,3 +106,35 @@ fn a_hung_iptables_is_killed_at_the_operation_deadline() {
         );
     }
 }
+
+/// With iptables gone from PATH after a start, stop cannot remove the rule and must not
+/// say it did: it fails (Pacemaker then fences), the rule and the state file stay.
+#[test]
+fn stop_without_iptables_after_a_start_fails_and_keeps_the_rule() {
+    let dir = TempDir::new("stop-no-iptables");
+    let ns = Netns::new("stopnoipt");
+    let agent = dir.persona("RedisLBWriteBlock");
+    AgentCall::new(&ns, &agent, dir.path())
+        .run("start")
+        .expect(0);
+    // Only what runs the agent in the namespace: no iptables.
+    let empty = dir.join("no-iptables");
+    std::fs::create_dir(&empty).unwrap();
+    std::os::unix::fs::symlink("/usr/bin/nsenter", empty.join("nsenter")).unwrap();
+    let out = AgentCall::new(&ns, &agent, dir.path())
+        .path(empty.to_str().unwrap())
+        .run("stop")
+        .expect(5);
+    assert!(
+        out.exit_reason().is_some_and(|r| r.contains("iptables")),
+        "{out}"
+    );
+    let rules = ns.dump("iptables-save");
+    assert!(rules.contains("redis-ha:RedisLBWriteBlock:6381"), "{rules}");
+    // With iptables back, stop removes it.
+    AgentCall::new(&ns, &agent, dir.path())
+        .run("stop")
+        .expect(0);
+    let rules = ns.dump("iptables-save");
+    assert!(!rules.contains("redis-ha:RedisLBWriteBlock"), "{rules}");
+}
