@@ -152,7 +152,10 @@ impl fmt::Display for Port {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ChainName(String);
 
-/// Names iptables reserves for built-in chains and targets.
+/// Names iptables reserves: the built-in chains, the standard verdicts, and every target
+/// extension xtables ships (a chain named like a target is taken for the target: `-j
+/// TRACE` jumps to no chain of ours). From iptables 1.8.9's `libxt_*`, `libipt_*` and
+/// `libip6t_*` target modules.
 const RESERVED: &[&str] = &[
     "INPUT",
     "OUTPUT",
@@ -161,13 +164,47 @@ const RESERVED: &[&str] = &[
     "POSTROUTING",
     "ACCEPT",
     "DROP",
-    "REJECT",
     "RETURN",
     "QUEUE",
-    "NFQUEUE",
+    "AUDIT",
+    "CHECKSUM",
+    "CLASSIFY",
+    "CLUSTERIP",
+    "CONNMARK",
+    "CONNSECMARK",
+    "CT",
+    "DNAT",
+    "DNPT",
+    "DSCP",
+    "ECN",
+    "HL",
+    "HMARK",
+    "IDLETIMER",
+    "LED",
     "LOG",
     "MARK",
+    "MASQUERADE",
+    "NAT",
+    "NETMAP",
+    "NFLOG",
+    "NFQUEUE",
+    "NOTRACK",
+    "RATEEST",
     "REDIRECT",
+    "REJECT",
+    "SECMARK",
+    "SET",
+    "SNAT",
+    "SNPT",
+    "SYNPROXY",
+    "TCPMSS",
+    "TCPOPTSTRIP",
+    "TEE",
+    "TOS",
+    "TPROXY",
+    "TRACE",
+    "TTL",
+    "ULOG",
 ];
 
 /// iptables' limit (`XT_EXTENSION_MAXNAMELEN` less the terminating NUL).
@@ -271,11 +308,42 @@ mod tests {
             ("INPUT", false),
             ("input", false),
             ("DROP", false),
+            ("TRACE", false),
+            ("ct", false),
+            ("SNAT", false),
+            ("MASQUERADE", false),
+            ("NFLOG", false),
+            ("TEE", false),
+            ("AUDIT", false),
             ("a.b", false),
             ("ä", false),
         ];
         for (value, ok) in table {
             assert_eq!(ChainName::parse(value).is_ok(), ok, "{value:?}");
+        }
+    }
+
+    /// Every target module the installed iptables ships is a name we refuse.
+    #[test]
+    fn every_installed_target_extension_is_reserved() {
+        let dir = std::path::Path::new("/usr/lib/x86_64-linux-gnu/xtables");
+        let names: Vec<String> = std::fs::read_dir(dir)
+            .expect("iptables' extensions (the tests need iptables)")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter_map(|f| {
+                let stem = f.strip_suffix(".so")?;
+                let name = ["libxt_", "libipt_", "libip6t_"]
+                    .iter()
+                    .find_map(|p| stem.strip_prefix(p))?;
+                // Targets are upper case; matches are lower case.
+                name.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                    .then(|| name.to_string())
+            })
+            .collect();
+        assert!(names.len() > 20, "{names:?}");
+        for name in names {
+            assert!(ChainName::parse(&name).is_err(), "{name} is accepted");
         }
     }
 

@@ -40,13 +40,16 @@ const HOST_LOCK: &str = "/run/lock/redis-ha.lock";
 const DROP_WAIT: Duration = Duration::from_millis(400);
 
 /// Parameters that are invalid everywhere, each naming the parameter it is about.
-const BAD_PARAMS: [(&str, &str); 7] = [
+const BAD_PARAMS: [(&str, &str); 9] = [
     ("port", "0"),
     ("match", "bogus"),
     ("reject_with", "reset"),
     ("family", "inet"),
     ("chain", "INPUT"),
     ("chain", "A-CHAIN-NAME-LONGER-THAN-28-CHARS"),
+    // Target names: `-j TRACE` would not jump to a chain of ours.
+    ("chain", "TRACE"),
+    ("chain", "MASQUERADE"),
     ("wait", "0"),
 ];
 
