@@ -124,6 +124,27 @@ fn a_script_without_cib_rights_is_handed_over_and_the_service_writes_the_role() 
             && log.contains("(handed over): syncing now"),
         "the service says whose request it serves\n{log}"
     );
+    // With the socket's directory read-only, as ProtectSystem=strict leaves /run for
+    // Sentinel: connecting needs no write access to the file system.
+    s.cib.set_role("node3", Some("fail"));
+    let dir = s.dir.path().display().to_string();
+    let mut cmd = s.set.ns().cmd("unshare");
+    cmd.envs(s.cib.env())
+        .env("REDIS_HA_CONFIG", s.dir.join("redis-ha.conf"))
+        .args(["--mount", "--propagation", "private", "sh", "-ec"])
+        .arg(format!(
+            "mount --bind -o ro {dir} {dir}; ! touch {dir}/rw-test 2>/dev/null; \
+             exec setpriv --reuid={REDIS} --regid={REDIS} --clear-groups -- \"$@\""
+        ))
+        .arg("sh")
+        .arg(s.dir.persona("sentinel-notify"))
+        .args([
+            "+sdown",
+            "slave 10.213.9.9:6379 10.213.9.9 6379 @ redis-ha 1 2",
+        ]);
+    let out = run(&mut cmd).expect(0);
+    assert!(out.stderr.contains("wrote node3=replica"), "{out}");
+    assert_eq!(s.roles(), ["primary", "replica", "replica"]);
 }
 
 #[test]
