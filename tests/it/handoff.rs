@@ -350,3 +350,68 @@ fn trickle(socket: &Path) -> (usize, String) {
     }
     (sent, until_closed(&mut stream))
 }
+
+/// Not a test: figures for the README. `cargo test --release --test it -- --ignored
+/// --nocapture handoff_latency`: a role gone wrong, repaired by `sentinel-notify`, from
+/// the script's start to its exit (the role is written by then), handed over as user
+/// `redis` and synced by the script itself as root, ROUNDS times each.
+#[test]
+#[ignore]
+fn handoff_latency() {
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(20);
+    let s = Setup::sandboxed("handoff-bench");
+    let time = |s: &Setup, as_redis: bool| {
+        let mut figures = Vec::new();
+        for i in 0..rounds {
+            let node = ["node2", "node3"][i % 2];
+            s.cib.set_role(node, Some("fail"));
+            let start = Instant::now();
+            let out = if as_redis {
+                s.notify_as(REDIS, REDIS)
+            } else {
+                run(s.helper("sentinel-notify").args([
+                    "+sdown",
+                    "slave 10.213.9.9:6379 10.213.9.9 6379 @ redis-ha 1 2",
+                ]))
+            };
+            figures.push(start.elapsed().as_secs_f64() * 1000.0);
+            out.expect(0);
+            assert_eq!(s.roles(), ["primary", "replica", "replica"]);
+        }
+        figures.sort_by(f64::total_cmp);
+        figures
+    };
+    // The direct path first (no service: the socket is absent), then the hand-off, with
+    // the service's isolation guard (a CIB query and iptables every 250 ms, as shipped)
+    // and without it (the hand-off's own cost).
+    run(s.helper("redis-ha").arg("sync")).expect(0);
+    let direct = time(&s, false);
+    let service = s.service();
+    let handed = time(&s, true);
+    drop(service);
+    let conf = s.dir.join("redis-ha.conf");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, format!("{text}guard = off\n")).unwrap();
+    std::fs::remove_file(s.socket()).unwrap();
+    let service = s.service();
+    let unguarded = time(&s, true);
+    drop(service);
+    let p = |v: &[f64], q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    println!("script start -> exit, the role written ({rounds} rounds each), ms:");
+    println!("{:<40} {:>8} {:>8} {:>8}", "path", "p50", "p90", "max");
+    for (name, v) in [
+        ("direct (root, syncs itself)", &direct),
+        ("handed over (redis -> service)", &handed),
+        ("handed over, the service's guard off", &unguarded),
+    ] {
+        println!(
+            "{name:<40} {:>8.1} {:>8.1} {:>8.1}",
+            p(v, 0.5),
+            p(v, 0.9),
+            p(v, 1.0)
+        );
+    }
+}
