@@ -3,7 +3,7 @@
 //! read and write, and only root and user redis, by the uid the kernel reports
 //! (SO_PEERCRED), may ask.
 
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -49,6 +49,8 @@ pub(crate) enum BindError {
     },
     #[error("{}: already served by another process", path.display())]
     InUse { path: PathBuf },
+    #[error("{}: exists and is not a socket (check sync_socket in the config)", path.display())]
+    NotSocket { path: PathBuf },
     #[error("cannot give {} to group {CALLER}: {errno}", path.display())]
     Owner { path: PathBuf, errno: nix::Error },
 }
@@ -98,10 +100,19 @@ impl Listener {
                 .map_err(io(dir))?;
             give_to_callers(dir, gid)?;
         }
-        if UnixStream::connect(path).is_ok() {
-            return Err(BindError::InUse {
-                path: path.to_path_buf(),
-            });
+        // Only a socket is ever replaced: a mistyped sync_socket must not cost a file.
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if !m.file_type().is_socket() => {
+                return Err(BindError::NotSocket {
+                    path: path.to_path_buf(),
+                });
+            }
+            Ok(_) if UnixStream::connect(path).is_ok() => {
+                return Err(BindError::InUse {
+                    path: path.to_path_buf(),
+                });
+            }
+            _ => {}
         }
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(".new");
@@ -221,6 +232,40 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_stale_socket_is_replaced() {
+        let dir = std::env::temp_dir().join(format!("rha-bind-{}", std::process::id()));
+        let path = dir.join("sub").join("sync.sock");
+        std::fs::create_dir_all(&dir).unwrap();
+        // The socket's own directory is made, 0750 (not its parents: /run exists).
+        let first = Listener::bind(&path).unwrap();
+        let mode = std::fs::metadata(path.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o750);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o660);
+        // Served: not taken over.
+        assert!(matches!(
+            Listener::bind(&path),
+            Err(BindError::InUse { .. })
+        ));
+        // Stale (nobody listens any more): replaced.
+        drop(first);
+        let second = Listener::bind(&path).unwrap();
+        drop(second);
+        // Not a socket: left alone.
+        let file = dir.join("sub").join("precious");
+        std::fs::write(&file, "data").unwrap();
+        assert!(matches!(
+            Listener::bind(&file),
+            Err(BindError::NotSocket { .. })
+        ));
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "data");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn root_and_the_caller_may_ask_nobody_else() {
