@@ -77,13 +77,56 @@ pub(crate) fn ask(path: &Path, request: &Request) -> Result<Answer, AskError> {
         what,
         source,
     };
-    line::write(&mut stream, &request.line(), CONNECT)
-        .map_err(|e| exchange("sending the request", e))?;
+    // A service that refuses us answers and closes without reading: our write then
+    // fails, and its answer is what counts.
+    let sent = line::write(&mut stream, &request.line(), CONNECT);
+    if let Err(e @ LineError::Deadline(_)) = sent {
+        return Err(exchange("sending the request", e));
+    }
     let left = EXCHANGE.saturating_sub(start.elapsed());
-    let answer = line::read(&mut stream, MAX_ANSWER, left)
-        .map_err(|e| exchange("waiting for the answer", e))?;
+    let answer = match (line::read(&mut stream, MAX_ANSWER, left), sent) {
+        (Ok(answer), _) => answer,
+        (Err(_), Err(e)) => return Err(exchange("sending the request", e)),
+        (Err(e), Ok(())) => return Err(exchange("waiting for the answer", e)),
+    };
     Answer::parse(&answer).map_err(|source| AskError::Answer {
         path: path.to_path_buf(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exit::HelperExit;
+    use crate::handoff::Origin;
+    use std::io::Write;
+    use std::os::unix::net::UnixListener;
+
+    #[test]
+    fn a_refusal_sent_before_our_request_is_still_the_answer() {
+        let dir = std::env::temp_dir().join(format!("rha-client-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let refusing = std::thread::spawn(move || {
+            // Answers at once and hangs up, whether our request came yet or not.
+            for _ in 0..50 {
+                let (mut peer, _) = listener.accept().unwrap();
+                let refusal = Answer::new(HelperExit::GiveUp, "refused: uid 65534");
+                peer.write_all(refusal.line().as_bytes()).unwrap();
+            }
+        });
+        for _ in 0..50 {
+            let answer = ask(&path, &Request::new(Origin::Notify, "+sdown x")).unwrap();
+            assert_eq!(answer.exit, HelperExit::GiveUp);
+        }
+        refusing.join().unwrap();
+        // Nobody listens any more: the service is absent, not failing.
+        let gone = ask(&path, &Request::new(Origin::Notify, "+sdown x")).unwrap_err();
+        assert!(gone.service_absent(), "{gone}");
+        std::fs::remove_dir_all(&dir).unwrap();
+        let missing = ask(&path, &Request::new(Origin::Notify, "+sdown x")).unwrap_err();
+        assert!(missing.service_absent(), "{missing}");
+    }
 }
