@@ -1,6 +1,8 @@
 #!/bin/sh
-# A Pacemaker ACL for redis-ha's Sentinel scripts with pcs; the same as
-# redis-ha-acl.cib.xml, which explains each rule, and redis-ha-acl.crm.
+# A Pacemaker ACL for redis-ha's Sentinel scripts with pcs, for where they sync
+# themselves as user redis in group haclient (no redis-ha-sync service; not needed
+# under Debian's redis-sentinel.service, whose scripts hand over to that service); the
+# same as redis-ha-acl.cib.xml, which explains each rule, and redis-ha-acl.crm.
 #   redis-ha-acl.pcs.sh            change the live cluster
 #   redis-ha-acl.pcs.sh CIB_FILE   change CIB_FILE only (pcs -f), e.g. to try it offline
 # It also turns ACLs on (pcs acl enable): from then on, members of haclient other

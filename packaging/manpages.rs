@@ -266,7 +266,9 @@ command line redis-ha otherwise. The program picks its part from the name it is 
 The agents block a node's public Redis read port (6380) or write port (6381) with a TCP \
 reset while they run; Pacemaker places them from the node attribute redis_role. The \
 Sentinel scripts and redis-ha sync keep redis_role in step with what the Sentinels say: \
-primary, replica or fail.";
+primary, replica or fail. The Sentinel scripts hand each event to the redis-ha sync \
+--every service over its socket and exit as its sync did; where no service answers, they \
+sync themselves, which needs rights on the CIB.";
 
 const MORE_SECTIONS: &str = r#".SH EXIT STATUS
 .PP
@@ -289,7 +291,18 @@ Passed on to Pacemaker's tools: work on a CIB file instead of the live cluster.
 The Sentinel helper's configuration: master name, Sentinels, node mapping.
 .TP
 .I /usr/lib/systemd/system/redis\-sentinel.service.d/redis\-ha.conf
-Lets Debian's sandboxed Sentinel run the helper's Pacemaker tools.
+Says why Debian's sandbox for Sentinel needs nothing more; it widens nothing.
+.TP
+.I /usr/lib/systemd/system/redis\-ha\-sync.service
+\fBsync \-\-every 5s\fR as root: the syncs, the isolation guard, and the socket
+Sentinel's scripts hand their events to.
+.TP
+.I /usr/lib/systemd/system/redis\-ha\-ports.service
+\fBports install\fR at boot, \fBports remove\fR at stop.
+.TP
+.I /run/redis\-ha/sync.sock
+The sync service's socket (mode 0660, group redis; only root and user redis may ask),
+in \fI/run/redis\-ha\fR (0750, group redis).
 .TP
 .I /run/lock/redis\-ha.lock\fR, \fI/run/lock/redis\-ha\-sync.lock
 Host\-wide locks of the agents and of the sync.

@@ -15,6 +15,10 @@ use crate::sentinel::{
 /// Where the config lives unless `REDIS_HA_CONFIG` says otherwise.
 pub(crate) const DEFAULT_PATH: &str = "/etc/redis-ha/redis-ha.conf";
 
+/// Our directory under /run (`packaging/tmpfiles.d`: root:redis 0750): the guard's record
+/// and the sync service's socket.
+pub(crate) const RUN_DIR: &str = "/run/redis-ha";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Config {
     /// The name Sentinel monitors the master under.
@@ -35,6 +39,8 @@ pub(crate) struct Config {
     pub(crate) policy: Policy,
     /// The isolation guard (run by `redis-ha sync --every`).
     pub(crate) guard: GuardSettings,
+    /// Where `redis-ha sync --every` listens for Sentinel's scripts (`crate::handoff`).
+    pub(crate) sync_socket: PathBuf,
 }
 
 /// The isolation guard's settings: whether it runs, how fast it must react, and the
@@ -65,7 +71,7 @@ impl Default for GuardSettings {
             families: Families::Ipv4,
             match_by: MatchBy::Conntrack,
             local_node: None,
-            record_file: PathBuf::from("/run/redis-ha/guard"),
+            record_file: Path::new(RUN_DIR).join("guard"),
         }
     }
 }
@@ -189,7 +195,8 @@ fn master_name_of(value: &str) -> Result<String, String> {
 
 const KEYS: &str = "master_name, sentinel, sentinel_password_file, redis_password_file, node, \
                     timeout_ms, block_wait_ms, guard, guard_react_ms, read_port, write_port, \
-                    guard_family, guard_match, local_node, guard_record_file, read_max_stale_ms, promote_at";
+                    guard_family, guard_match, local_node, guard_record_file, read_max_stale_ms, promote_at, \
+                    sync_socket";
 
 impl Config {
     /// Reads and parses the config at `path`: a regular file of at most
@@ -245,6 +252,7 @@ impl Config {
         // Where each single-valued key was given: a second one is an error, not a quiet
         // override.
         let mut given: BTreeMap<String, usize> = BTreeMap::new();
+        let mut sync_socket = Path::new(RUN_DIR).join("sync.sock");
         for (i, raw) in text.lines().enumerate() {
             let n = i + 1;
             let line = strip_comment(raw).trim();
@@ -347,6 +355,7 @@ impl Config {
                     }
                 }
                 (Some("guard_record_file"), None, _) => guard.record_file = PathBuf::from(value),
+                (Some("sync_socket"), None, _) => sync_socket = PathBuf::from(value),
                 _ => {
                     return Err(err(
                         n,
@@ -388,6 +397,7 @@ impl Config {
             block_wait,
             policy,
             guard,
+            sync_socket,
         })
     }
 }
@@ -550,6 +560,9 @@ mod tests {
         assert_eq!(c.sentinels[0].to_string(), "127.0.0.1:26379");
         assert_eq!(c.timeout, Duration::from_secs(1));
         assert!(c.nodes.is_empty());
+        assert_eq!(c.sync_socket, Path::new("/run/redis-ha/sync.sock"));
+        let c = Config::parse("master_name = m\nsync_socket = /tmp/s.sock\n", "x").unwrap();
+        assert_eq!(c.sync_socket, Path::new("/tmp/s.sock"));
     }
 
     #[test]

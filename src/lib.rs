@@ -6,7 +6,7 @@
 //! - programs: `agent`, `hooks` (Sentinel's scripts), `sync`, `guard`, `status`, `backup`,
 //!   `ports`, `cli`;
 //! - what they share: `observe` (one observation of the cluster), `config`, `exit`,
-//!   `wake`;
+//!   `wake`, `handoff` (Sentinel's scripts asking the sync service over a socket);
 //! - effects behind traits: `cluster` (Pacemaker), `sentinel` (Sentinel and Redis),
 //!   `firewall`, `child`, `lock`, `ocf` (OCF environment and logging), `process`; and
 //!   `blocks`, the clones' names, ports and chain, which the CIB parser reads too.
@@ -25,6 +25,7 @@ mod sync;
 // What the programs share.
 mod config;
 mod exit;
+mod handoff;
 mod observe;
 mod wake;
 

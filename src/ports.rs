@@ -4,7 +4,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::firewall::{Backend, Families, Family, FirewallError, Port, Rule, Xtables};
+use crate::config::GuardSettings;
+use crate::firewall::{Backend, Families, Family, FirewallError, MatchBy, Port, Rule, Xtables};
 use crate::lock::{self, HostLock, LockError};
 
 /// What `redis-ha ports` manages.
@@ -16,6 +17,38 @@ pub(crate) struct PortsConfig {
     pub(crate) mark: bool,
     pub(crate) families: Families,
     pub(crate) backend: Backend,
+}
+
+/// What the command line says; what it leaves open comes from `redis-ha.conf`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PortsFlags {
+    pub(crate) read: Option<Port>,
+    pub(crate) write: Option<Port>,
+    pub(crate) mark: bool,
+    pub(crate) families: Option<Families>,
+}
+
+impl PortsFlags {
+    /// The flags, else the config's public ports, families and match (the ports the
+    /// guard and the agents refuse must be the ones redirected; `mark` matching needs
+    /// the marks), else the defaults. Pure.
+    pub(crate) fn resolve(
+        self,
+        conf: Option<&GuardSettings>,
+        to: Port,
+        backend: Backend,
+    ) -> PortsConfig {
+        let defaults = GuardSettings::default();
+        let conf = conf.unwrap_or(&defaults);
+        PortsConfig {
+            read: self.read.unwrap_or(conf.read_port),
+            write: self.write.unwrap_or(conf.write_port),
+            to,
+            mark: self.mark || conf.match_by == MatchBy::Mark,
+            families: self.families.unwrap_or(conf.families),
+            backend,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -320,6 +353,43 @@ mod tests {
         assert_eq!(
             mark.rules[1].spec.join(" "),
             "-p tcp --dport 6381 -m comment --comment redis-ha:mark:6381 -j MARK --set-mark 6381"
+        );
+    }
+
+    #[test]
+    fn the_command_line_wins_then_the_config_then_the_defaults() {
+        let (to, backend) = (Port::new(6379), Backend::Auto);
+        let conf = GuardSettings {
+            read_port: Port::new(7380),
+            write_port: Port::new(7381),
+            families: Families::Both,
+            match_by: MatchBy::Mark,
+            ..GuardSettings::default()
+        };
+        let none = PortsFlags::default();
+        let got = none.resolve(None, to, backend);
+        assert_eq!(
+            (got.read, got.write, got.mark, got.families),
+            (Port::new(6380), Port::new(6381), false, Families::Ipv4),
+            "defaults"
+        );
+        let got = none.resolve(Some(&conf), to, backend);
+        assert_eq!(
+            (got.read, got.write, got.mark, got.families),
+            (Port::new(7380), Port::new(7381), true, Families::Both),
+            "the config's"
+        );
+        let flags = PortsFlags {
+            read: Some(Port::new(8380)),
+            write: None,
+            mark: false,
+            families: Some(Families::Ipv6),
+        };
+        let got = flags.resolve(Some(&conf), to, backend);
+        assert_eq!(
+            (got.read, got.write, got.mark, got.families),
+            (Port::new(8380), Port::new(7381), true, Families::Ipv6),
+            "flags first"
         );
     }
 

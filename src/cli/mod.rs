@@ -11,11 +11,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::agent;
 use crate::blocks::AgentKind;
+use crate::config::ConfigError;
 use crate::config::{Config, path_from_env};
 use crate::exit::{Exit, ToolExit};
 use crate::firewall::{Backend, Families, Port};
 use crate::ocf::Logger;
-use crate::ports::{self, PortsConfig};
+use crate::ports::{self, PortsFlags};
 use crate::process::Process;
 
 #[derive(Debug, Parser)]
@@ -88,32 +89,39 @@ enum Command {
     /// (for tests and debugging; exit 1 retry, 2 give up).
     #[command(hide = true)]
     ClusterDebug(cluster_debug::DebugArgs),
-    /// Manage the nat REDIRECT rules that make the read and write ports reach Redis.
+    /// Manage the nat REDIRECT rules that make the read and write ports reach Redis
+    /// (redis-ha-ports.service runs install at boot, remove at stop). The ports, families
+    /// and marks not given come from the config (read_port, write_port, guard_family,
+    /// guard_match = mark), else the defaults.
     Ports {
         #[arg(value_enum)]
         op: PortsOp,
-        /// Public read port.
-        #[arg(long, default_value_t = AgentKind::Read.default_port(), value_parser = parse_port)]
-        read: Port,
-        /// Public write port.
-        #[arg(long, default_value_t = AgentKind::Write.default_port(), value_parser = parse_port)]
-        write: Port,
+        /// Public read port (default: the config's read_port, else 6380).
+        #[arg(long, value_parser = parse_port)]
+        read: Option<Port>,
+        /// Public write port (default: the config's write_port, else 6381).
+        #[arg(long, value_parser = parse_port)]
+        write: Option<Port>,
         /// Redis's own port, where both are redirected.
         #[arg(long, default_value = "6379", value_parser = parse_port)]
         to: Port,
         /// Also mark packets with their public port in mangle PREROUTING/OUTPUT
-        /// (for agents with match=mark).
+        /// (for agents with match=mark; implied by the config's guard_match = mark).
         #[arg(long)]
         mark: bool,
-        /// ipv4, ipv6 or both.
-        #[arg(long, default_value = "ipv4", value_parser = parse_families)]
-        family: Families,
+        /// ipv4, ipv6 or both (default: the config's guard_family, else ipv4).
+        #[arg(long, value_parser = parse_families)]
+        family: Option<Families>,
         /// auto (iptables on PATH), nft or legacy.
         #[arg(long, default_value = "auto", value_parser = parse_backend)]
         backend: Backend,
         /// Seconds to wait for the xtables lock.
         #[arg(long, default_value = "10")]
         wait: u64,
+        /// The config file (default: $REDIS_HA_CONFIG, else /etc/redis-ha/redis-ha.conf;
+        /// without one, the defaults).
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
     },
 }
 
@@ -143,6 +151,30 @@ fn parse_period(v: &str) -> Result<Duration, String> {
         _ => Err(format!(
             "expected a period like 5s or 500ms (100ms to 3600s), got {v:?}"
         )),
+    }
+}
+
+/// The config `redis-ha ports` takes its defaults from: `--config` must exist; the
+/// default one may be missing (the built-in defaults then). `remove` removes every chain
+/// of ours whatever the ports, so a broken config does not stop it (it must work at a
+/// unit's stop).
+fn ports_config(
+    p: &Process,
+    explicit: Option<std::path::PathBuf>,
+    op: PortsOp,
+) -> Result<Option<Config>, ConfigError> {
+    let given = explicit.is_some();
+    let path = explicit.unwrap_or_else(|| path_from_env(p));
+    if !given && !path.exists() {
+        return Ok(None);
+    }
+    match (Config::load(&path), op) {
+        (Ok(config), _) => Ok(Some(config)),
+        (Err(e), PortsOp::Remove) => {
+            eprintln!("redis-ha ports: {e} (removing with the defaults)");
+            Ok(None)
+        }
+        (Err(e), _) => Err(e),
     }
 }
 
@@ -221,14 +253,20 @@ pub(crate) fn run(p: &Process) -> i32 {
             family,
             backend,
             wait,
+            config,
         } => {
-            let cfg = PortsConfig {
+            let flags = PortsFlags {
                 read,
                 write,
-                to,
                 mark,
                 families: family,
-                backend,
+            };
+            let cfg = match ports_config(p, config, op) {
+                Ok(conf) => flags.resolve(conf.as_ref().map(|c| &c.guard), to, backend),
+                Err(e) => {
+                    eprintln!("redis-ha ports: {e}");
+                    return ToolExit::Failed.code();
+                }
             };
             let wait = Duration::from_secs(wait.max(1));
             let result = match op {

@@ -1,13 +1,18 @@
 //! Sentinel's scripts: `sentinel-reconfig` (its `client-reconfig-script`) and
-//! `sentinel-notify` (its `notification-script`). Each parses its arguments first, then
-//! runs one sync (`crate::sync::once`); the exit code is Sentinel's contract.
+//! `sentinel-notify` (its `notification-script`). Each parses its arguments and the
+//! config first, then hands the event to the `redis-ha sync --every` service over its
+//! socket (`crate::handoff`) and exits as the service's sync did; where no service
+//! answers, it runs one sync itself (`crate::sync::once`). The exit code is Sentinel's
+//! contract.
 
 mod argv;
+mod fallback;
 
 use argv::{ArgvError, Notify, Reconfig};
 
 use crate::config::{self, Config};
 use crate::exit::HelperExit;
+use crate::handoff::{self, Origin, Request};
 use crate::ocf::Logger;
 use crate::process::Process;
 use crate::sync::{self, SyncError};
@@ -19,17 +24,24 @@ pub(crate) fn reconfig(p: &Process) -> HelperExit {
         return HelperExit::GiveUp;
     };
     log.info(&format!("triggered: {args}"));
-    let result = load(p).and_then(|config| {
-        // First, before any lock or question: is this our master at all?
+    let config = load(p).and_then(|config| {
+        // First, before any question: is this our master at all?
         if args.master != config.master_name {
             return Err(SyncError::OtherMaster {
                 called: args.master.clone(),
                 follows: config.master_name.clone(),
             });
         }
-        sync::once(&config, &log, false)
+        Ok(config)
     });
-    sync::finish(&log, result)
+    match config {
+        Ok(config) => synced(
+            &log,
+            &config,
+            &Request::new(Origin::Reconfig, &args.to_string()),
+        ),
+        Err(e) => sync::finish(&log, Err(e)),
+    }
 }
 
 /// `notification-script`: only events that can change roles sync.
@@ -41,9 +53,49 @@ pub(crate) fn notify(p: &Process) -> HelperExit {
     if !args.syncs() {
         return HelperExit::Done;
     }
-    log.info(&format!("triggered: {} {}", args.event, args.description));
-    let result = load(p).and_then(|config| sync::once(&config, &log, false));
-    sync::finish(&log, result)
+    let event = format!("{} {}", args.event, args.description);
+    log.info(&format!("triggered: {event}"));
+    match load(p) {
+        Ok(config) => synced(&log, &config, &Request::new(Origin::Notify, &event)),
+        Err(e) => sync::finish(&log, Err(e)),
+    }
+}
+
+/// One sync for `request`: by the service when it answers, else here.
+fn synced(log: &Logger, config: &Config, request: &Request) -> HelperExit {
+    match handoff::ask(&config.sync_socket, request) {
+        Ok(answer) => {
+            let line = format!("the sync service answered: {}", answer.message);
+            match answer.exit {
+                HelperExit::Done => log.info(&line),
+                HelperExit::Retry => log.error(&format!("{line} (will retry)")),
+                HelperExit::GiveUp => log.error(&line),
+            }
+            answer.exit
+        }
+        Err(e) if e.service_absent() => {
+            log.info(&format!("no sync service ({e}): syncing here"));
+            match fallback::without_service(&e.to_string(), sync::once(config, log, false)) {
+                Ok(()) => HelperExit::Done,
+                Err(e) => {
+                    let exit = e.exit();
+                    let retry = if exit == HelperExit::Retry {
+                        " (will retry)"
+                    } else {
+                        ""
+                    };
+                    log.error(&format!("{e}{retry}"));
+                    exit
+                }
+            }
+        }
+        Err(e) => {
+            log.error(&format!(
+                "the sync service did not answer: {e} (will retry)"
+            ));
+            HelperExit::Retry
+        }
+    }
 }
 
 fn after_argv0(p: &Process) -> &[std::ffi::OsString] {

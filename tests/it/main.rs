@@ -10,6 +10,7 @@ mod agent_traffic;
 mod agent_transaction;
 mod backup;
 mod cluster;
+mod handoff;
 mod helper_cli;
 mod install;
 mod peer_tools;

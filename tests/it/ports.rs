@@ -146,3 +146,52 @@ fn legacy_backend_installs_checks_and_removes_in_its_own_tables() {
     ports(&ns, &args("remove")).expect(0);
     ports(&ns, &args("check")).expect(1);
 }
+
+/// What redis-ha-ports.service runs at boot and at stop: `ports install` and `ports
+/// remove` with the ports of redis-ha.conf (the ones the guard and the agents refuse).
+#[test]
+fn the_boot_unit_takes_the_ports_from_the_config_and_removes_whatever_it_says() {
+    let ns = Netns::new("ports-conf");
+    let _redis = Redis::start(&ns);
+    let dir = crate::util::TempDir::new("ports-conf");
+    let conf = dir.join("redis-ha.conf");
+    std::fs::write(
+        &conf,
+        "master_name = m\nread_port = 7380\nwrite_port = 7381\nguard_match = mark\n",
+    )
+    .unwrap();
+    let with_conf = |op: &str| {
+        run(ns
+            .cmd(bin())
+            .args(["ports", op])
+            .env("REDIS_HA_CONFIG", &conf))
+    };
+    let out = with_conf("install").expect(0);
+    assert!(
+        out.stdout
+            .contains("7380 (read) and 7381 (write) -> 6379, packets marked with their port"),
+        "{out}"
+    );
+    for port in [7380, 7381] {
+        assert_eq!(ns.probe(sock("127.0.0.1", port)), Probe::Pong, "{port}");
+    }
+    assert_eq!(ns.probe(sock("127.0.0.1", 6381)), Probe::Refused);
+    with_conf("check").expect(0);
+    // A config broken meanwhile stops no removal (a unit's stop), but any other use.
+    std::fs::write(&conf, "master_name = m\nread_port = x\n").unwrap();
+    let out = with_conf("check").expect(1);
+    assert!(
+        out.stderr.contains("redis-ha.conf:2: invalid read_port"),
+        "{out}"
+    );
+    with_conf("remove").expect(0);
+    let tables = nat_and_mangle(&ns);
+    assert!(!tables.contains("REDIS-HA"), "{tables}");
+    // --config must exist; the default config may be missing (the defaults then).
+    let out = run(ns
+        .cmd(bin())
+        .args(["ports", "check", "--config"])
+        .arg(dir.join("nope")));
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stderr.contains("cannot read"), "{out}");
+}

@@ -15,22 +15,25 @@ use crate::util::{Run, TempDir, bin, run};
 const NODES: [&str; 3] = ["node1", "node2", "node3"];
 
 /// A Redis set, a CIB, and a helper config mapping node i+1 to Redis i.
-struct Setup {
-    set: RedisSet,
-    cib: CibCluster,
-    dir: TempDir,
+pub(crate) struct Setup {
+    pub(crate) set: RedisSet,
+    pub(crate) cib: CibCluster,
+    pub(crate) dir: TempDir,
 }
 
 impl Setup {
-    fn new(tag: &str) -> Self {
+    pub(crate) fn new(tag: &str) -> Self {
         let set = RedisSet::start(3);
         let cib = CibCluster::new(&NODES);
         let dir = TempDir::new(tag);
-        // The guard's record in our directory, not the host's /run.
+        // The guard's record and the hand-off socket in our directory, not the host's
+        // /run (where a script of another test would find this test's service).
         let mut conf = format!(
-            "master_name = redis-ha\nsentinel = {}\nblock_wait_ms = 5000\nguard_record_file = {}\n",
+            "master_name = redis-ha\nsentinel = {}\nblock_wait_ms = 5000\nguard_record_file = {}\n\
+             sync_socket = {}\n",
             set.sentinel_addr(0),
-            dir.join("guard").display()
+            dir.join("guard").display(),
+            dir.join("sync.sock").display()
         );
         for (i, node) in NODES.iter().enumerate() {
             conf.push_str(&format!("node {node} = {} {}\n", set.ip(i), set.ip6(i)));
@@ -41,14 +44,14 @@ impl Setup {
 
     /// The helper under `name` (`sentinel-reconfig`, `sentinel-notify`, `redis-ha`) in the
     /// set's namespace, with the CIB's environment and our config.
-    fn helper(&self, name: &str) -> Command {
+    pub(crate) fn helper(&self, name: &str) -> Command {
         let mut cmd = self.set.ns().cmd(self.dir.persona(name));
         cmd.envs(self.cib.env())
             .env("REDIS_HA_CONFIG", self.dir.join("redis-ha.conf"));
         cmd
     }
 
-    fn sync(&self) -> Run {
+    pub(crate) fn sync(&self) -> Run {
         run(self.helper("redis-ha").arg("sync"))
     }
 
@@ -66,7 +69,7 @@ impl Setup {
     }
 
     /// `redis-ha sync --every PERIOD`, its log in `periodic.err`.
-    fn every(&self, period: &str) -> Periodic {
+    pub(crate) fn every(&self, period: &str) -> Periodic {
         Periodic(
             self.helper("redis-ha")
                 .args(["sync", "--every", period])
@@ -78,7 +81,7 @@ impl Setup {
         )
     }
 
-    fn roles(&self) -> Vec<String> {
+    pub(crate) fn roles(&self) -> Vec<String> {
         let roles: BTreeMap<String, Option<String>> = self.cib.roles();
         roles
             .values()
@@ -87,7 +90,7 @@ impl Setup {
     }
 }
 
-struct Periodic(std::process::Child);
+pub(crate) struct Periodic(std::process::Child);
 
 impl Drop for Periodic {
     fn drop(&mut self) {

@@ -2,7 +2,8 @@
 # The Debian package as a user meets it (run by `make test` after `make deb`, as root):
 # dpkg -i; Pacemaker's tools, pcs and crmsh show the agents' documentation; the man
 # pages render without warnings; systemd-analyze accepts the units and the Sentinel
-# drop-in; the ACL snippets (tests/package/acl.sh) and the backup round trip
+# drop-in, which widens nothing; tmpfiles made the sync lock and /run/redis-ha; the ACL
+# snippets (tests/package/acl.sh) and the backup round trip
 # (tests/package/backup.sh) against the installed files; then dpkg -r and dpkg -P
 # leave nothing behind. `make install` is undone first (dpkg would take over its
 # files) and redone at the end, so the machine is as before.
@@ -96,16 +97,17 @@ expect_output "redis-ha sync \[--dry-run\] \[--every PERIOD\]" env MANWIDTH=100 
 expect_output "^/usr/share/man/man7/ocf_redis-ha_$agent.7.gz$" man -w "ocf_redis-ha_$agent"
 
 step "systemd units, the Sentinel drop-in, tmpfiles"
-units=(redis-ha-sync.service redis-ha-backup.service redis-ha-backup.timer)
+units=(redis-ha-sync.service redis-ha-ports.service redis-ha-backup.service redis-ha-backup.timer)
 if [[ -f /lib/systemd/system/redis-sentinel.service ]]; then
   units+=(redis-sentinel.service)
 else
   echo "   (redis-sentinel is not installed: its drop-in is not verified)"
 fi
 for unit in "${units[@]}"; do
-  out=$(systemd-analyze verify "$unit" 2>&1) || fail "systemd-analyze verify $unit: $out"
+  # --man=no: Debian's redis-sentinel.service names a man page a minimal host lacks.
+  out=$(systemd-analyze verify --man=no "$unit" 2>&1) || fail "systemd-analyze verify $unit: $out"
   [[ -z $out ]] || fail "systemd-analyze verify $unit warns: $out"
-  ok "systemd-analyze verify $unit: no warnings"
+  ok "systemd-analyze verify --man=no $unit: no warnings"
 done
 # The control: the same check does read the drop-in (a misspelt key in a copy warns).
 sa=$(mktemp -d)
@@ -113,18 +115,35 @@ mkdir "$sa/redis-sentinel.service.d"
 cp /lib/systemd/system/redis-sentinel.service "$sa/" 2>/dev/null || printf '[Service]\nExecStart=/bin/true\n' >"$sa/redis-sentinel.service"
 { cat /usr/lib/systemd/system/redis-sentinel.service.d/redis-ha.conf; echo "ExecPahts=/usr/sbin/cibadmin"; } \
   >"$sa/redis-sentinel.service.d/redis-ha.conf"
-out=$(SYSTEMD_UNIT_PATH=$sa: systemd-analyze verify redis-sentinel.service 2>&1 || true)
+out=$(SYSTEMD_UNIT_PATH=$sa: systemd-analyze verify --man=no redis-sentinel.service 2>&1 || true)
 rm -rf "$sa"
 grep -q "redis-ha.conf.*Unknown key 'ExecPahts'" <<<"$out" || fail "systemd-analyze did not read the drop-in: $out"
 ok "systemd-analyze reads the drop-in (a misspelt key in a copy is reported)"
-for tool in $(sed -n 's/^ExecPaths=//p' /usr/lib/systemd/system/redis-sentinel.service.d/redis-ha.conf); do
-  [[ -x $tool ]] || fail "the drop-in lets Sentinel run $tool, which does not exist"
+# Sentinel's scripts hand their events to redis-ha-sync over its socket: the drop-in
+# must widen nothing of Debian's sandbox (no program, group, path or user mapping).
+widened=$(grep -vE '^[[:space:]]*(#|$|\[Service\])' /usr/lib/systemd/system/redis-sentinel.service.d/redis-ha.conf || true)
+[[ -z $widened ]] || fail "the Sentinel drop-in widens the sandbox: $widened"
+ok "the Sentinel drop-in widens nothing"
+ports_unit=/usr/lib/systemd/system/redis-ha-ports.service
+for want in "^Type=oneshot$" "^RemainAfterExit=yes$" "^ExecStart=/usr/sbin/redis-ha ports install$" \
+  "^ExecStop=/usr/sbin/redis-ha ports remove$" \
+  "^Before=redis-server.service redis-sentinel.service corosync.service pacemaker.service$"; do
+  grep -qE -- "$want" "$ports_unit" || fail "$ports_unit lacks /$want/"
 done
-ok "every ExecPaths= of the drop-in exists"
+ok "$ports_unit: a oneshot that stays, ports install/remove, before Redis and the cluster"
+for unit in "${units[@]}"; do
+  [[ $unit == redis-sentinel.service ]] && continue
+  wants=$(find /etc/systemd/system -name "$unit" 2>/dev/null)
+  [[ -z $wants ]] || fail "the package enabled $unit: $wants"
+done
+ok "the package enables none of its units (the administrator or the Ansible role does)"
 if getent group redis >/dev/null; then
   [[ $(stat -c '%U:%G %a' /run/lock/redis-ha-sync.lock) == "root:redis 660" ]] ||
     fail "/run/lock/redis-ha-sync.lock is $(stat -c '%U:%G %a' /run/lock/redis-ha-sync.lock), not root:redis 660"
   ok "postinst made /run/lock/redis-ha-sync.lock root:redis 0660"
+  [[ $(stat -c '%U:%G %a' /run/redis-ha) == "root:redis 750" ]] ||
+    fail "/run/redis-ha is $(stat -c '%U:%G %a' /run/redis-ha), not root:redis 750"
+  ok "postinst made /run/redis-ha root:redis 0750 (the sync service's socket goes there)"
 fi
 
 step "the ACL snippets (tests/package/acl.sh)"
@@ -156,6 +175,7 @@ dpkg -P "$pkg" >/dev/null
 left=$(leftovers purge)
 [[ -z $left ]] || fail "dpkg -P left: $left"
 [[ ! -e /run/lock/redis-ha-sync.lock ]] || fail "dpkg -P left /run/lock/redis-ha-sync.lock"
+[[ ! -e /run/redis-ha ]] || fail "dpkg -P left /run/redis-ha"
 ok "dpkg -P removed everything, ${#new_dirs[@]} directories of its own included"
 
 step "dpkg -i, then dpkg -P straight away"
