@@ -578,8 +578,9 @@ client_start() { # NAME: a writer (10 ms) and a reader through HAProxy on the lb
     local name=$1
     install -m 0755 "$HERE/client.py" "$STATE/$LB_HOST/root$CLIENT_IN"
     rm -f "$STATE/$LB_HOST/root/root/$name.stop"
-    in_host "$LB_HOST" python3 "$CLIENT_IN" --prefix "$name" --stop-file "/root/$name.stop" \
-        --out "/root/$name.json" >"$STATE/$name-client.out" 2>&1 &
+    detached nsenter -t "$(init_pid "$LB_HOST")" -a env -i PATH="$PATH_IN" LANG=C.UTF-8 HOME=/root \
+        python3 "$CLIENT_IN" --prefix "$name" --stop-file "/root/$name.stop" \
+        --out "/root/$name.json" </dev/null >"$STATE/$name-client.out" 2>&1 &
     CLIENT_PID=$!
     sleep 1
 }
@@ -587,6 +588,7 @@ client_stop() { # NAME: stop the client, print its report; its JSON in STATE/NAM
     local name=$1
     : >"$STATE/$LB_HOST/root/root/$name.stop"
     wait "$CLIENT_PID" || die "the client of $name failed: $(tail -n 5 "$STATE/$name-client.out")"
+    CLIENT_PID=
     cp "$STATE/$LB_HOST/root/root/$name.json" "$STATE/$name.json"
 }
 json() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, d))' "$@"; }
@@ -691,8 +693,15 @@ cib_primary() {
 drill_c() {
     local replica primary h t which ports_unit gap stale
     step "drill c: reboot a replica host, then the primary host, while a client writes and reads through HAProxy"
+    # From a settled cluster (after drill b the old primary may still be on its way back).
+    wait_for 120 "a settled cluster (redis-ha status exit 0 everywhere)" converged ||
+        die "drill c: the cluster is not settled before the reboots: $(roles_line)"
     primary=$(primary_host) || die "drill c: no primary"
-    for h in "${CLUSTER_HOSTS[@]}"; do [[ $h != "$primary" ]] && replica=$h && break; done
+    replica=''
+    for h in "${CLUSTER_HOSTS[@]}"; do
+        [[ $h != "$primary" && $(redis_role_of "$h") == slave && $(cib_role x "$h") == replica ]] && replica=$h && break
+    done
+    [[ -n $replica ]] || die "drill c: no synced replica to reboot: $(roles_line)"
     ports_unit=$(in_host "$replica" systemctl is-enabled redis-ha-ports.service 2>/dev/null || true)
     say "ports unit on $replica: ${ports_unit:-absent}"
     client_start drill-c
@@ -839,6 +848,8 @@ cmd_test() {
         # Not `if (...)`: errexit would be off inside the subshell.
         set +e
         (
+            # A drill that fails leaves no client of its own running.
+            trap 'if [[ -n ${CLIENT_PID:-} ]]; then kill "$CLIENT_PID" 2>/dev/null || true; fi' EXIT
             set -e
             drill_$d
             step_end
