@@ -657,8 +657,16 @@ drill_b() {
         say "drill b: no line says it wrote $new=primary"
     fi
     [[ -n $scripts ]] || die "drill b: Sentinel ran none of our scripts (no line of theirs in redis-sentinel.service's journal)"
-    errors=$(grep -E 'ERROR|not connected to the CIB|authentication failed|exit 102|Permission denied' <<<"$scripts" || true)
+    # The path they took: handed to the sync service, or a sync of their own.
+    say "the scripts' path: $(grep -c 'no sync service' <<<"$scripts") call(s) found no sync service and synced themselves"
+    # Failed inside the sandbox: the CIB refused them (main before the hand-off: exit 102,
+    # libqb's authentication of the unmapped haclient), or a tool they may not run.
+    errors=$(grep -E 'not connected to the CIB|authentication failed|exit 102|Permission denied|Operation not permitted|giving up' <<<"$scripts" || true)
     [[ -z $errors ]] || die "drill b: Sentinel's scripts FAILED inside Debian's sandbox: $(head -n 3 <<<"$errors" | cut -c1-300)"
+    # And worked: at least one of their calls ended in a sync that succeeded ([ok ...]).
+    grep -qE 'INFO: .*\[ok' <<<"$scripts" ||
+        die "drill b: no call of Sentinel's scripts ended in a successful sync (no [ok] line of theirs; see $STATE/drill-b-who.log)"
+    say "Sentinel's scripts: $(grep -cE 'INFO: .*\[ok' <<<"$scripts") successful call(s) inside the sandbox, no CIB refusal"
     say "drill b: passes: roles now $(roles_line)"
 }
 new_primary_other_than() {
@@ -688,6 +696,7 @@ converged() { status_all_ok && [[ $(primary_host 2>/dev/null) == "$(cib_primary)
 cib_primary() {
     local h
     for h in "${CLUSTER_HOSTS[@]}"; do [[ $(cib_role x "$h") == primary ]] && echo "$h"; done
+    return 0
 }
 
 drill_c() {
@@ -745,7 +754,7 @@ ours_left() {
             /usr/lib/systemd/system/redis-ha-sync.service /usr/lib/systemd/system/redis-ha-backup.service \
             /usr/lib/systemd/system/redis-ha-backup.timer /usr/lib/systemd/system/redis-ha-ports.service \
             /usr/lib/systemd/system/redis-sentinel.service.d/redis-ha.conf /usr/lib/tmpfiles.d/redis-ha-ocf.conf \
-            /usr/share/doc/redis-ha-ocf /run/lock/redis-ha-sync.lock /usr/share/man/man8/redis-ha.8.gz; do
+            /usr/share/doc/redis-ha-ocf /run/lock/redis-ha-sync.lock /run/redis-ha /usr/share/man/man8/redis-ha.8.gz; do
             [ -e "$f" ] || [ -L "$f" ] && echo "file $f"
         done
         for t in iptables-nft iptables-legacy ip6tables-nft ip6tables-legacy; do
@@ -767,7 +776,9 @@ drill_d() {
     done
     ((${#bad[@]} == 0)) || die "drill d: redis-ha status fails on ${bad[*]}"
     say "redis-ha status exits 0 on ${CLUSTER_HOSTS[*]}"
-    h=$(for x in "${CLUSTER_HOSTS[@]}"; do [[ $x != "$(primary_host)" ]] && echo "$x"; done | tail -n 1)
+    local p x
+    p=$(primary_host) || die "drill d: no primary"
+    for x in "${CLUSTER_HOSTS[@]}"; do if [[ $x != "$p" ]]; then h=$x; fi; done
     # The removal the role's README documents: standby (the node's block clones stop), the
     # guard off (it removes its rules), the services stopped, then dpkg.
     say "removing redis-ha-ocf from $h: standby, guard off, services stopped, dpkg -r"
@@ -782,12 +793,13 @@ drill_d() {
         in_host "$h" redis-ha ports remove
     fi
     in_host "$h" dpkg -r redis-ha-ocf >"$STATE/drill-d-dpkg.log" 2>&1 || die "drill d: dpkg -r failed: $(tail -n 5 "$STATE/drill-d-dpkg.log")"
-    # dpkg -r keeps the configuration (a conffile) and the sync lock (postrm removes it
-    # at purge); anything else is a leftover.
+    # dpkg -r keeps the configuration (a conffile) and the runtime files of tmpfiles.d
+    # (the sync lock, /run/redis-ha: postrm removes them at purge); anything else is a
+    # leftover.
     left=$(ours_left "$h")
-    [[ $(grep -v -e '^file /etc/redis-ha$' -e '^file /run/lock/redis-ha-sync.lock$' <<<"$left" | grep -c .) == 0 ]] ||
+    [[ $(grep -v -e '^file /etc/redis-ha$' -e '^file /run/lock/redis-ha-sync.lock$' -e '^file /run/redis-ha$' <<<"$left" | grep -c .) == 0 ]] ||
         die "drill d: after dpkg -r, $h still holds: $(paste -sd' ' <<<"$left")"
-    say "after dpkg -r: only the configuration and the lock are left ($(paste -sd' ' <<<"$left"))"
+    say "after dpkg -r: only the configuration and runtime files are left ($(paste -sd' ' <<<"$left"))"
     in_host "$h" dpkg -P redis-ha-ocf >>"$STATE/drill-d-dpkg.log" 2>&1 || die "drill d: dpkg -P failed"
     left=$(ours_left "$h")
     [[ -z $left ]] || die "drill d: after dpkg -P, $h still holds: $(paste -sd' ' <<<"$left")"
