@@ -646,13 +646,25 @@ drill_b() {
             grep -E 'redis-ha-(sentinel-reconfig|sentinel-notify|sync)\[' | grep -v '^-- ' || true)
         all+="$lines"$'\n'
     done
-    printf '%s' "$all" >"$STATE/drill-b-who.log"
     scripts=$(grep -E 'redis-sentinel\[[0-9]+\]:.*redis-ha-sentinel-(reconfig|notify)\[|redis-ha-sentinel-(reconfig|notify)\[[0-9]+\]: ' <<<"$all" | grep -v 'redis-ha-sync\[' || true)
     say "lines of Sentinel's scripts since the kill: $(grep -c . <<<"$scripts"); of redis-ha-sync: $(grep -c 'redis-ha-sync\[' <<<"$all")"
     grep -m 12 . <<<"$scripts" | cut -c1-220 | sed 's/^/     /' >&2 || true
-    writer=$(grep -m 1 -E "wrote .*$new=primary" <<<"$all" || true)
+    # The first line, in time, that wrote the new primary, and whether a script's call
+    # was answered by that write (the hand-off to the sync service) or made it itself.
+    all=$(sort -k3,3 <<<"$all")
+    printf '%s\n' "$all" >"$STATE/drill-b-who.log"
+    writer=$(grep -m 1 -E "(redis-ha-sync|redis-ha-sentinel-(reconfig|notify))\[[0-9]+\]: INFO: epoch .*wrote .*$new=primary" <<<"$all" || true)
     if [[ -n $writer ]]; then
-        figure "drill b: $new=primary written by: $(sed -E 's/^.* (rha-h[0-9]) ([^ ]+)\[[0-9]+\]: /\1 \2: /' <<<"$writer" | cut -c1-200)"
+        figure "drill b: first write of $new=primary: $(awk '{ print $3, $4, $5 }' <<<"$writer") $(grep -oE 'wrote [^;]*' <<<"$writer")"
+        local answered
+        answered=$(grep -m 1 -E "redis-ha-sentinel-(reconfig|notify)\[[0-9]+\]: INFO: the sync service answered: .*wrote .*$new=primary" <<<"$all" || true)
+        if [[ -n $answered ]]; then
+            figure "drill b: path: Sentinel's script handed its event to the sync service, which wrote it: $(awk '{ print $3, $4, $5 }' <<<"$answered")"
+        elif grep -q 'redis-ha-sentinel' <<<"$(awk '{ print $5 }' <<<"$writer")"; then
+            figure "drill b: path: Sentinel's script wrote it itself"
+        else
+            figure "drill b: path: the sync service on its own (no script's call was answered with this write)"
+        fi
     else
         say "drill b: no line says it wrote $new=primary"
     fi
@@ -663,10 +675,12 @@ drill_b() {
     # libqb's authentication of the unmapped haclient), or a tool they may not run.
     errors=$(grep -E 'not connected to the CIB|authentication failed|exit 102|Permission denied|Operation not permitted|giving up' <<<"$scripts" || true)
     [[ -z $errors ]] || die "drill b: Sentinel's scripts FAILED inside Debian's sandbox: $(head -n 3 <<<"$errors" | cut -c1-300)"
-    # And worked: at least one of their calls ended in a sync that succeeded ([ok ...]).
-    grep -qE 'INFO: .*\[ok' <<<"$scripts" ||
-        die "drill b: no call of Sentinel's scripts ended in a successful sync (no [ok] line of theirs; see $STATE/drill-b-who.log)"
-    say "Sentinel's scripts: $(grep -cE 'INFO: .*\[ok' <<<"$scripts") successful call(s) inside the sandbox, no CIB refusal"
+    # And worked: at least one of their calls ended in a sync that succeeded: answered by
+    # the sync service, or a sync of their own that says [ok ...].
+    local ok_re='INFO: (the sync service answered: |.*\[ok)'
+    grep -qE "$ok_re" <<<"$scripts" ||
+        die "drill b: no call of Sentinel's scripts ended in a successful sync (see $STATE/drill-b-who.log)"
+    say "Sentinel's scripts: $(grep -cE "$ok_re" <<<"$scripts") successful call line(s) inside the sandbox, no CIB refusal"
     say "drill b: passes: roles now $(roles_line)"
 }
 new_primary_other_than() {
