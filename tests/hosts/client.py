@@ -32,8 +32,9 @@ def encode(*args):
 
 
 class Conn:
-    def __init__(self, port, timeout):
+    def __init__(self, port, timeout, password=None):
         self.port, self.timeout, self.sock, self.buf = port, timeout, None, b""
+        self.password = password
 
     def close(self):
         if self.sock is not None:
@@ -57,6 +58,11 @@ class Conn:
         if self.sock is None:
             self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=self.timeout)
             self.sock.settimeout(self.timeout)
+            if self.password:
+                self.sock.sendall(encode("AUTH", self.password))
+                line = self._line()
+                if not line.startswith(b"+OK"):
+                    raise ConnectionError("AUTH refused: %r" % line)
         self.sock.sendall(encode(*args))
         line = self._line()
         kind, rest = line[:1], line[1:]
@@ -98,7 +104,7 @@ def run(args):
         stats["error_kinds"][kind] = stats["error_kinds"].get(kind, 0) + 1
 
     def writer():
-        c = Conn(6381, 1.0)
+        c = Conn(6381, 1.0, args.password)
         seq = 0
         nxt = now()
         while not stop.is_set():
@@ -121,7 +127,7 @@ def run(args):
                 nxt = now()
 
     def reader():
-        c = Conn(6380, 1.0)
+        c = Conn(6380, 1.0, args.password)
         nxt = now()
         while not stop.is_set():
             sent = now()
@@ -200,6 +206,9 @@ def main():
     p.add_argument("--stop-file")
     p.add_argument("--out")
     p.add_argument("--stale-ms", type=int, default=1000)
+    # With requirepass on Redis: AUTH on every connection (REDIS_PASSWORD in the
+    # environment also works, and keeps it off the command line).
+    p.add_argument("--password", default=os.environ.get("REDIS_PASSWORD"))
     p.add_argument("--verify")
     p.add_argument("--keys-from")
     args = p.parse_args()

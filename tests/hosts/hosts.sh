@@ -26,7 +26,8 @@
 #
 # Environment: RHA_HOSTS_DEB (the .deb to deploy; default target/debian/ of this
 # checkout), RHA_HOSTS_KEEP=1 (leave the hosts running at the end, then `hosts.sh down`),
-# RHA_HOSTS_DRILLS (default "a,b,c,d").
+# RHA_HOSTS_DRILLS (default "a,b,c,d"), RHA_REDIS_PASSWORD (deploy with
+# redis_ha_redis_password set to it; the drills' clients and checks authenticate).
 
 set -euo pipefail
 
@@ -497,6 +498,7 @@ write_inventory() {
         echo "ansible_ssh_private_key_file=$STATE/ssh/id_ed25519"
         echo "redis_ha_deb=$deb"
         echo "redis_ha_controller_dir=$STATE/controller"
+        if [[ -n ${RHA_REDIS_PASSWORD:-} ]]; then echo "redis_ha_redis_password=$RHA_REDIS_PASSWORD"; fi
         echo "# No fencing device between containers: the role warns about it."
         echo "redis_ha_stonith_enabled=false"
     } >"$STATE/inventory.ini"
@@ -566,8 +568,10 @@ wait_for() { # SECONDS WHAT CMD...
 
 # HAProxy on the lb serves writes and reads: a SET through 6381 and a GET through 6380.
 serving() {
-    in_host "$LB_HOST" redis-cli -h 127.0.0.1 -p 6381 set rha:probe 1 2>/dev/null | grep -qx OK &&
-        in_host "$LB_HOST" redis-cli -h 127.0.0.1 -p 6380 get rha:probe 2>/dev/null | grep -qx 1
+    in_host "$LB_HOST" redis-cli --no-auth-warning ${RHA_REDIS_PASSWORD:+-a "$RHA_REDIS_PASSWORD"} \
+        -h 127.0.0.1 -p 6381 set rha:probe 1 2>/dev/null | grep -qx OK &&
+        in_host "$LB_HOST" redis-cli --no-auth-warning ${RHA_REDIS_PASSWORD:+-a "$RHA_REDIS_PASSWORD"} \
+            -h 127.0.0.1 -p 6380 get rha:probe 2>/dev/null | grep -qx 1
 }
 
 # ---------------------------------------------------------------------------------------
@@ -579,7 +583,7 @@ client_start() { # NAME: a writer (10 ms) and a reader through HAProxy on the lb
     install -m 0755 "$HERE/client.py" "$STATE/$LB_HOST/root$CLIENT_IN"
     rm -f "$STATE/$LB_HOST/root/root/$name.stop"
     detached nsenter -t "$(init_pid "$LB_HOST")" -a env -i PATH="$PATH_IN" LANG=C.UTF-8 HOME=/root \
-        python3 "$CLIENT_IN" --prefix "$name" --stop-file "/root/$name.stop" \
+        ${RHA_REDIS_PASSWORD:+REDIS_PASSWORD="$RHA_REDIS_PASSWORD"} python3 "$CLIENT_IN" --prefix "$name" --stop-file "/root/$name.stop" \
         --out "/root/$name.json" </dev/null >"$STATE/$name-client.out" 2>&1 &
     CLIENT_PID=$!
     sleep 1
