@@ -772,7 +772,8 @@ ours_left() {
             /usr/lib/systemd/system/redis-ha-sync.service /usr/lib/systemd/system/redis-ha-backup.service \
             /usr/lib/systemd/system/redis-ha-backup.timer /usr/lib/systemd/system/redis-ha-ports.service \
             /usr/lib/systemd/system/redis-sentinel.service.d/redis-ha.conf /usr/lib/tmpfiles.d/redis-ha-ocf.conf \
-            /usr/share/doc/redis-ha-ocf /run/lock/redis-ha-sync.lock /run/redis-ha /usr/share/man/man8/redis-ha.8.gz; do
+            /usr/share/doc/redis-ha-ocf /run/lock/redis-ha-sync.lock /run/redis-ha /usr/share/man/man8/redis-ha.8.gz \
+            /var/cache/redis-ha-ansible; do
             [ -e "$f" ] || [ -L "$f" ] && echo "file $f"
         done
         for t in iptables-nft iptables-legacy ip6tables-nft ip6tables-legacy; do
@@ -798,7 +799,7 @@ drill_d() {
     p=$(primary_host) || die "drill d: no primary"
     for x in "${CLUSTER_HOSTS[@]}"; do if [[ $x != "$p" ]]; then h=$x; fi; done
     # The removal the role's README documents: standby (the node's block clones stop), the
-    # guard off (it removes its rules), the services stopped, then dpkg.
+    # guard off (it removes its rules), the services stopped, the role's own files, dpkg.
     say "removing redis-ha-ocf from $h: standby, guard off, services stopped, dpkg -r"
     in_host "$h" crm_attribute --node "$h" --name standby --update on
     wait_for 30 "$h's block clones stopped" blocks_gone "$h" || die "drill d: $h's block clones still run 30 s after standby"
@@ -810,6 +811,9 @@ drill_d() {
     else
         in_host "$h" redis-ha ports remove
     fi
+    # The role's own files: the password files beside the conffile (dpkg -P would leave
+    # /etc/redis-ha behind for them) and its copy of the package.
+    in_host "$h" rm -rf /etc/redis-ha/redis.pass /etc/redis-ha/sentinel.pass /var/cache/redis-ha-ansible
     in_host "$h" dpkg -r redis-ha-ocf >"$STATE/drill-d-dpkg.log" 2>&1 || die "drill d: dpkg -r failed: $(tail -n 5 "$STATE/drill-d-dpkg.log")"
     # dpkg -r keeps the configuration (a conffile) and the runtime files of tmpfiles.d
     # (the sync lock, /run/redis-ha: postrm removes them at purge); anything else is a
