@@ -670,14 +670,17 @@ drill_b() {
     writer=$(grep -m 1 -E "(redis-ha-sync|redis-ha-sentinel-(reconfig|notify))\[[0-9]+\]: INFO: epoch .*wrote .*$new=primary" <<<"$all" || true)
     if [[ -n $writer ]]; then
         figure "drill b: first write of $new=primary: $(awk '{ print $3, $4, $5 }' <<<"$writer") $(grep -oE 'wrote [^;]*' <<<"$writer")"
-        local answered
-        answered=$(grep -m 1 -E "redis-ha-sentinel-(reconfig|notify)\[[0-9]+\]: INFO: the sync service answered: .*wrote .*$new=primary" <<<"$all" || true)
+        local answered whost
+        # The answer a script on the same host got from that very sync.
+        whost=$(awk '{ print $4 }' <<<"$writer")
+        answered=$(grep -E "redis-ha-sentinel-(reconfig|notify)\[[0-9]+\]: INFO: the sync service answered: .*wrote .*$new=primary" <<<"$all" |
+            awk -v h="$whost" '$4 == h' | head -n 1 || true)
         if [[ -n $answered ]]; then
-            figure "drill b: path: Sentinel's script handed its event to the sync service, which wrote it: $(awk '{ print $3, $4, $5 }' <<<"$answered")"
+            figure "drill b: path: Sentinel's script on $whost handed its event to that host's sync service, which wrote it: $(awk '{ print $3, $4, $5 }' <<<"$answered")"
         elif grep -q 'redis-ha-sentinel' <<<"$(awk '{ print $5 }' <<<"$writer")"; then
             figure "drill b: path: Sentinel's script wrote it itself"
         else
-            figure "drill b: path: the sync service on its own (no script's call was answered with this write)"
+            figure "drill b: path: the sync service of $whost (no script's call on that host was answered with this write: its own event watcher or timer)"
         fi
     else
         say "drill b: no line says it wrote $new=primary"
