@@ -11,7 +11,7 @@ AGENTS  := RedisLBReadBlock RedisLBWriteBlock
 # Sentinel's scripts: under /usr/lib, the only place Debian's sandboxed Sentinel may run.
 SCRIPTS := sentinel-reconfig sentinel-notify
 
-.PHONY: all build install install-files uninstall deb test lint bench bench-failover demo clean
+.PHONY: all build install install-files uninstall deb test test-hosts lint bench bench-failover demo clean
 
 all: build
 
@@ -61,6 +61,15 @@ test: lint install
 	$(CARGO) test --release --locked --no-fail-fast -- --test-threads=4
 	$(MAKE) --no-print-directory deb
 	bash tests/package/test.sh
+
+# Real Debian 12 hosts with systemd (systemd-nspawn containers rha-h1..3 and rha-lb on
+# bridge rha-hbr0, 10.213.50.0/24), deployed from bare by the Ansible role in
+# deploy/ansible with the package built here, then drilled: the role's second run changes
+# nothing, a killed primary's Redis, reboots, `redis-ha status`, dpkg -r/-P. As root;
+# installs debootstrap, systemd-container, tinyproxy-bin and ansible-core if missing; the
+# rootfs tarball is cached in /var/cache/rha-hosts. Torn down at the end, also on failure.
+test-hosts: deb
+	bash tests/hosts/hosts.sh test
 
 # The README's first command, on a fresh Debian 12 machine as root (rustup's cargo on
 # PATH): packages, build, install, then a 3-node cluster, `redis-ha status` and drill 1
