@@ -221,8 +221,9 @@ fn a_killed_master_is_flagged_down_replaced_and_reconverted_when_back() {
         v.master_flags().contains(&"s_down")
     });
     let sdown = t0.elapsed();
+    // Not `disconnected` as well: while a reconnection attempt is pending Sentinel does
+    // not flag the link (seen under load), as for the old master below.
     assert_eq!(v.get("master"), "10.213.1.11:6379", "{v}");
-    assert!(v.master_flags().contains(&"disconnected"), "{v}");
 
     // The Sentinels agree it is down and promote a replica.
     set.wait_new_master(0);
