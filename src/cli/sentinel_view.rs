@@ -90,7 +90,13 @@ pub(crate) fn render(v: &SentinelView) -> String {
         line(&key("master"), &master);
         let offset = r.repl_offset.map_or("none".to_string(), |o| o.to_string());
         line(&key("offset"), &offset);
-        line(&key("link-down-ms"), &r.link_down.as_millis());
+        // Never up since it started: Sentinel's -1000.
+        let down = if r.link_down == Duration::MAX {
+            "never up".to_string()
+        } else {
+            r.link_down.as_millis().to_string()
+        };
+        line(&key("link-down-ms"), &down);
     }
     let mut peers: Vec<_> = v.sentinels.iter().collect();
     peers.sort();

@@ -139,7 +139,14 @@ pub(crate) fn replica(f: &Fields) -> Result<ReplicaView, String> {
         link_ok: f.get("master-link-status") == Some("ok"),
         master,
         repl_offset: f.optional_number("slave-repl-offset")?,
-        link_down: Duration::from_millis(f.optional_number("master-link-down-time")?.unwrap_or(0)),
+        // Redis says `master_link_down_since_seconds:-1` while the link has never been up
+        // since it started (a restarted replica mid-sync), and Sentinel passes on -1000:
+        // down since forever, never recent.
+        link_down: match f.optional_number::<i64>("master-link-down-time")? {
+            Some(ms) if ms < 0 => Duration::MAX,
+            Some(ms) => Duration::from_millis(ms.unsigned_abs()),
+            None => Duration::ZERO,
+        },
     })
 }
 
@@ -466,6 +473,36 @@ mod tests {
             alive.master.as_ref().map(|m| m.host.as_str()),
             Some("10.213.1.12")
         );
+    }
+
+    #[test]
+    fn a_link_never_up_since_a_restart_is_down_since_forever() {
+        // Seen at a restarted old master's first sync: Sentinel passes on INFO's
+        // `master_link_down_since_seconds:-1` as -1000. Refusing it made the whole view
+        // unreadable, and three such views cost the cluster its majority for a second.
+        let fields = |down: &str| {
+            let pairs = [
+                ("ip", "10.213.1.12"),
+                ("port", "6379"),
+                ("flags", "slave"),
+                ("master-link-status", "err"),
+                ("master-host", "10.213.1.13"),
+                ("master-port", "6379"),
+                ("master-link-down-time", down),
+            ];
+            let items = pairs
+                .iter()
+                .flat_map(|(k, v)| [k, v])
+                .map(|t| Value::BulkString(t.as_bytes().to_vec()))
+                .collect();
+            record(&Value::Array(items)).unwrap()
+        };
+        assert_eq!(replica(&fields("-1000")).unwrap().link_down, Duration::MAX);
+        assert_eq!(
+            replica(&fields("2500")).unwrap().link_down,
+            Duration::from_millis(2500)
+        );
+        assert!(replica(&fields("soon")).is_err());
     }
 
     #[test]
