@@ -289,24 +289,33 @@ fn a_killed_master_is_flagged_down_replaced_and_reconverted_when_back() {
     // Unless a Sentinel already converted it (a loaded machine may take that long).
     match v.replica("10.213.1.11:6379", "master") {
         "none" => assert_eq!(v.replica("10.213.1.11:6379", "link"), "err", "{v}"),
-        master => assert_eq!(master, set.redis_addr(m), "follows a stranger\n{v}"),
+        // The new master, or the one a second failover under load made.
+        master => assert!(
+            [set.redis_addr(1), set.redis_addr(2)].contains(&master.to_string()),
+            "follows a stranger\n{v}"
+        ),
     }
 
     // A Sentinel converts it (8 to 10 s): REPLICAOF the new master, then CONFIG REWRITE,
     // so a second restart would come back as a replica.
-    let follows_new = format!("master_host:{}", set.ip(m));
-    let replicaof = format!("replicaof {} 6379", set.ip(m));
+    // Against the master the Sentinels name by then: under load (down-after is 1 s here)
+    // they may have failed over once more meanwhile.
     set.wait_until(
-        "the old master is a replica of the new one, in its config too",
+        "the old master is a replica of the Sentinels' master, in its config too",
         |s| {
-            s.role(0).as_deref() == Some("slave")
-                && s.info(0).contains(&follows_new)
-                && s.redis_conf(0).contains(&replicaof)
+            s.master_seen_by(m)
+                .filter(|&now| now != 0)
+                .is_some_and(|now| {
+                    s.role(0).as_deref() == Some("slave")
+                        && s.info(0).contains(&format!("master_host:{}", s.ip(now)))
+                        && s.redis_conf(0)
+                            .contains(&format!("replicaof {} 6379", s.ip(now)))
+                })
         },
     );
     let converted = t1.elapsed();
     let agreed = set.wait_agreed_within(Duration::from_secs(30));
-    assert_eq!(agreed, m);
+    assert_ne!(agreed, 0, "{}", set.report());
     eprintln!(
         "kill: s_down {sdown:?}, all name node {m} {switched:?}; restart: \
          s_down gone {back:?}, converted {converted:?}, all healthy {:?}",
