@@ -4,13 +4,13 @@
 //! costs at most the timeout. The redis crate bounds each `read()` only.
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use redis::Value;
 
-use super::Addr;
+use super::{Addr, resolve};
 
 /// The most all the replies of one exchange may take: `SENTINEL REPLICAS` of a master
 /// with a hundred replicas is ~100 KiB.
@@ -93,28 +93,24 @@ fn connect(addr: &Addr, timeout: Duration, left: Duration) -> Result<TcpStream, 
     let targets: Vec<SocketAddr> = match addr.host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, addr.port)],
         Err(_) => {
-            let (host, port) = (addr.host.clone(), addr.port);
+            // The resolver cannot be interrupted: it runs on a thread of its own, left
+            // behind if it outlives the deadline.
+            let host = addr.host.clone();
             let (tx, rx) = mpsc::channel();
             std::thread::Builder::new()
                 .name("resolve".into())
                 .spawn(move || {
-                    let found = (host.as_str(), port)
-                        .to_socket_addrs()
-                        .map(Iterator::collect::<Vec<_>>);
-                    let _ = tx.send(found);
+                    let _ = tx.send(resolve(&host));
                 })
                 .map_err(|e| WireError::Unreachable(format!("cannot resolve: {e}")))?;
             match rx.recv_timeout(left) {
-                Ok(Ok(found)) if !found.is_empty() => found,
-                Ok(Ok(_)) => {
+                Ok(ips) if !ips.is_empty() => ips
+                    .into_iter()
+                    .map(|ip| SocketAddr::new(ip, addr.port))
+                    .collect(),
+                Ok(_) => {
                     return Err(WireError::Unreachable(format!(
                         "{} resolves to no address",
-                        addr.host
-                    )));
-                }
-                Ok(Err(e)) => {
-                    return Err(WireError::Unreachable(format!(
-                        "cannot resolve {}: {e}",
                         addr.host
                     )));
                 }
