@@ -519,6 +519,10 @@ run_role() {
     figure "role run '$name': $(secs $(($(now_ms) - t))) s (exit $rc)"
     if ((rc != 0)); then
         grep -E -B2 -A12 '^(fatal|failed):' "$log" | tail -n 60 >&2
+        # Into the summary too (CI shows only its end): each failed task and its message.
+        awk '/^TASK \[/ { task = $0; sub(/ \*+$/, "", task) }
+             /^(fatal|failed):/ { print task " -> " substr($0, 1, 600) }' "$log" |
+            while IFS= read -r line; do figure "role run '$name' failed: $line"; done
         die "ansible-playbook ($name) failed: see $log"
     fi
     ROLE_CHANGED=$(awk '/^PLAY RECAP/ { r = 1; next } r && /changed=/ { split($0, a, "changed="); split(a[2], b, " "); s += b[1] } END { print s + 0 }' "$log")
