@@ -86,12 +86,20 @@ pub(crate) struct Policy {
 /// The Sentinels' signal at which the replica they promote becomes the primary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum PromoteAt {
+    /// As soon as the master is lost for a majority of the Sentinels (`+odown`, or
+    /// `+sdown` at most of them) and a majority of their views foresee, by Sentinel's
+    /// own rules, the replica the leader will choose (`observe::select`): its write port
+    /// opens while they elect a leader, so it is open when the replica becomes a master,
+    /// and HAProxy's `role:master` check sends it writes at once, as with HAProxy's check
+    /// alone. Until then it is a replica and answers writes with READONLY. Where the views
+    /// cannot tell, or the leader chose another, as at `SelectedSlave`.
+    #[default]
+    Foreseen,
     /// The failover leader's `+selected-slave` (its `failover-state` is
     /// `send_slaveof_noone` or later, the replica flagged `promoted`): its write port opens
     /// while Sentinel turns it into a master, and HAProxy's `role:master` check sends it
     /// writes as soon as it is one, as with HAProxy's check alone. A failover that aborts
     /// after the replica became a master can discard what it acknowledged.
-    #[default]
     SelectedSlave,
     /// The failover leader's `+promoted-slave` (its `failover-state` is `reconf_slaves`):
     /// the replica answers as a master and the failover can no longer abort.
@@ -101,10 +109,12 @@ pub(crate) enum PromoteAt {
 }
 
 impl PromoteAt {
-    pub(crate) const NAMES: &'static str = "selected-slave, promoted-slave or switch-master";
+    pub(crate) const NAMES: &'static str =
+        "foreseen, selected-slave, promoted-slave or switch-master";
 
     pub(crate) fn parse(value: &str) -> Option<PromoteAt> {
         match value {
+            "foreseen" => Some(PromoteAt::Foreseen),
             "selected-slave" => Some(PromoteAt::SelectedSlave),
             "promoted-slave" => Some(PromoteAt::PromotedSlave),
             "switch-master" => Some(PromoteAt::SwitchMaster),
@@ -117,7 +127,7 @@ impl PromoteAt {
     /// that signal is another Sentinel's new configuration, not the leader's state.
     pub(crate) fn reached_by(self, failover_state: &str) -> bool {
         let states: &[&str] = match self {
-            PromoteAt::SelectedSlave => &[
+            PromoteAt::Foreseen | PromoteAt::SelectedSlave => &[
                 "send_slaveof_noone",
                 "wait_promotion",
                 "reconf_slaves",
@@ -543,7 +553,7 @@ mod tests {
     fn the_failover_policy_parses_with_defaults() {
         let c = Config::parse("master_name = m\n", "x").unwrap();
         assert_eq!(c.policy.read_bound, ReadBound::Auto);
-        assert_eq!(c.policy.promote_at, PromoteAt::SelectedSlave);
+        assert_eq!(c.policy.promote_at, PromoteAt::Foreseen);
         let text = "master_name = m\nread_max_stale_ms = 0\npromote_at = switch-master\n";
         let c = Config::parse(text, "x").unwrap();
         assert_eq!(c.policy.read_bound, ReadBound::Fixed(Duration::ZERO));
@@ -552,6 +562,8 @@ mod tests {
         assert_eq!(c.policy.promote_at, PromoteAt::PromotedSlave);
         let c = Config::parse("master_name = m\npromote_at = selected-slave\n", "x").unwrap();
         assert_eq!(c.policy.promote_at, PromoteAt::SelectedSlave);
+        let c = Config::parse("master_name = m\npromote_at = foreseen\n", "x").unwrap();
+        assert_eq!(c.policy.promote_at, PromoteAt::Foreseen);
     }
 
     #[test]
@@ -604,7 +616,7 @@ mod tests {
             ),
             (
                 "master_name = m\npromote_at = role\n",
-                "x:2: expected selected-slave, promoted-slave or switch-master",
+                "x:2: expected foreseen, selected-slave, promoted-slave or switch-master",
             ),
             (
                 "master_name = m\nread_max_stale_ms = 600001\n",

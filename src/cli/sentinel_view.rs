@@ -127,6 +127,7 @@ mod tests {
             master,
             repl_offset: Some(42),
             link_down: Duration::ZERO,
+            candidacy: Default::default(),
         };
         let view = SentinelView {
             sentinel: addr("fd00::1", 26379),
@@ -139,6 +140,7 @@ mod tests {
                 down_after: Duration::from_secs(2),
                 failover_state: None,
                 last_ok_ping: Duration::ZERO,
+                s_down_for: None,
             },
             replicas: vec![
                 replica("10.0.0.3", &["slave"], Some(addr("10.0.0.2", 6379))),

@@ -115,6 +115,7 @@ pub(crate) fn master_view(master: u8, epoch: u64, flags: &str) -> MasterView {
         down_after: Duration::from_secs(2),
         failover_state: None,
         last_ok_ping: Duration::ZERO,
+        s_down_for: None,
     }
 }
 
@@ -139,6 +140,7 @@ pub(crate) fn view(s: u8, master: u8, epoch: u64, down_replicas: &[u8]) -> Senti
                     master: Some(redis(master)),
                     repl_offset: Some(1),
                     link_down: Duration::ZERO,
+                    candidacy: Default::default(),
                 }
             })
             .collect(),

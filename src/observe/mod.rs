@@ -9,6 +9,7 @@ mod assign;
 #[cfg(test)]
 pub(crate) mod fake;
 mod nodes;
+mod select;
 mod truth;
 
 pub(crate) use assign::{Assignment, assign};

@@ -5,8 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::cluster::Role;
-use crate::config::{Policy, ReadBound};
+use crate::config::{Policy, PromoteAt, ReadBound};
 use crate::sentinel::{Addr, MasterView, ReplicaView, SentinelView};
+
+use super::select;
 
 /// What the Sentinels agree on, by Redis address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +142,13 @@ pub(crate) fn decide(
     } else {
         roles.insert(master.clone(), Role::Primary);
     }
+    // Down for the Sentinels, not merely mid-failover (a manual `SENTINEL FAILOVER` of a
+    // live master is waited for at its promotion): the replica the leader will choose
+    // can be the primary now. It answers writes with READONLY until it is a master.
+    let crashed = newest.master.has_flag("o_down") || majority(&|m| m.has_flag("s_down"));
+    let foreseen = (crashed && policy.promote_at == PromoteAt::Foreseen)
+        .then(|| select::agreed(views, &master))
+        .flatten();
     let relisted: BTreeSet<Addr> = newest.replicas.iter().map(|r| r.addr.canonical()).collect();
     for r in &newest.replicas {
         let addr = r.addr.canonical();
@@ -166,7 +175,12 @@ pub(crate) fn decide(
             .is_some_and(|m| relisted.contains(&m.canonical()) && m.canonical() != addr)
             && left_behind(r, bound);
         if !is_down && addr != master && ((follows_master && (synced || recent)) || left_behind) {
-            roles.insert(addr, Role::Replica);
+            let role = if foreseen.as_ref() == Some(&addr) {
+                Role::Primary
+            } else {
+                Role::Replica
+            };
+            roles.insert(addr, role);
         }
     }
     Ok(Truth {
@@ -260,6 +274,7 @@ mod tests {
             master: Some(redis(master)),
             repl_offset: Some(100),
             link_down: Duration::ZERO,
+            candidacy: Default::default(),
         }
     }
 
@@ -824,6 +839,128 @@ mod tests {
             t.roles[&redis(2)],
             Fail,
             "one Sentinel's silence is not enough"
+        );
+    }
+}
+
+#[cfg(test)]
+mod foreseen {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::observe::fake::{master_view, redis, sentinel};
+    use crate::sentinel::Candidacy;
+    use Role::*;
+
+    /// Replica `n` of the dead master 1, INFO taken after it went down, at `offset`.
+    fn replica(n: u8, offset: u64) -> ReplicaView {
+        ReplicaView {
+            addr: redis(n),
+            flags: vec!["slave".into()],
+            link_ok: false,
+            master: Some(redis(1)),
+            repl_offset: Some(offset),
+            link_down: Duration::from_millis(2100),
+            candidacy: Candidacy {
+                priority: Some(100),
+                run_id: Some(format!("run{n}")),
+                info_age: Some(Duration::from_millis(50)),
+                last_ok_ping: Some(Duration::from_millis(200)),
+            },
+        }
+    }
+
+    /// Sentinel `s`'s view of master 1 with `flags`, down there for 300 ms if `s_down`.
+    fn view(s: u8, flags: &str) -> SentinelView {
+        let mut master = master_view(1, 0, flags);
+        master.s_down_for = flags
+            .contains("s_down")
+            .then_some(Duration::from_millis(300));
+        SentinelView {
+            sentinel: sentinel(s),
+            master,
+            replicas: vec![replica(2, 10), replica(3, 20)],
+            sentinels: [1, 2, 3]
+                .into_iter()
+                .filter(|&o| o != s)
+                .map(sentinel)
+                .collect(),
+        }
+    }
+
+    fn roles(views: &[SentinelView], promote_at: PromoteAt) -> [Role; 3] {
+        let policy = Policy {
+            promote_at,
+            ..Policy::default()
+        };
+        let t = decide(views, &[], &policy).unwrap();
+        [1, 2, 3].map(|n| t.roles[&redis(n)])
+    }
+
+    #[test]
+    fn a_crashed_masters_successor_is_the_primary_before_the_leader_picks_it() {
+        let odown = "master,s_down,o_down";
+        let all = |flags| [view(1, flags), view(2, flags), view(3, flags)];
+        // (case, views, promote_at, roles of Redis 1, 2, 3)
+        let table = [
+            (
+                "o_down: the highest offset (3) is foreseen",
+                all(odown).to_vec(),
+                PromoteAt::Foreseen,
+                [Fail, Replica, Primary],
+            ),
+            (
+                "s_down at a majority, before o_down",
+                vec![
+                    view(1, "master,s_down"),
+                    view(2, "master,s_down"),
+                    view(3, "master"),
+                ],
+                PromoteAt::Foreseen,
+                [Fail, Replica, Primary],
+            ),
+            (
+                "another setting waits for the leader",
+                all(odown).to_vec(),
+                PromoteAt::SelectedSlave,
+                [Fail, Replica, Replica],
+            ),
+            (
+                "a manual failover of a live master: no",
+                all("master,failover_in_progress").to_vec(),
+                PromoteAt::Foreseen,
+                [Fail, Replica, Replica],
+            ),
+            (
+                "s_down at one Sentinel only: nothing is lost",
+                vec![
+                    view(1, "master,s_down"),
+                    view(2, "master"),
+                    view(3, "master"),
+                ],
+                PromoteAt::Foreseen,
+                [Primary, Fail, Fail],
+            ),
+        ];
+        for (case, views, promote_at, want) in table {
+            assert_eq!(roles(&views, promote_at), want, "{case}");
+        }
+    }
+
+    #[test]
+    fn the_leaders_own_choice_wins_over_what_was_foreseen() {
+        let mut leader = view(1, "master,s_down,o_down,failover_in_progress");
+        leader.master.failover_state = Some("wait_promotion".into());
+        leader.replicas[0].flags.push("promoted".into());
+        let views = [
+            leader,
+            view(2, "master,s_down,o_down"),
+            view(3, "master,s_down,o_down"),
+        ];
+        assert_eq!(
+            roles(&views, PromoteAt::Foreseen),
+            [Fail, Primary, Replica],
+            "replica 3 was foreseen; the leader promotes 2"
         );
     }
 }

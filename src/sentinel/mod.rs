@@ -32,6 +32,8 @@ pub(crate) struct MasterView {
     /// `last-ok-ping-reply`: since the master last answered this Sentinel's PING (sent
     /// every second).
     pub(crate) last_ok_ping: Duration,
+    /// `s-down-time`: since this Sentinel found it subjectively down (while `s_down`).
+    pub(crate) s_down_for: Option<Duration>,
 }
 
 /// One entry of `SENTINEL REPLICAS <name>`.
@@ -48,6 +50,22 @@ pub(crate) struct ReplicaView {
     pub(crate) repl_offset: Option<u64>,
     /// `master-link-down-time` in milliseconds (0 while the link is up).
     pub(crate) link_down: Duration,
+    /// What a failover leader weighs to choose the replica it promotes.
+    pub(crate) candidacy: Candidacy,
+}
+
+/// The figures of one `SENTINEL REPLICAS` entry that Sentinel's `sentinelSelectSlave`
+/// weighs (`observe::select`); `None` where a Sentinel did not say.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Candidacy {
+    /// `slave-priority`: lower is preferred, 0 is never promoted.
+    pub(crate) priority: Option<u32>,
+    /// `runid`: the last tie-break (a replica that never answered INFO has none).
+    pub(crate) run_id: Option<String>,
+    /// `info-refresh`: how old the INFO is that `slave-repl-offset` comes from.
+    pub(crate) info_age: Option<Duration>,
+    /// `last-ok-ping-reply`: since the replica last answered this Sentinel's PING.
+    pub(crate) last_ok_ping: Option<Duration>,
 }
 
 /// Everything one Sentinel says about the monitored master.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use redis::Value;
 
-use super::{Addr, MasterView, ReplicaView, Replication, SentinelError, SentinelView};
+use super::{Addr, Candidacy, MasterView, ReplicaView, Replication, SentinelError, SentinelView};
 
 /// One entry of a `SENTINEL MASTER/REPLICAS/SENTINELS` reply: its fields in wire order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -117,6 +117,7 @@ pub(crate) fn master(f: &Fields) -> Result<MasterView, String> {
         ),
         failover_state: f.get("failover-state").map(str::to_string),
         last_ok_ping: Duration::from_millis(f.optional_number("last-ok-ping-reply")?.unwrap_or(0)),
+        s_down_for: f.optional_number("s-down-time")?.map(Duration::from_millis),
     })
 }
 
@@ -146,6 +147,19 @@ pub(crate) fn replica(f: &Fields) -> Result<ReplicaView, String> {
             Some(ms) if ms < 0 => Duration::MAX,
             Some(ms) => Duration::from_millis(ms.unsigned_abs()),
             None => Duration::ZERO,
+        },
+        candidacy: Candidacy {
+            priority: f.optional_number("slave-priority")?,
+            run_id: f
+                .get("runid")
+                .filter(|id| !id.is_empty() && *id != "?")
+                .map(str::to_string),
+            info_age: f
+                .optional_number("info-refresh")?
+                .map(Duration::from_millis),
+            last_ok_ping: f
+                .optional_number("last-ok-ping-reply")?
+                .map(Duration::from_millis),
         },
     })
 }

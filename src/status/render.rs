@@ -303,6 +303,7 @@ mod tests {
                 } else {
                     Duration::from_secs(7)
                 },
+                candidacy: Default::default(),
             },
             lag: Ok(0),
         }

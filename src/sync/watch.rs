@@ -19,6 +19,10 @@ const MOVING: &[&str] = &[
     "-sdown",
     "+odown",
     "-odown",
+    // Between `+odown` and `+selected-slave`: the replicas' INFO the foreseen promotion
+    // waits for may have come in (`promote_at = foreseen`).
+    "+try-failover",
+    "+elected-leader",
     "+switch-master",
     "+selected-slave",
     "+promoted-slave",
