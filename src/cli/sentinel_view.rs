@@ -141,6 +141,7 @@ mod tests {
                 failover_state: None,
                 last_ok_ping: Duration::ZERO,
                 s_down_for: None,
+                master_for: None,
             },
             replicas: vec![
                 replica("10.0.0.3", &["slave"], Some(addr("10.0.0.2", 6379))),

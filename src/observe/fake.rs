@@ -116,6 +116,7 @@ pub(crate) fn master_view(master: u8, epoch: u64, flags: &str) -> MasterView {
         failover_state: None,
         last_ok_ping: Duration::ZERO,
         s_down_for: None,
+        master_for: None,
     }
 }
 

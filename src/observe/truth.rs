@@ -169,12 +169,26 @@ pub(crate) fn decide(
         let recent = !bound.is_zero() && master_gone && (r.link_ok || r.link_down < bound);
         // After `+switch-master` the old master is listed as a replica of the new one; a
         // replica still following it has not been reconfigured by the leader yet.
+        let lost_link = left_behind(r, bound);
         let left_behind = r
             .master
             .as_ref()
             .is_some_and(|m| relisted.contains(&m.canonical()) && m.canonical() != addr)
-            && left_behind(r, bound);
-        if !is_down && addr != master && ((follows_master && (synced || recent)) || left_behind) {
+            && lost_link;
+        // Reconfigured by the leader to follow the new primary, its link to it not up yet:
+        // the link went down before the newest configuration began (with the old master),
+        // so its data is that master's last write, as a left-behind replica's. One cut off
+        // from a primary of long standing lost its link after: refused as before.
+        let reconfigured = follows_master
+            && newest
+                .master
+                .master_for
+                .is_some_and(|age| r.link_down > age)
+            && lost_link;
+        if !is_down
+            && addr != master
+            && ((follows_master && (synced || recent)) || left_behind || reconfigured)
+        {
             let role = if foreseen.as_ref() == Some(&addr) {
                 Role::Primary
             } else {
@@ -679,6 +693,44 @@ mod tests {
         for (case, three, bound, want) in table {
             assert_eq!(after(three, bound), want, "{case}");
         }
+    }
+
+    #[test]
+    fn a_replica_reconfigured_to_the_new_primary_keeps_reads_until_its_link_is_up() {
+        // Drill 1 caught it: the leader has sent replica 3 `REPLICAOF` the new primary 2,
+        // and its INFO of 3 came before the link was up (down since the crash, 3.4 s);
+        // Sentinels 2 and 3 switched 150 ms ago and have not met 3 again.
+        let reconfigured = ReplicaView {
+            link_down: Duration::from_millis(3400),
+            ..replica(3, 2, "slave", false)
+        };
+        let fresh = |n: u8| ReplicaView {
+            master: None,
+            ..replica(n, 2, "slave,disconnected", false)
+        };
+        let switched = |s| {
+            let mut v = view(s, 2, 1, "master", vec![fresh(1), fresh(3)]);
+            v.master.master_for = Some(Duration::from_millis(150));
+            v
+        };
+        let mut leader = view(
+            1,
+            1,
+            1,
+            "master,s_down,o_down,failover_in_progress",
+            vec![replica(2, 1, "slave,promoted", false), reconfigured.clone()],
+        );
+        leader.master.failover_state = Some("reconf_slaves".into());
+        let t = decide_auto(&[leader, switched(2), switched(3)], &[]).unwrap();
+        assert_eq!(t.roles[&redis(3)], Replica, "{t:?}");
+        // A replica cut off from a primary of long standing is refused as before.
+        let long = |s| {
+            let mut v = view(s, 2, 1, "master", vec![reconfigured.clone()]);
+            v.master.master_for = Some(Duration::from_secs(100));
+            v
+        };
+        let t = decide_auto(&[long(1), long(2), long(3)], &[]).unwrap();
+        assert_eq!(t.roles[&redis(3)], Fail);
     }
 
     #[test]

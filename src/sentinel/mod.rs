@@ -34,6 +34,9 @@ pub(crate) struct MasterView {
     pub(crate) last_ok_ping: Duration,
     /// `s-down-time`: since this Sentinel found it subjectively down (while `s_down`).
     pub(crate) s_down_for: Option<Duration>,
+    /// `role-reported-time`: since this Sentinel took it for a master (reset at its
+    /// `+switch-master`, and when it started monitoring it).
+    pub(crate) master_for: Option<Duration>,
 }
 
 /// One entry of `SENTINEL REPLICAS <name>`.

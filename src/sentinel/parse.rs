@@ -118,6 +118,9 @@ pub(crate) fn master(f: &Fields) -> Result<MasterView, String> {
         failover_state: f.get("failover-state").map(str::to_string),
         last_ok_ping: Duration::from_millis(f.optional_number("last-ok-ping-reply")?.unwrap_or(0)),
         s_down_for: f.optional_number("s-down-time")?.map(Duration::from_millis),
+        master_for: f
+            .optional_number("role-reported-time")?
+            .map(Duration::from_millis),
     })
 }
 
