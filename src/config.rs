@@ -427,6 +427,10 @@ impl Config {
         Ok(RedisSentinels {
             timeout: self.timeout,
             password: password(self.password_file.as_deref(), "Sentinel")?,
+            // Only the foreseen promotion asks replicas, and it waits for the failover
+            // leader's choice without them: an unreadable Redis password (which `redis-ha
+            // status` reports) costs no sync.
+            replicas: self.redis_client().ok(),
         })
     }
 

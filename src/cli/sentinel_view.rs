@@ -51,6 +51,7 @@ pub(crate) fn run(args: &ViewArgs) -> HelperExit {
     let client = RedisSentinels {
         timeout: Duration::from_millis(args.timeout_ms.max(1)),
         password,
+        replicas: None,
     };
     match client.view(&args.sentinel, &args.master) {
         Ok(view) => {

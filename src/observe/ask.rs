@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use super::ObserveError;
+use super::{ObserveError, Offsets};
 use crate::config::Config;
 use crate::sentinel::{Addr, SentinelError, SentinelView, Sentinels};
 
@@ -45,6 +45,22 @@ pub(crate) fn ask<S: Sentinels + Sync>(
         round = next;
     }
     Ok(Answers { views, silent })
+}
+
+/// The replicas' own offsets, asked of them all at once; those that answered.
+pub(crate) fn offsets<S: Sentinels + Sync>(sentinels: &S, replicas: &[Addr]) -> Offsets {
+    std::thread::scope(|scope| {
+        let asks: Vec<_> = replicas
+            .iter()
+            .map(|addr| scope.spawn(move || (addr, sentinels.replica_offset(addr))))
+            .collect();
+        asks.into_iter()
+            .filter_map(|ask| {
+                let (addr, offset) = ask.join().expect("asking a replica does not panic");
+                Some((addr.clone(), offset?))
+            })
+            .collect()
+    })
 }
 
 /// One round's answers, in the order of `round`.

@@ -54,6 +54,8 @@ struct AskedState {
     /// Answers from the fourth question on (a sync asking again while it waits).
     then: Option<Answers>,
     asked: u32,
+    /// What the replicas themselves say of their offsets.
+    offsets: BTreeMap<Addr, u64>,
 }
 
 impl FakeSentinels {
@@ -68,6 +70,7 @@ impl FakeSentinels {
                 views,
                 then: None,
                 asked: 0,
+                offsets: BTreeMap::new(),
             }),
         }
     }
@@ -80,6 +83,11 @@ impl FakeSentinels {
             f(v);
         }
         state.then = Some(then);
+    }
+
+    /// Redis `n` answers with `offset` when asked directly.
+    pub(crate) fn replica_says(&self, n: u8, offset: u64) {
+        self.state.lock().unwrap().offsets.insert(redis(n), offset);
     }
 
     pub(crate) fn set(&self, s: u8, answer: Result<SentinelView, String>) {
@@ -175,6 +183,10 @@ impl Sentinels for FakeSentinels {
                 reason: "unknown".into(),
             }),
         }
+    }
+
+    fn replica_offset(&self, redis: &Addr) -> Option<u64> {
+        self.state.lock().unwrap().offsets.get(redis).copied()
     }
 }
 

@@ -14,7 +14,7 @@ mod truth;
 
 pub(crate) use assign::{Assignment, assign};
 pub(crate) use nodes::MappingError;
-pub(crate) use truth::{NoMajority, Truth, decide};
+pub(crate) use truth::{NoMajority, Offsets, Truth, decide};
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -78,8 +78,19 @@ pub(crate) fn verdict<S: Sentinels + Sync>(
     sentinels: &S,
 ) -> Result<Verdict, ObserveError> {
     let ask::Answers { views, silent } = ask::ask(config, sentinels)?;
-    let truth = decide(&views, &config.sentinels, &config.policy)
-        .map_err(|majority| ObserveError::NoMajority { majority, silent })?;
+    let decided = |offsets: &Offsets| decide(&views, &config.sentinels, &config.policy, offsets);
+    let mut truth = decided(&Offsets::new());
+    // The master is down and its successor is to be foreseen: its replicas' own offsets
+    // (a dead master's no longer move) tell before the Sentinels' INFO of them does.
+    if let Ok(t) = &truth
+        && !t.ask_offsets.is_empty()
+    {
+        let offsets = ask::offsets(sentinels, &t.ask_offsets);
+        if !offsets.is_empty() {
+            truth = decided(&offsets);
+        }
+    }
+    let truth = truth.map_err(|majority| ObserveError::NoMajority { majority, silent })?;
     Ok(Verdict { views, truth })
 }
 
@@ -192,6 +203,47 @@ mod tests {
             mapped.assignment.down,
             [NodeName("node1".into())].into(),
             "node1's Redis is s_down"
+        );
+    }
+
+    #[test]
+    fn a_crashed_masters_successor_is_foreseen_from_the_replicas_own_offsets() {
+        // Master 1 down at every Sentinel for 300 ms; their INFO of the replicas is from
+        // before (4 s old), and says nothing of who has more.
+        let s = FakeSentinels::agreeing(1, 0, &[]);
+        let ms = std::time::Duration::from_millis;
+        for n in 1..=3 {
+            let mut v = super::fake::view(n, 1, 0, &[]);
+            v.master.flags = vec!["master".into(), "s_down".into(), "o_down".into()];
+            v.master.s_down_for = Some(ms(300));
+            for r in &mut v.replicas {
+                r.link_ok = false;
+                r.link_down = ms(2300);
+                r.candidacy = crate::sentinel::Candidacy {
+                    priority: Some(100),
+                    run_id: Some(format!("run-{}", r.addr.host)),
+                    info_age: Some(ms(4000)),
+                    last_ok_ping: Some(ms(200)),
+                };
+            }
+            s.set(n, Ok(v));
+        }
+        let c = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
+        let o = observe(&config(""), &c, &s, &no_dns);
+        assert_eq!(
+            role_of(&o, "node3"),
+            Some(Role::Replica),
+            "nothing to tell yet"
+        );
+        s.replica_says(2, 70);
+        s.replica_says(3, 90);
+        let o = observe(&config(""), &c, &s, &no_dns);
+        assert_eq!(role_of(&o, "node1"), Some(Role::Fail));
+        assert_eq!(role_of(&o, "node2"), Some(Role::Replica));
+        assert_eq!(
+            role_of(&o, "node3"),
+            Some(Role::Primary),
+            "the higher offset"
         );
     }
 

@@ -14,6 +14,7 @@
 use std::cmp::Ordering;
 use std::time::Duration;
 
+use super::truth::Offsets;
 use crate::sentinel::{Addr, ReplicaView, SentinelView};
 
 /// Sentinel's ping period; a replica silent for 5 of them, or whose INFO is older than
@@ -27,7 +28,7 @@ const UNSURE_WITHIN: Duration = PING_PERIOD;
 /// The replica the leader will promote as `view` sees it, if this view can tell: the
 /// master is subjectively down there (so its replicas' INFO is refreshed every second)
 /// and every figure the choice weighs is settled.
-pub(crate) fn foresee(view: &SentinelView) -> Option<&Addr> {
+pub(crate) fn foresee<'a>(view: &'a SentinelView, offsets: &Offsets) -> Option<&'a Addr> {
     let down_for = view.master.s_down_for?;
     // Sentinel's cut-off for a replica's link, at the earliest moment it can choose.
     let link_cutoff = view.master.down_after.saturating_mul(10) + down_for;
@@ -44,13 +45,16 @@ pub(crate) fn foresee(view: &SentinelView) -> Option<&Addr> {
         if silent > SKIPPED_AFTER || r.link_down > link_cutoff {
             continue;
         }
-        // INFO from before the master went down: the offset may still have moved.
-        if c.info_age? >= down_for {
-            return None;
-        }
+        // The replica's own offset, asked now; or the view's, from INFO taken after the
+        // master went down (before, it may still have moved).
+        let offset = match offsets.get(&r.addr.canonical()) {
+            Some(&asked) => asked,
+            None if c.info_age? < down_for => r.repl_offset?,
+            None => return None,
+        };
         let key = Key {
             priority: c.priority?,
-            offset: r.repl_offset?,
+            offset,
             run_id: c.run_id.as_deref().map(str::to_ascii_lowercase),
         };
         if key.priority == 0 {
@@ -66,11 +70,11 @@ pub(crate) fn foresee(view: &SentinelView) -> Option<&Addr> {
 
 /// The replica every view that can tell foresees, when those are a majority of `views`
 /// (all of `master`) and agree; `None` otherwise.
-pub(crate) fn agreed(views: &[SentinelView], master: &Addr) -> Option<Addr> {
+pub(crate) fn agreed(views: &[SentinelView], master: &Addr, offsets: &Offsets) -> Option<Addr> {
     let mut foreseen = views
         .iter()
         .filter(|v| v.master.addr.canonical() == *master)
-        .filter_map(foresee)
+        .filter_map(|v| foresee(v, offsets))
         .map(Addr::canonical);
     let first = foreseen.next()?;
     let mut count = 1;
@@ -152,6 +156,10 @@ mod tests {
             replicas,
             sentinels: vec![],
         }
+    }
+
+    fn none() -> Offsets {
+        Offsets::new()
     }
 
     fn with(mut r: ReplicaView, f: impl FnOnce(&mut ReplicaView)) -> ReplicaView {
@@ -265,16 +273,36 @@ mod tests {
         ];
         for (case, replicas, want) in table {
             let view = v(1, replicas);
-            assert_eq!(foresee(&view), want.map(redis).as_ref(), "{case}");
+            assert_eq!(foresee(&view, &none()), want.map(redis).as_ref(), "{case}");
         }
     }
 
     #[test]
     fn only_a_master_down_in_that_view_is_foreseen_from() {
         let mut view = v(1, vec![r(2, 100, 10, "a")]);
-        assert_eq!(foresee(&view), Some(&redis(2)));
+        assert_eq!(foresee(&view, &none()), Some(&redis(2)));
         view.master.s_down_for = None;
-        assert_eq!(foresee(&view), None);
+        assert_eq!(foresee(&view, &none()), None);
+    }
+
+    #[test]
+    fn the_replicas_own_offsets_tell_before_the_sentinels_info_does() {
+        // INFO of both from before the master went down (replica 2's the newer).
+        let stale = |n, offset| {
+            with(r(n, 100, offset, &format!("run{n}")), |x| {
+                x.candidacy.info_age = Some(MS(4000))
+            })
+        };
+        let view = v(1, vec![stale(2, 20), stale(3, 10)]);
+        assert_eq!(foresee(&view, &none()), None);
+        // Asked now: both have everything the master sent, the run id decides.
+        let asked: Offsets = [(redis(2), 30), (redis(3), 30)].into();
+        assert_eq!(foresee(&view, &asked), Some(&redis(2)));
+        let asked: Offsets = [(redis(2), 29), (redis(3), 30)].into();
+        assert_eq!(foresee(&view, &asked), Some(&redis(3)));
+        // One did not answer: its stale INFO cannot stand in.
+        let asked: Offsets = [(redis(3), 30)].into();
+        assert_eq!(foresee(&view, &asked), None);
     }
 
     #[test]
@@ -291,25 +319,25 @@ mod tests {
         let other = || v(3, vec![r(2, 100, 10, "a"), r(3, 100, 20, "b")]);
         let m = redis(1);
         assert_eq!(
-            agreed(&[v(1, two()), v(2, two()), v(3, two())], &m),
+            agreed(&[v(1, two()), v(2, two()), v(3, two())], &m, &none()),
             Some(redis(2))
         );
         assert_eq!(
-            agreed(&[v(1, two()), v(2, two()), stale()], &m),
+            agreed(&[v(1, two()), v(2, two()), stale()], &m, &none()),
             Some(redis(2))
         );
         assert_eq!(
-            agreed(&[v(1, two()), stale(), stale()], &m),
+            agreed(&[v(1, two()), stale(), stale()], &m, &none()),
             None,
             "one of three"
         );
         assert_eq!(
-            agreed(&[v(1, two()), v(2, two()), other()], &m),
+            agreed(&[v(1, two()), v(2, two()), other()], &m, &none()),
             None,
             "they disagree"
         );
         assert_eq!(
-            agreed(&[v(1, two()), v(2, two())], &redis(2)),
+            agreed(&[v(1, two()), v(2, two())], &redis(2), &none()),
             None,
             "another master"
         );

@@ -25,7 +25,14 @@ pub(crate) struct Truth {
     pub(crate) known: usize,
     /// Which of the views the decision comes from: the newest configuration.
     pub(crate) newest: usize,
+    /// The master is down for the Sentinels and the promotion is to be foreseen, but not
+    /// from these views alone: the replicas whose own offsets would tell (asked of them
+    /// directly, then decided again with [`Offsets`]).
+    pub(crate) ask_offsets: Vec<Addr>,
 }
+
+/// Replicas' own `slave_repl_offset`s, asked of them directly.
+pub(crate) type Offsets = BTreeMap<Addr, u64>;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("reached {reached} of {known} known Sentinels: no majority, so no decision")]
@@ -59,6 +66,7 @@ pub(crate) fn decide(
     views: &[SentinelView],
     configured: &[Addr],
     policy: &Policy,
+    offsets: &Offsets,
 ) -> Result<Truth, NoMajority> {
     let mut known: BTreeSet<Addr> = configured.iter().map(Addr::canonical).collect();
     for view in views {
@@ -123,6 +131,7 @@ pub(crate) fn decide(
             reached: reached.len(),
             known: known.len(),
             newest: leader_at,
+            ask_offsets: Vec::new(),
         });
     }
     // Lost: objectively down, mid-failover, or subjectively down for a majority of the
@@ -146,9 +155,20 @@ pub(crate) fn decide(
     // live master is waited for at its promotion): the replica the leader will choose
     // can be the primary now. It answers writes with READONLY until it is a master.
     let crashed = newest.master.has_flag("o_down") || majority(&|m| m.has_flag("s_down"));
-    let foreseen = (crashed && policy.promote_at == PromoteAt::Foreseen)
-        .then(|| select::agreed(views, &master))
+    let foreseeing = crashed && policy.promote_at == PromoteAt::Foreseen;
+    let foreseen = foreseeing
+        .then(|| select::agreed(views, &master, offsets))
         .flatten();
+    let ask_offsets = if foreseeing && foreseen.is_none() && offsets.is_empty() {
+        newest
+            .replicas
+            .iter()
+            .filter(|r| !r.is_down() && !r.has_flag("disconnected"))
+            .map(|r| r.addr.canonical())
+            .collect()
+    } else {
+        Vec::new()
+    };
     let relisted: BTreeSet<Addr> = newest.replicas.iter().map(|r| r.addr.canonical()).collect();
     for r in &newest.replicas {
         let addr = r.addr.canonical();
@@ -204,6 +224,7 @@ pub(crate) fn decide(
         reached: reached.len(),
         known: known.len(),
         newest: newest_at,
+        ask_offsets,
     })
 }
 
@@ -317,7 +338,7 @@ mod tests {
     }
 
     fn decide_auto(views: &[SentinelView], configured: &[Addr]) -> Result<Truth, NoMajority> {
-        decide(views, configured, &Policy::default())
+        decide(views, configured, &Policy::default(), &Offsets::new())
     }
 
     fn roles(t: &Truth) -> Vec<(String, Role)> {
@@ -597,6 +618,7 @@ mod tests {
                     read_bound: bound,
                     ..Policy::default()
                 },
+                &Offsets::new(),
             )
             .unwrap();
             assert_eq!(t.roles[&redis(2)], want, "{case}");
@@ -648,7 +670,7 @@ mod tests {
                 read_bound: bound,
                 ..Policy::default()
             };
-            let t = decide(&[v(1), v(2), v(3)], &[], &policy).unwrap();
+            let t = decide(&[v(1), v(2), v(3)], &[], &policy, &Offsets::new()).unwrap();
             assert_eq!(t.roles[&redis(1)], Fail);
             assert_eq!(t.roles[&redis(2)], Primary);
             t.roles[&redis(3)]
@@ -823,7 +845,7 @@ mod tests {
                 [others(1), others(2), leader(state)],
                 [leader(state), others(1), others(2)],
             ] {
-                let t = decide(&views, &[], &policy).unwrap();
+                let t = decide(&views, &[], &policy, &Offsets::new()).unwrap();
                 let case = format!("{state} {:?}", policy.promote_at);
                 assert_eq!(t.roles[&redis(3)], three, "{case}");
                 assert_eq!(t.roles[&redis(2)], Replica, "{case}: left behind");
@@ -839,11 +861,20 @@ mod tests {
             &[others(1), others(2), leader("reconf_slaves")],
             &[],
             &Policy::default(),
+            &Offsets::new(),
         )
         .unwrap();
         assert_eq!(t.epoch, 1);
         // Not a majority's: a view that only one Sentinel of three reached is no decision.
-        assert!(decide(&[leader("wait_promotion")], &[], &Policy::default()).is_err());
+        assert!(
+            decide(
+                &[leader("wait_promotion")],
+                &[],
+                &Policy::default(),
+                &Offsets::new()
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -945,7 +976,7 @@ mod foreseen {
             promote_at,
             ..Policy::default()
         };
-        let t = decide(views, &[], &policy).unwrap();
+        let t = decide(views, &[], &policy, &Offsets::new()).unwrap();
         [1, 2, 3].map(|n| t.roles[&redis(n)])
     }
 
@@ -997,6 +1028,32 @@ mod foreseen {
         for (case, views, promote_at, want) in table {
             assert_eq!(roles(&views, promote_at), want, "{case}");
         }
+    }
+
+    #[test]
+    fn stale_views_ask_the_replicas_own_offsets() {
+        let stale = |s| {
+            let mut v = view(s, "master,s_down,o_down");
+            for r in &mut v.replicas {
+                r.candidacy.info_age = Some(Duration::from_secs(4));
+            }
+            v
+        };
+        let views = [stale(1), stale(2), stale(3)];
+        let policy = Policy::default();
+        let t = decide(&views, &[], &policy, &Offsets::new()).unwrap();
+        assert_eq!(t.ask_offsets, [redis(2), redis(3)]);
+        assert_eq!(t.roles[&redis(3)], Replica, "not foreseen yet");
+        // Equal offsets: the lower run id.
+        let asked: Offsets = [(redis(2), 30), (redis(3), 30)].into();
+        let t = decide(&views, &[], &policy, &asked).unwrap();
+        assert_eq!([t.roles[&redis(2)], t.roles[&redis(3)]], [Primary, Replica]);
+        assert!(t.ask_offsets.is_empty());
+        // Fresh views need no asking.
+        let fresh = [1, 2, 3].map(|s| view(s, "master,s_down,o_down"));
+        let t = decide(&fresh, &[], &policy, &Offsets::new()).unwrap();
+        assert!(t.ask_offsets.is_empty());
+        assert_eq!(t.roles[&redis(3)], Primary);
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub(crate) struct RedisSentinels {
     /// For the whole exchange: connecting, sending, and reading the answers.
     pub(crate) timeout: Duration,
     pub(crate) password: Option<String>,
+    /// The replicas themselves, for their offsets (None: their credentials unreadable).
+    pub(crate) replicas: Option<RedisClients>,
 }
 
 impl Sentinels for RedisSentinels {
@@ -27,6 +29,11 @@ impl Sentinels for RedisSentinels {
             unreachable!("one reply per command");
         };
         parse::view(sentinel, master_name, master, replicas, sentinels)
+    }
+
+    fn replica_offset(&self, redis: &Addr) -> Option<u64> {
+        let info = self.replicas.as_ref()?.replication(redis).ok()?;
+        (info.role == "slave").then_some(info.offset).flatten()
     }
 }
 

@@ -119,6 +119,13 @@ pub(crate) enum SentinelError {
 /// Asks one Sentinel for its view of a master.
 pub(crate) trait Sentinels {
     fn view(&self, sentinel: &Addr, master_name: &str) -> Result<SentinelView, SentinelError>;
+
+    /// A replica's own `slave_repl_offset`, asked of it directly, for the foreseen
+    /// promotion (`observe::select`); `None`: not asked (no Redis credentials), no
+    /// answer, or not a replica.
+    fn replica_offset(&self, _redis: &Addr) -> Option<u64> {
+        None
+    }
 }
 
 /// `INFO replication` of one Redis: what the status screen shows of a replica's lag.
