@@ -144,10 +144,21 @@ pub(crate) fn decide(
         || majority(&|m| m.has_flag("s_down"));
     // Nobody takes writes: lost, or silent for a majority of the Sentinels.
     let master_gone = master_down || majority(&|m| m.last_ok_ping > UNANSWERED);
+    // A Sentinel has begun a failover of this live master (`SENTINEL FAILOVER`, its
+    // `+try-failover`): it keeps taking writes until Sentinel converts it, and everything
+    // it acknowledges after the promotion is discarded then. Its writes are refused from
+    // now (its reads stay: its data is the newest there is).
+    let failing_over = views.iter().any(|v| {
+        in_failover(v)
+            && v.master.addr.canonical() == master
+            && v.master.config_epoch >= newest.master.config_epoch
+    });
     let mut roles = every_redis_fail(views);
     let mut down = BTreeSet::new();
     if master_down {
         down.insert(master.clone());
+    } else if failing_over {
+        roles.insert(master.clone(), Role::Replica);
     } else {
         roles.insert(master.clone(), Role::Primary);
     }
@@ -1054,6 +1065,39 @@ mod foreseen {
         let t = decide(&fresh, &[], &policy, &Offsets::new()).unwrap();
         assert!(t.ask_offsets.is_empty());
         assert_eq!(t.roles[&redis(3)], Primary);
+    }
+
+    #[test]
+    fn a_live_master_loses_its_writes_when_a_sentinel_begins_to_fail_it_over() {
+        let mut leader = view(1, "master,failover_in_progress");
+        leader.master.failover_state = Some("select_slave".into());
+        let synced = |s| {
+            let mut v = view(s, "master");
+            for r in &mut v.replicas {
+                r.link_ok = true;
+                r.link_down = Duration::ZERO;
+            }
+            v
+        };
+        let mut leading = synced(1);
+        leading.master = leader.master;
+        let views = [leading, synced(2), synced(3)];
+        assert_eq!(
+            roles(&views, PromoteAt::Foreseen),
+            [Replica, Replica, Replica],
+            "no node takes writes; every node keeps its reads"
+        );
+        assert!(
+            decide(&views, &[], &Policy::default(), &Offsets::new())
+                .unwrap()
+                .down
+                .is_empty(),
+            "the live master's block is waited for"
+        );
+        assert_eq!(
+            roles(&[synced(1), synced(2), synced(3)], PromoteAt::Foreseen),
+            [Primary, Replica, Replica]
+        );
     }
 
     #[test]
