@@ -27,6 +27,21 @@ pub(crate) enum StatusExit {
     Unusable,
 }
 
+/// `redis-ha switchover`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SwitchoverExit {
+    /// The target takes writes; priorities and the hold restored.
+    Done,
+    /// It cannot be done now (the reason printed): nothing was changed.
+    Refused,
+    /// It failed or was interrupted before the promotion: everything was restored and
+    /// the old primary takes writes again.
+    RolledBack,
+    /// It stopped where it cannot go back (Sentinel promoted the target) or could not
+    /// restore something: the printed lines say what is left.
+    Stuck,
+}
+
 /// `redis-ha backup` and `redis-ha ports`: done, or failed with one line saying why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ToolExit {
@@ -77,6 +92,17 @@ impl Exit for StatusExit {
     }
 }
 
+impl Exit for SwitchoverExit {
+    fn code(self) -> i32 {
+        match self {
+            SwitchoverExit::Done => 0,
+            SwitchoverExit::Refused => 1,
+            SwitchoverExit::RolledBack => 2,
+            SwitchoverExit::Stuck => 3,
+        }
+    }
+}
+
 impl Exit for ToolExit {
     fn code(self) -> i32 {
         match self {
@@ -106,6 +132,15 @@ mod tests {
             (StatusExit::Unusable, 2),
         ];
         for (exit, code) in status {
+            assert_eq!(exit.code(), code, "{exit:?}");
+        }
+        let switchover = [
+            (SwitchoverExit::Done, 0),
+            (SwitchoverExit::Refused, 1),
+            (SwitchoverExit::RolledBack, 2),
+            (SwitchoverExit::Stuck, 3),
+        ];
+        for (exit, code) in switchover {
             assert_eq!(exit.code(), code, "{exit:?}");
         }
         assert_eq!(ToolExit::Done.code(), 0);

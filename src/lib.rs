@@ -4,7 +4,7 @@
 //! Layers, imports pointing down only (the README's "Architecture" draws them):
 //! - entry: `main`, `persona`, and `run` below;
 //! - programs: `agent`, `hooks` (Sentinel's scripts), `sync`, `guard`, `status`, `backup`,
-//!   `ports`, `cli`;
+//!   `ports`, `switchover`, `cli`;
 //! - what they share: `observe` (one observation of the cluster), `config`, `exit`,
 //!   `wake`, `handoff` (Sentinel's scripts asking the sync service over a socket);
 //! - effects behind traits: `cluster` (Pacemaker), `sentinel` (Sentinel and Redis),
@@ -20,6 +20,7 @@ mod hooks;
 mod persona;
 mod ports;
 mod status;
+mod switchover;
 mod sync;
 
 // What the programs share.

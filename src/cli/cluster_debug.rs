@@ -89,6 +89,7 @@ mod tests {
             ]),
             applied_epoch: None,
             write_blocks: Default::default(),
+            holds: Default::default(),
         };
         assert_eq!(state_text(&state), "quorate yes\nnode1 primary\nnode2 -\n");
         let lost = ClusterState {
@@ -96,6 +97,7 @@ mod tests {
             roles: BTreeMap::new(),
             applied_epoch: None,
             write_blocks: Default::default(),
+            holds: Default::default(),
         };
         assert_eq!(state_text(&lost), "quorate no\n");
     }

@@ -62,6 +62,26 @@ enum Command {
         #[arg(long)]
         config: Option<std::path::PathBuf>,
     },
+    /// Move the primary to another node for planned maintenance, losing no acknowledged
+    /// write: the primary refuses writes first (its RedisLBWriteBlock runs), the target
+    /// catches up with it, every other replica gets replica-priority 0 so that SENTINEL
+    /// FAILOVER can only pick the target, and the sync promotes it. Priorities and the
+    /// hold on the old primary are restored on every path, Ctrl-C included. Exit 0: the
+    /// target takes writes; 1: cannot be done now (why printed, nothing changed); 2:
+    /// failed or interrupted before the promotion, everything restored and the old
+    /// primary writable again; 3: stopped where it cannot go back (Sentinel promoted the
+    /// target) or could not restore something (the lines say what).
+    Switchover {
+        /// The node to make primary (default: the synced replica Sentinel would choose).
+        #[arg(long, value_name = "NODE")]
+        to: Option<String>,
+        /// For the whole switchover, e.g. 30s; past it, it rolls back.
+        #[arg(long, value_name = "DURATION", value_parser = parse_period, default_value = "30s")]
+        timeout: Duration,
+        /// The config file (default: $REDIS_HA_CONFIG, else /etc/redis-ha/redis-ha.conf).
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+    },
     /// Take an RDB backup of the Sentinels' primary (or of a synced replica): checked
     /// (header, CRC64), gzipped, written atomically as DIR/redis-<master>-<UTC>.rdb.gz;
     /// exit 1, leaving no partial file, when anything fails.
@@ -225,6 +245,18 @@ pub(crate) fn run(p: &Process) -> i32 {
         Command::Status { config } => {
             let path = config.unwrap_or_else(|| path_from_env(p));
             crate::status::run(&path).code()
+        }
+        Command::Switchover {
+            to,
+            timeout,
+            config,
+        } => {
+            let path = config.unwrap_or_else(|| path_from_env(p));
+            let request = crate::switchover::Request {
+                to: to.map(crate::cluster::NodeName),
+                timeout,
+            };
+            crate::switchover::run(p, &path, &request).code()
         }
         Command::Backup {
             dir,

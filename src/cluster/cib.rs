@@ -8,7 +8,8 @@ use quick_xml::events::{BytesStart, Event};
 
 use super::history;
 use super::{
-    ClusterError, ClusterState, EPOCH_ATTRIBUTE, NodeName, ROLE_ATTRIBUTE, Role, RoleValue,
+    ClusterError, ClusterState, EPOCH_ATTRIBUTE, HOLD_ATTRIBUTE, NodeName, ROLE_ATTRIBUTE, Role,
+    RoleValue,
 };
 use crate::blocks::AgentKind;
 
@@ -125,6 +126,7 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
     let mut roles: BTreeMap<NodeName, Option<RoleValue>> = BTreeMap::new();
     let mut transient_roles = BTreeMap::new();
     let mut applied_epoch: Option<u64> = None;
+    let mut holds: BTreeMap<NodeName, u64> = BTreeMap::new();
     // Each block primitive's history on each node, and whether that node's controller is up.
     let mut block_ops: BTreeMap<(&str, NodeName), Vec<history::Op>> = BTreeMap::new();
     let mut online: BTreeMap<NodeName, bool> = BTreeMap::new();
@@ -221,6 +223,14 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
                 attr(&element, "value").map_or(u64::MAX, |v| v.trim().parse().unwrap_or(u64::MAX));
             applied_epoch = Some(applied_epoch.map_or(value, |e| e.max(value)));
         }
+        if element.name().as_ref() == "nvpair"
+            && parent == Some(At::NodeAttributes)
+            && attr(&element, "name").as_deref() == Some(HOLD_ATTRIBUTE)
+            && let Some(name) = &node
+        {
+            let until = attr(&element, "value").and_then(|v| v.trim().parse().ok());
+            holds.entry(name.clone()).or_insert(until.unwrap_or(0));
+        }
         if let Some(primitive) = in_block
             && parent == Some(At::LrmResource)
             && element.name().as_ref() == "lrm_rsc_op"
@@ -260,6 +270,7 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
             roles,
             applied_epoch,
             write_blocks: running(AgentKind::Write.name()),
+            holds,
         },
         transient_roles,
         read_blocks: running(AgentKind::Read.name()),
@@ -367,6 +378,29 @@ mod tests {
         assert_eq!(with("3", "9"), Some(9));
         // Unreadable: the highest, so the guard holds until someone looks.
         assert_eq!(with("seven", "3"), Some(u64::MAX));
+    }
+
+    #[test]
+    fn a_hold_is_read_per_node_and_an_unreadable_one_holds_nothing() {
+        assert!(parse(SETTLED).unwrap().state.holds.is_empty());
+        let with = |value: &str| {
+            let xml = SETTLED.replacen(
+                r#"<nvpair id="nodes-1-redis_role""#,
+                &format!(
+                    r#"<nvpair id="n1-h" name="redis-ha-hold" value="{value}"/><nvpair id="nodes-1-redis_role""#
+                ),
+                1,
+            );
+            let state = parse(&xml).unwrap().state;
+            (state.holds.clone(), state.held(1_000))
+        };
+        let node1 = NodeName("node1".into());
+        assert_eq!(
+            with("2000"),
+            ([(node1.clone(), 2000)].into(), [node1.clone()].into())
+        );
+        assert_eq!(with("999").1, BTreeSet::new(), "run out");
+        assert_eq!(with("soon"), ([(node1, 0)].into(), BTreeSet::new()));
     }
 
     #[test]

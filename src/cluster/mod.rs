@@ -20,6 +20,11 @@ pub(crate) const ROLE_ATTRIBUTE: &str = "redis_role";
 /// crm_config makes the controller re-read its options and delays the next transition by
 /// ~1 s, which the promotion would wait for.
 pub(crate) const EPOCH_ATTRIBUTE: &str = "redis-ha-config-epoch";
+/// The permanent node attribute `redis-ha switchover` sets on the primary it moves away
+/// from: until this Unix time (seconds), no sync makes that node `primary` again, although
+/// the Sentinels still call its Redis the master. Past it, it counts for nothing, so a
+/// switchover that died cannot hold a node for longer than its own deadline.
+pub(crate) const HOLD_ATTRIBUTE: &str = "redis-ha-hold";
 
 /// What a node may serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -105,6 +110,8 @@ pub(crate) struct ClusterState {
     /// Nodes where the status section shows `RedisLBWriteBlock` running (its writes are
     /// refused).
     pub(crate) write_blocks: BTreeSet<NodeName>,
+    /// Nodes carrying a `HOLD_ATTRIBUTE`, with its Unix time (unreadable: 0, no hold).
+    pub(crate) holds: BTreeMap<NodeName, u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +134,15 @@ impl ClusterState {
     pub(crate) fn role(&self, node: &NodeName) -> Option<Role> {
         self.roles.get(node).cloned().flatten()?.role()
     }
+
+    /// Nodes held from `primary` at `now` (Unix seconds).
+    pub(crate) fn held(&self, now: u64) -> BTreeSet<NodeName> {
+        self.holds
+            .iter()
+            .filter(|(_, until)| **until > now)
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
 }
 
 /// The Pacemaker effects the Sentinel helper needs, in its own words.
@@ -145,4 +161,6 @@ pub(crate) trait Cluster {
     fn set_role(&self, node: &NodeName, role: Role) -> Result<(), ClusterError>;
     /// Records the Sentinel `config-epoch` the roles are being written from, on `node`.
     fn record_epoch(&self, node: &NodeName, epoch: u64) -> Result<(), ClusterError>;
+    /// Holds `node` from `primary` until `until` (Unix seconds), or lifts the hold (None).
+    fn set_hold(&self, node: &NodeName, until: Option<u64>) -> Result<(), ClusterError>;
 }

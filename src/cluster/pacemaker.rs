@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use super::cib::{self, Cib};
 use super::failure::{self, Failure};
-use super::{Cluster, ClusterError, EPOCH_ATTRIBUTE, NodeName, ROLE_ATTRIBUTE, Role};
+use super::{
+    Cluster, ClusterError, EPOCH_ATTRIBUTE, HOLD_ATTRIBUTE, NodeName, ROLE_ATTRIBUTE, Role,
+};
 use crate::child::{self, End};
 
 /// Runs Pacemaker's tools from PATH; they inherit our environment, so `CIB_file` works
@@ -63,6 +65,17 @@ impl Cluster for Pacemaker {
             "--update",
             role.word(),
         ];
+        self.run("crm_attribute", &args).map(|_| ())
+    }
+
+    /// A permanent node attribute, like the roles; `--delete` lifts it.
+    fn set_hold(&self, node: &NodeName, until: Option<u64>) -> Result<(), ClusterError> {
+        let until = until.map(|u| u.to_string());
+        let mut args = vec!["--node", &node.0, "--name", HOLD_ATTRIBUTE];
+        match &until {
+            Some(u) => args.extend(["--update", u.as_str()]),
+            None => args.push("--delete"),
+        }
         self.run("crm_attribute", &args).map(|_| ())
     }
 

@@ -188,6 +188,14 @@ impl Sentinels for FakeSentinels {
     fn replica_offset(&self, redis: &Addr) -> Option<u64> {
         self.state.lock().unwrap().offsets.get(redis).copied()
     }
+
+    /// These Sentinels never fail over (`switchover`'s tests wrap them in ones that do).
+    fn failover(&self, s: &Addr, _: &str) -> Result<(), SentinelError> {
+        Err(SentinelError::Protocol {
+            addr: s.clone(),
+            reason: "the fake Sentinels do not fail over".into(),
+        })
+    }
 }
 
 /// A cluster of node1..3 whose writes are recorded; WriteBlock runs on every node that is
@@ -206,6 +214,7 @@ pub(crate) struct FakeCluster {
 #[derive(Default)]
 struct ClusterRecord {
     roles: BTreeMap<NodeName, Option<RoleValue>>,
+    holds: BTreeMap<NodeName, u64>,
     transient: BTreeMap<NodeName, RoleValue>,
     read_blocks: BTreeSet<NodeName>,
     writes: Vec<String>,
@@ -313,6 +322,7 @@ impl Cluster for FakeCluster {
                 roles: state.roles.clone(),
                 applied_epoch: state.epoch,
                 write_blocks,
+                holds: state.holds.clone(),
             },
             transient_roles: state.transient.clone(),
             read_blocks: state.read_blocks.clone(),
@@ -323,6 +333,19 @@ impl Cluster for FakeCluster {
         let mut state = self.state.lock().unwrap();
         state.writes.push(format!("{node} epoch={epoch}"));
         state.epoch = Some(epoch);
+        Ok(())
+    }
+
+    fn set_hold(&self, node: &NodeName, until: Option<u64>) -> Result<(), ClusterError> {
+        let mut state = self.state.lock().unwrap();
+        state.writes.push(match until {
+            Some(u) => format!("{node} hold={u}"),
+            None => format!("{node} hold lifted"),
+        });
+        match until {
+            Some(u) => state.holds.insert(node.clone(), u),
+            None => state.holds.remove(node),
+        };
         Ok(())
     }
 

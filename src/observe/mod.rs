@@ -294,6 +294,9 @@ mod tests {
         fn record_epoch(&self, node: &NodeName, epoch: u64) -> Result<(), ClusterError> {
             self.inner.record_epoch(node, epoch)
         }
+        fn set_hold(&self, node: &NodeName, until: Option<u64>) -> Result<(), ClusterError> {
+            self.inner.set_hold(node, until)
+        }
     }
 
     impl Sentinels for Ordered<'_, FakeSentinels> {
@@ -304,6 +307,14 @@ mod tests {
         ) -> Result<crate::sentinel::SentinelView, crate::sentinel::SentinelError> {
             self.log.lock().unwrap().push("sentinel");
             self.inner.view(s, name)
+        }
+
+        fn failover(
+            &self,
+            s: &crate::sentinel::Addr,
+            name: &str,
+        ) -> Result<(), crate::sentinel::SentinelError> {
+            self.inner.failover(s, name)
         }
     }
 

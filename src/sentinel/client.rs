@@ -31,6 +31,13 @@ impl Sentinels for RedisSentinels {
         parse::view(sentinel, master_name, master, replicas, sentinels)
     }
 
+    fn failover(&self, sentinel: &Addr, master_name: &str) -> Result<(), SentinelError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("SENTINEL").arg("FAILOVER").arg(master_name);
+        let replies = exchange(sentinel, self.timeout, self.password.as_deref(), &pipe)?;
+        parse::ok(sentinel, master_name, &replies[0])
+    }
+
     fn replica_offset(&self, redis: &Addr) -> Option<u64> {
         let info = self.replicas.as_ref()?.replication(redis).ok()?;
         (info.role == "slave").then_some(info.offset).flatten()
@@ -50,7 +57,24 @@ impl RedisServers for RedisClients {
         let replies = exchange(redis, self.timeout, self.password.as_deref(), &pipe)?;
         parse::replication(redis, &replies[0])
     }
+
+    fn priority(&self, redis: &Addr) -> Result<u32, SentinelError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("CONFIG").arg("GET").arg(PRIORITY);
+        let replies = exchange(redis, self.timeout, self.password.as_deref(), &pipe)?;
+        parse::config_number(redis, PRIORITY, &replies[0])
+    }
+
+    fn set_priority(&self, redis: &Addr, priority: u32) -> Result<(), SentinelError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("CONFIG").arg("SET").arg(PRIORITY).arg(priority);
+        let replies = exchange(redis, self.timeout, self.password.as_deref(), &pipe)?;
+        parse::ok(redis, "", &replies[0])
+    }
 }
+
+/// The setting Sentinel's choice of a replica weighs first.
+const PRIORITY: &str = "replica-priority";
 
 /// Sends `pipe` (preceded by AUTH when there is a password) in one round trip and returns
 /// its replies, AUTH's checked and dropped. Resolving, connecting, sending and reading

@@ -126,6 +126,11 @@ pub(crate) trait Sentinels {
     fn replica_offset(&self, _redis: &Addr) -> Option<u64> {
         None
     }
+
+    /// `SENTINEL FAILOVER <master_name>` at `sentinel`: it promotes the replica it
+    /// selects (`redis-ha switchover` leaves it one). Refused (`-INPROG`, `-NOGOODSLAVE`)
+    /// is a `Protocol` error with Sentinel's own words.
+    fn failover(&self, sentinel: &Addr, master_name: &str) -> Result<(), SentinelError>;
 }
 
 /// `INFO replication` of one Redis: what the status screen shows of a replica's lag.
@@ -143,7 +148,12 @@ pub(crate) struct Replication {
     pub(crate) last_io: Option<u64>,
 }
 
-/// Asks one Redis server about its replication.
+/// Asks one Redis server about its replication, and sets the one setting a switchover
+/// changes.
 pub(crate) trait RedisServers {
     fn replication(&self, redis: &Addr) -> Result<Replication, SentinelError>;
+    /// `CONFIG GET replica-priority`.
+    fn priority(&self, redis: &Addr) -> Result<u32, SentinelError>;
+    /// `CONFIG SET replica-priority` (not written to its config file).
+    fn set_priority(&self, redis: &Addr, priority: u32) -> Result<(), SentinelError>;
 }

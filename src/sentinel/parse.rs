@@ -255,6 +255,45 @@ pub(crate) fn replication(redis: &Addr, reply: &Value) -> Result<Replication, Se
     })
 }
 
+/// A command's `+OK`, or the error it got instead.
+pub(crate) fn ok(addr: &Addr, master_name: &str, reply: &Value) -> Result<(), SentinelError> {
+    match reply {
+        Value::Okay => Ok(()),
+        Value::SimpleString(s) if s == "OK" => Ok(()),
+        Value::ServerError(e) => Err(server_error(addr, master_name, e.code(), e.details())),
+        other => Err(SentinelError::Protocol {
+            addr: addr.clone(),
+            reason: format!("expected OK, got {other:?}"),
+        }),
+    }
+}
+
+/// The value of `CONFIG GET <name>` (a `[name, value]` pair), as a number.
+pub(crate) fn config_number(addr: &Addr, name: &str, reply: &Value) -> Result<u32, SentinelError> {
+    let protocol = |reason: String| SentinelError::Protocol {
+        addr: addr.clone(),
+        reason,
+    };
+    let text = |v: &Value| match v {
+        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    };
+    match reply {
+        Value::Array(pair) | Value::Set(pair) if pair.len() == 2 => {
+            let value = text(&pair[1]).filter(|_| text(&pair[0]).as_deref() == Some(name));
+            value
+                .and_then(|v| v.trim().parse().ok())
+                .ok_or_else(|| protocol(format!("CONFIG GET {name}: unexpected {reply:?}")))
+        }
+        Value::Map(pairs) if pairs.len() == 1 => text(&pairs[0].1)
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| protocol(format!("CONFIG GET {name}: unexpected {reply:?}"))),
+        Value::ServerError(e) => Err(server_error(addr, "", e.code(), e.details())),
+        other => Err(protocol(format!("CONFIG GET {name}: unexpected {other:?}"))),
+    }
+}
+
 /// An error line from a `SENTINEL` command, by its code and text.
 pub(crate) fn server_error(
     sentinel: &Addr,

@@ -323,6 +323,7 @@ mod tests {
                     .collect(),
                 applied_epoch: Some(4),
                 write_blocks: [n("node2"), n("node3")].into(),
+                holds: Default::default(),
             },
             transient_roles: BTreeMap::new(),
             read_blocks: Default::default(),

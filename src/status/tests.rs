@@ -27,6 +27,22 @@ impl RedisServers for FakeServers<'_> {
             last_io: Some(0),
         })
     }
+
+    /// The status screen never asks for these.
+    fn priority(&self, redis: &Addr) -> Result<u32, SentinelError> {
+        Err(not_asked(redis))
+    }
+
+    fn set_priority(&self, redis: &Addr, _: u32) -> Result<(), SentinelError> {
+        Err(not_asked(redis))
+    }
+}
+
+fn not_asked(redis: &Addr) -> SentinelError {
+    SentinelError::Protocol {
+        addr: redis.clone(),
+        reason: "the status screen does not ask this".into(),
+    }
 }
 
 fn screen(cluster: &FakeCluster, sentinels: &FakeSentinels, silent: &[&str]) -> (String, bool) {

@@ -17,3 +17,6 @@ mod watch;
 pub(crate) use error::SyncError;
 pub(crate) use every::every;
 pub(crate) use once::{finish, once};
+#[cfg(test)]
+pub(crate) use run::Sync;
+pub(crate) use run::unix_now;

@@ -16,6 +16,23 @@ pub(crate) struct Plan {
     pub(crate) promotion: Option<NodeName>,
 }
 
+/// `desired` with every node in `held` that would be `primary` made `replica` instead:
+/// the Sentinels still call its Redis the master while a switchover moves the primary
+/// away from it; its writes are refused, its reads kept. Returns the nodes it held.
+pub(crate) fn hold(
+    desired: &mut BTreeMap<NodeName, Role>,
+    held: &BTreeSet<NodeName>,
+) -> Vec<NodeName> {
+    let mut holding = Vec::new();
+    for (node, role) in desired.iter_mut() {
+        if *role == Role::Primary && held.contains(node) {
+            *role = Role::Replica;
+            holding.push(node.clone());
+        }
+    }
+    holding
+}
+
 /// `current`: every cluster node's permanent `redis_role`; `desired`: the role of every node
 /// whose Redis the Sentinels know; `down`: nodes whose Redis the Sentinels report down
 /// (no need to wait for their block: a dead Redis takes no writes).
@@ -71,6 +88,28 @@ pub(crate) fn plan(
 mod tests {
     use super::*;
     use Role::*;
+
+    #[test]
+    fn only_a_held_node_that_would_be_primary_is_held() {
+        let held: BTreeSet<NodeName> = [n("node1"), n("node3")].into();
+        let mut desired: BTreeMap<NodeName, Role> = [
+            (n("node1"), Primary),
+            (n("node2"), Replica),
+            (n("node3"), Fail),
+        ]
+        .into();
+        assert_eq!(hold(&mut desired, &held), [n("node1")]);
+        assert_eq!(
+            desired,
+            [
+                (n("node1"), Replica),
+                (n("node2"), Replica),
+                (n("node3"), Fail)
+            ]
+            .into()
+        );
+        assert!(hold(&mut desired, &BTreeSet::new()).is_empty());
+    }
 
     fn n(name: &str) -> NodeName {
         NodeName(name.into())

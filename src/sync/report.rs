@@ -23,6 +23,8 @@ pub(crate) struct Report {
     /// Nodes no longer waited for: the Sentinels reported their Redis down meanwhile.
     pub(crate) given_up: Vec<NodeName>,
     pub(crate) mapping_errors: Vec<MappingError>,
+    /// Nodes the Sentinels call primary that a switchover holds from it.
+    pub(crate) held: Vec<NodeName>,
 }
 
 impl Report {
@@ -68,6 +70,13 @@ impl Report {
             let nodes: Vec<String> = self.given_up.iter().map(|n| n.to_string()).collect();
             line.push_str(&format!(
                 "; stopped waiting for {} (Redis down)",
+                nodes.join(", ")
+            ));
+        }
+        if !self.held.is_empty() {
+            let nodes: Vec<String> = self.held.iter().map(|n| n.to_string()).collect();
+            line.push_str(&format!(
+                "; {} held from primary by a switchover",
                 nodes.join(", ")
             ));
         }

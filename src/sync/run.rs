@@ -4,12 +4,20 @@
 use std::time::{Duration, Instant};
 
 use super::SyncError;
-use super::plan::plan;
+use super::plan::{hold, plan};
 use super::report::Report;
 use crate::cluster::{Cluster, ClusterState, NodeName, Role};
 use crate::config::Config;
 use crate::observe::{Mapped, ObserveError, Resolve, observe_in_order, verdict};
 use crate::sentinel::Sentinels;
+
+/// Seconds since the Unix epoch (a clock before it counts as 0: no hold is then in force,
+/// as with no hold at all).
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 
 /// How often a sync waiting for a block asks the Sentinels again.
 const SENTINEL_RECHECK: Duration = Duration::from_millis(500);
@@ -59,7 +67,8 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
                 seen: truth.epoch,
             });
         }
-        let assignment = mapped.assignment;
+        let mut assignment = mapped.assignment;
+        report.held = hold(&mut assignment.desired, &state.held(unix_now()));
         report.primary = assignment.primary.clone();
         report.mapping_errors = assignment.mapping_errors.clone();
         if report.mapping_errors.iter().any(|e| e.is_config_error()) {

@@ -349,3 +349,33 @@ fn a_node_line_naming_no_cluster_node_writes_nothing() {
         "{said:?}"
     );
 }
+
+#[test]
+fn a_held_primary_is_made_replica_until_its_hold_runs_out() {
+    use crate::cluster::Cluster;
+    let (c, s) = (config(), FakeSentinels::agreeing(1, 0, &[]));
+    let cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
+    let node1 = NodeName("node1".into());
+    let now = super::run::unix_now();
+    cl.set_epoch(Some(0));
+    cl.set_hold(&node1, Some(now + 60)).unwrap();
+    cl.clear_writes();
+    let (report, result) = sync_report(&c, &s, &cl, false);
+    result.unwrap();
+    assert_eq!(cl.writes(), ["node1=replica"]);
+    assert!(
+        report
+            .summary(false)
+            .ends_with("node1 held from primary by a switchover"),
+        "{}",
+        report.summary(false)
+    );
+    // Lifted, or run out: the Sentinels' master is primary again.
+    for until in [None, Some(now - 1)] {
+        cl.set_hold(&node1, until).unwrap();
+        cl.set_role(&node1, crate::cluster::Role::Replica).unwrap();
+        cl.clear_writes();
+        sync(&c, &s, &cl, false).unwrap();
+        assert_eq!(cl.writes(), ["node1=primary"], "hold {until:?}");
+    }
+}
