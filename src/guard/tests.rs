@@ -147,8 +147,12 @@ fn a_round_refuses_what_this_node_cannot_confirm() {
                 let s = FakeSentinels::agreeing(2, 1, &[]);
                 for n in 1..=3 {
                     let mut v = view(n, 2, 1, &[]);
+                    // Converted from a master: its link was never up (Redis -1).
                     for r in &mut v.replicas {
-                        r.link_ok &= r.addr.host != "10.0.0.1";
+                        if r.addr.host == "10.0.0.1" {
+                            r.link_ok = false;
+                            r.link_down = std::time::Duration::MAX;
+                        }
                     }
                     s.set(n, Ok(v));
                 }

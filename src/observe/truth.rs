@@ -197,7 +197,18 @@ pub(crate) fn decide(
         // While nobody takes writes, a replica's data can only be as new as any: that a
         // Sentinel lost its link to it does not matter (the leader's `CLIENT KILL` at
         // the promotion cuts every other Sentinel's link to the promoted replica).
-        let recent = !bound.is_zero() && master_gone && (r.link_ok || r.link_down < bound);
+        // The master has not answered a PING (sent every second) since this replica's
+        // link broke: it died then, before a majority calls it down or silent, and the
+        // replica holds its last write. Redis counts the link's time down in whole
+        // seconds, so a replica whose link broke from a live master (which answers
+        // within a second) counts so only in that link's first second.
+        let silent_since_link = follows_master
+            && !r.link_ok
+            && !r.has_flag("disconnected")
+            && r.link_down <= newest.master.last_ok_ping;
+        let recent = !bound.is_zero()
+            && (master_gone || silent_since_link)
+            && (r.link_ok || r.link_down < bound);
         // After `+switch-master` the old master is listed as a replica of the new one; a
         // replica still following it has not been reconfigured by the leader yet.
         let lost_link = left_behind(r, bound);
@@ -413,9 +424,14 @@ mod tests {
 
     #[test]
     fn replicas_count_only_when_synced_up_and_following_the_primary() {
+        // Its link down for 3 s while the master answers: not synced.
+        let link_down = ReplicaView {
+            link_down: Duration::from_secs(3),
+            ..replica(2, 1, "slave", false)
+        };
         let table = [
             (replica(2, 1, "slave", true), Replica),
-            (replica(2, 1, "slave", false), Fail), // link down: not synced
+            (link_down, Fail),
             (replica(2, 1, "slave,s_down", true), Fail),
             (replica(2, 1, "slave,disconnected", true), Fail),
             (replica(2, 3, "slave", true), Fail), // follows someone else
@@ -477,7 +493,10 @@ mod tests {
                 1,
                 "master",
                 vec![
-                    replica(1, 2, "slave,disconnected", false),
+                    ReplicaView {
+                        link_down: Duration::MAX,
+                        ..replica(1, 2, "slave,disconnected", false)
+                    },
                     replica(3, 2, "slave", true),
                 ],
             )
@@ -640,6 +659,37 @@ mod tests {
             };
             assert_eq!(t.roles[&redis(1)], master, "{case}: {t:?}");
         }
+    }
+
+    #[test]
+    fn a_replica_keeps_reads_while_the_master_has_not_answered_since_its_link_broke() {
+        // Before any Sentinel calls the master down: Sentinel's INFO says the replica's
+        // link is down (Redis counts whole seconds), the master's last PING answer is
+        // `silent` old.
+        let case = |silent_ms: u64, link_down_ms: u64, flags: &str| {
+            let r = ReplicaView {
+                link_down: Duration::from_millis(link_down_ms),
+                ..replica(2, 1, flags, false)
+            };
+            let v = |s| {
+                let mut v = view(s, 1, 0, "master", vec![r.clone()]);
+                v.master.last_ok_ping = Duration::from_millis(silent_ms);
+                v
+            };
+            decide_auto(&[v(1), v(2), v(3)], &[]).unwrap().roles[&redis(2)]
+        };
+        assert_eq!(
+            case(700, 0, "slave"),
+            Replica,
+            "the master died with the link"
+        );
+        assert_eq!(case(2400, 2000, "slave"), Replica, "still silent since");
+        assert_eq!(
+            case(300, 1000, "slave"),
+            Fail,
+            "the master answers: cut off"
+        );
+        assert_eq!(case(700, 0, "slave,disconnected"), Fail, "stale INFO of it");
     }
 
     #[test]

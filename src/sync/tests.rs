@@ -117,12 +117,14 @@ fn a_block_that_never_starts_stops_the_promotion_and_asks_for_a_retry() {
 }
 
 /// Just after `+switch-master`: the old master (node1) relisted as a replica that is not
-/// connected yet; whether it is alive the Sentinels only know down-after-milliseconds later.
+/// connected yet (a former master's link was never up: Redis says -1, Sentinel -1000);
+/// whether it is alive the Sentinels only know down-after-milliseconds later.
 fn relisted(v: &mut SentinelView, flags: &[&str]) {
     for r in &mut v.replicas {
         if r.addr == redis(1) {
             r.flags = flags.iter().map(|f| f.to_string()).collect();
             r.link_ok = false;
+            r.link_down = std::time::Duration::MAX;
         }
     }
 }
@@ -155,14 +157,16 @@ fn a_crashed_old_primary_is_waited_for_until_the_sentinels_report_it_down() {
 
 #[test]
 fn a_replica_that_resyncs_meanwhile_is_no_longer_waited_for() {
-    // After the switch node3 is still resyncing to node2 (link down): it might be a
-    // master for all we know, so its block is waited for, until it is a synced replica.
+    // After the switch node3 is still resyncing to node2 (its link down since the crash):
+    // it might be a master for all we know, so its block is waited for, until it is a
+    // synced replica.
     let (c, s) = (config(), FakeSentinels::agreeing(2, 1, &[1]));
     for n in 1..=3 {
         let mut v = view(n, 2, 1, &[1]);
         for r in &mut v.replicas {
             if r.addr == redis(3) {
                 r.link_ok = false;
+                r.link_down = std::time::Duration::from_secs(3);
             }
         }
         s.set(n, Ok(v));
