@@ -11,7 +11,7 @@ AGENTS  := RedisLBReadBlock RedisLBWriteBlock
 # Sentinel's scripts: under /usr/lib, the only place Debian's sandboxed Sentinel may run.
 SCRIPTS := sentinel-reconfig sentinel-notify
 
-.PHONY: all build install install-files uninstall deb test test-hosts lint bench bench-failover demo clean
+.PHONY: all build install install-files uninstall deb test test-hosts lint bench bench-failover bench-switchover demo clean
 
 all: build
 
@@ -92,6 +92,13 @@ bench: install
 ROUNDS ?= 10
 bench-failover: install
 	BENCH=failover ROUNDS=$(ROUNDS) $(CARGO) test --release --locked --test drills
+
+# The switchover benchmark (as root; installs first): on one tests/cluster cluster, ROUNDS
+# rounds each of a plain SENTINEL FAILOVER and of `redis-ha switchover`, in turn, with a
+# client writing through HAProxy every 10 ms and reading every 50 ms (drill 2's rounds);
+# prints p50/p95/max of each figure side by side. VERBOSE=1 prints every timeline.
+bench-switchover: install
+	BENCH=switchover ROUNDS=$(ROUNDS) $(CARGO) test --release --locked --test drills
 
 clean:
 	$(CARGO) clean

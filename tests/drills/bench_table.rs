@@ -77,8 +77,8 @@ fn cell(x: Option<f64>) -> String {
 
 /// p50, p95 and max of row `i` over one setup's rounds (rounds without the figure, e.g.
 /// writes that never resumed, are left out and counted).
-fn stats(rounds: &[Figures], i: usize) -> [String; 3] {
-    let v: Vec<f64> = rounds.iter().filter_map(|f| f.rows()[i].1).collect();
+fn stats(rounds: &[Vec<Option<f64>>], i: usize) -> [String; 3] {
+    let v: Vec<f64> = rounds.iter().filter_map(|r| r[i]).collect();
     let missing = rounds.len() - v.len();
     let max = v.iter().copied().reduce(f64::max);
     let mut out = [
@@ -92,19 +92,42 @@ fn stats(rounds: &[Figures], i: usize) -> [String; 3] {
     out
 }
 
-/// The table, as Markdown (it goes into the README as printed).
-pub(crate) fn print_table(ours: &[Figures], alone: &[Figures]) {
+/// Two setups side by side, as Markdown (it goes into the README as printed): per row
+/// `labels[i]`, each setup's p50, p95 and max over its rounds (each round a row of
+/// figures, `None` where it had none).
+pub(crate) fn print_columns(
+    what: &str,
+    labels: &[&str],
+    (a_name, a): (&str, &[Vec<Option<f64>>]),
+    (b_name, b): (&str, &[Vec<Option<f64>>]),
+) {
     println!(
-        "\n| per failover ({} + {} rounds) | ours p50 | ours p95 | ours max | HAProxy alone p50 | HAProxy alone p95 | HAProxy alone max |",
-        ours.len(),
-        alone.len()
+        "\n| {what} ({} + {} rounds) | {a_name} p50 | {a_name} p95 | {a_name} max | {b_name} p50 | {b_name} p95 | {b_name} max |",
+        a.len(),
+        b.len()
     );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
-    for (i, (label, _)) in Figures::default().rows().iter().enumerate() {
-        let [a, b, c] = stats(ours, i);
-        let [d, e, f] = stats(alone, i);
-        println!("| {label} | {a} | {b} | {c} | {d} | {e} | {f} |");
+    for (i, label) in labels.iter().enumerate() {
+        let [x, y, z] = stats(a, i);
+        let [u, v, w] = stats(b, i);
+        println!("| {label} | {x} | {y} | {z} | {u} | {v} | {w} |");
     }
+}
+
+/// The failover table.
+pub(crate) fn print_table(ours: &[Figures], alone: &[Figures]) {
+    let labels = Figures::default().rows().map(|(label, _)| label);
+    let column = |v: &[Figures]| -> Vec<Vec<Option<f64>>> {
+        v.iter()
+            .map(|f| f.rows().iter().map(|(_, x)| *x).collect())
+            .collect()
+    };
+    print_columns(
+        "per failover",
+        &labels,
+        ("ours", &column(ours)),
+        ("HAProxy alone", &column(alone)),
+    );
     let total = |v: &[Figures], f: fn(&Figures) -> usize| v.iter().map(f).sum::<usize>();
     println!(
         "\nin all: ours {} writes acked, {} reads; HAProxy alone {} writes acked, {} reads",

@@ -73,17 +73,31 @@ struct Writer {
     fresh: bool,
     seq: u64,
     prefix: String,
+    /// Also set this key to the seq, in the same command (`MSET`): what the stale-read
+    /// check reads.
+    last: Option<String>,
     attempts: Vec<Attempt>,
 }
 
 /// Every 10 ms `SET <prefix><seq> <seq>` through HAProxy's write frontend, on one
 /// connection while it lasts, or (`fresh`) on a new connection every time.
 pub(crate) fn start_writer(prefix: &str, fresh: bool) -> Background<Vec<Attempt>> {
+    writer(prefix, fresh, None)
+}
+
+/// [`start_writer`] on a new connection every time, each write also setting
+/// `<prefix>last` to its seq (`MSET`, one acknowledgement for both).
+pub(crate) fn start_writer_with_last(prefix: &str) -> Background<Vec<Attempt>> {
+    writer(prefix, true, Some(format!("{prefix}last")))
+}
+
+fn writer(prefix: &str, fresh: bool, last: Option<String>) -> Background<Vec<Attempt>> {
     let w = Writer {
         conn: None,
         fresh,
         seq: 0,
         prefix: prefix.to_string(),
+        last,
         attempts: Vec::new(),
     };
     Background::start(true, Duration::from_millis(10), w, write_once, |w| {
@@ -120,7 +134,12 @@ fn write_attempt(w: &mut Writer) -> Outcome {
     let (conn, node) = w.conn.as_mut().expect("connected above");
     let node = *node;
     let key = format!("{}{}", w.prefix, w.seq);
-    match conn.cmd(&["SET", &key, &w.seq.to_string()]) {
+    let seq = w.seq.to_string();
+    let command: Vec<&str> = match &w.last {
+        Some(last) => vec!["MSET", &key, &seq, last, &seq],
+        None => vec!["SET", &key, &seq],
+    };
+    match conn.cmd(&command) {
         Ok(Reply::Status(s)) if s == "OK" => match node {
             Some(n) => Outcome::Ack(n),
             None => Outcome::Refused(None, "OK from an unknown node".into()),
@@ -587,9 +606,9 @@ impl Read1 {
         self.node.is_some() && self.value.is_ok()
     }
 
-    /// The answer was `value`.
+    /// The answer was `value` (an empty `value`: any answer, the key keeps changing).
     pub(crate) fn is(&self, value: &str) -> bool {
-        matches!(&self.value, Ok(Some(v)) if v == value)
+        matches!(&self.value, Ok(Some(v)) if v == value || value.is_empty())
     }
 
     /// What came of it, without its detail, for "what changed" lines.
@@ -803,6 +822,39 @@ impl ReadFigures {
     }
 }
 
+/// Reads of `<prefix>last` (set by [`start_writer_with_last`]) answered with a value
+/// older than a write acknowledged at least `grace` before the read began: the
+/// acknowledged write was lost, or the answering node lags by more than `grace` (a
+/// replica's replication lag is milliseconds). A missing key counts as 0.
+pub(crate) fn stale_reads(attempts: &[Attempt], reads: &[Read1], grace: Duration) -> Vec<String> {
+    let acks: Vec<(i64, u64)> = attempts
+        .iter()
+        .filter(|a| matches!(a.outcome, Outcome::Ack(_)))
+        .map(|a| (a.done, a.seq))
+        .collect();
+    let grace = grace.as_micros() as i64;
+    let mut stale = Vec::new();
+    let (mut i, mut acked) = (0, 0);
+    for r in reads.iter().filter(|r| r.answered()) {
+        while i < acks.len() && acks[i].0 <= r.sent - grace {
+            acked = acked.max(acks[i].1);
+            i += 1;
+        }
+        let got = match &r.value {
+            Ok(Some(v)) => v.parse::<u64>().unwrap_or(0),
+            _ => 0,
+        };
+        if got < acked {
+            stale.push(format!(
+                "node{} answered {got} at {} µs, after seq {acked} had been acknowledged",
+                r.node.unwrap_or(0),
+                r.sent
+            ));
+        }
+    }
+    stale
+}
+
 // ---- HAProxy's server states ------------------------------------------------------------
 
 /// `backend/server` → status (`UP`, `DOWN`, `MAINT`...), from `show stat`.
@@ -896,6 +948,26 @@ impl Watchers {
     pub(crate) fn start(c: &cluster::Cluster, prefix: &str, ports: &[NodePort]) -> Self {
         let prober = start_prober(ports.to_vec());
         Self::with(c, prefix, Some(prober), None, ports)
+    }
+
+    /// With both a prober of `ports` and a reader of `<prefix>last`, which the writer sets
+    /// to each seq (`stale_reads` judges its answers); runs 1 s too.
+    pub(crate) fn start_all(c: &cluster::Cluster, prefix: &str, ports: &[NodePort]) -> Self {
+        let prober = start_prober(ports.to_vec());
+        let reader = (
+            start_reader(&format!("{prefix}last"), Duration::from_millis(50)),
+            String::new(),
+        );
+        let w = Watchers {
+            hap: start_haproxy_watch(c.haproxy_sock()),
+            roles: RoleSampler::start(),
+            prober: Some(prober),
+            reader: Some(reader),
+            writer: start_writer_with_last(prefix),
+            ports: ports.to_vec(),
+        };
+        std::thread::sleep(Duration::from_secs(1));
+        w
     }
 
     /// With a reader of `key`, whose right answer is `value`, every `period` through

@@ -1,101 +1,189 @@
-//! Drill 2: a planned switchover (`SENTINEL FAILOVER`) with every node alive, while a
-//! prober in the client namespace connects to every node's 6381 every 20 ms: at no
-//! probe may two nodes accept.
+//! Drill 2: planned switchovers with every node alive, while a client writes through
+//! HAProxy every 10 ms (a new connection each time, each write also setting
+//! `<prefix>last`), reads `<prefix>last` every 50 ms, and every node's 6381 is probed
+//! every 20 ms. First `redis-ha switchover`: no acknowledged write lost, no stale read,
+//! never two nodes open on 6381, reads never stop. Then a plain `SENTINEL FAILOVER`:
+//! never two nodes open on 6381; what it loses is reported (`BENCH=switchover` compares
+//! the two over many rounds).
 
 use std::time::Duration;
 
 use crate::Shared;
-use crate::clients::{
-    NodePort, RoleSampler, haproxy_changes, role_changes, start_haproxy_watch, start_prober,
-};
+use crate::clients::{NodePort, Records, Watchers, stale_reads};
 use crate::cluster::{Cluster, NODES};
-use crate::drill_kill_redis::{finish, wait_new_primary};
+use crate::drill_kill_redis::{WriteReport, finish, wait_new_primary};
 use crate::timeline::Timeline;
 
+/// How a round moves the primary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum How {
+    /// `redis-ha switchover`, run on the old primary's node.
+    Switchover,
+    /// `SENTINEL FAILOVER`, asked of node1's Sentinel.
+    SentinelFailover,
+}
+
+impl How {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            How::Switchover => "redis-ha switchover",
+            How::SentinelFailover => "SENTINEL FAILOVER",
+        }
+    }
+}
+
+/// A read answered later than this after an acknowledged write, with an older value, is
+/// stale: a replica lags by milliseconds; a lost write never arrives.
+const STALE_GRACE: Duration = Duration::from_millis(250);
+/// Reads stop when this long passes without an answered read (the reader reads every
+/// 50 ms; a failover that refuses reads refused them for over a second).
+const READS_STOPPED_US: i64 = 1_000_000;
+
+/// What one round measured.
+pub(crate) struct Round {
+    pub(crate) old: usize,
+    pub(crate) new: usize,
+    /// The command's exit code (0 for SENTINEL FAILOVER's OK).
+    pub(crate) exit: i32,
+    /// From the last write acknowledged before to the first by the new primary.
+    pub(crate) write_gap_ms: Option<i64>,
+    pub(crate) acked: usize,
+    pub(crate) lost: usize,
+    pub(crate) stale: usize,
+    /// Probe rounds that found 6381 open on two nodes or more.
+    pub(crate) two_open: usize,
+    pub(crate) failed_reads: usize,
+    pub(crate) longest_read_gap_ms: i64,
+    /// What broke a rule, whichever the setup (for the drill to judge).
+    pub(crate) notes: Vec<String>,
+}
+
 pub(crate) fn run(c: &Cluster, _shared: &mut Shared) -> Result<(), String> {
+    let mut errors = Vec::new();
+    let r = round(c, How::Switchover, "drill2a:", true)?;
+    if r.exit != 0 {
+        errors.push(format!("redis-ha switchover exited {}", r.exit));
+    }
+    for (what, n) in [
+        ("acknowledged writes lost", r.lost),
+        ("stale reads", r.stale),
+    ] {
+        if n > 0 {
+            errors.push(format!("redis-ha switchover: {n} {what}"));
+        }
+    }
+    if r.longest_read_gap_ms * 1000 >= READS_STOPPED_US {
+        errors.push(format!(
+            "redis-ha switchover: no read answered for {} ms",
+            r.longest_read_gap_ms
+        ));
+    }
+    errors.extend(r.notes);
+    let r = round(c, How::SentinelFailover, "drill2b:", true)?;
+    errors.extend(r.notes);
+    println!(
+        "  (SENTINEL FAILOVER alone: {} acknowledged writes lost, {} stale reads)",
+        r.lost, r.stale
+    );
+    finish(errors)
+}
+
+/// One switchover from a healthy cluster to a healthy cluster, with everything
+/// measured; `verbose` prints its timeline.
+pub(crate) fn round(c: &Cluster, how: How, prefix: &str, verbose: bool) -> Result<Round, String> {
     let all: Vec<usize> = (1..=NODES).collect();
     let old = c.wait_healthy(&all, Duration::from_secs(90))?;
     let mut tl = Timeline::new();
-    let hap = start_haproxy_watch(c.haproxy_sock());
-    let roles = RoleSampler::start();
-    let prober = start_prober(NodePort::every_node(6381));
-    std::thread::sleep(Duration::from_secs(1));
-
-    tl.act("SENTINEL FAILOVER redis-ha (node1's Sentinel)");
-    let reply = c.sentinel_cmd(1, &["SENTINEL", "FAILOVER", "redis-ha"])?;
-    tl.act(&format!("  Sentinel replied {reply:?}"));
+    let ports = NodePort::every_node(6381);
+    let w = Watchers::start_all(c, prefix, &ports);
+    let t = tl.act(&format!("{} (the primary is node{old})", how.name()));
+    let (exit, said) = match how {
+        How::Switchover => {
+            let node = format!("node{old}");
+            let (code, out, err) =
+                c.sh_status(&["exec", &node, "redis-ha", "switchover", "--timeout", "30s"]);
+            (code, format!("{out}{err}"))
+        }
+        How::SentinelFailover => match c.sentinel_cmd(1, &["SENTINEL", "FAILOVER", "redis-ha"]) {
+            Ok(reply) => (0, format!("{reply:?}")),
+            Err(e) => (1, e),
+        },
+    };
     let moved = wait_new_primary(c, old);
-    // Until everything agrees again: the old master converted, synced, `replica`.
     let healthy = moved
         .as_ref()
         .map_err(Clone::clone)
         .and_then(|_| c.wait_healthy(&all, Duration::from_secs(90)));
     std::thread::sleep(Duration::from_secs(1));
-    let rounds = prober.stop();
-    let samples = roles.stop();
-    let changes = hap.stop();
-    tl.act("prober stopped");
-
-    let mut errors = Vec::new();
-    let mut last: Option<Vec<usize>> = None;
-    let (mut two, mut none) = (0, 0);
-    let mut closed_from: Option<i64> = None;
-    let mut closed_ms = 0;
-    for r in &rounds {
-        let open = r.nodes_open(6381);
-        if last.as_ref() != Some(&open) {
-            let who = open.iter().map(|n| format!("node{n}")).collect::<Vec<_>>();
-            tl.add_at(
-                r.t,
-                "prober",
-                &format!(
-                    "6381 open on: {}",
-                    if who.is_empty() {
-                        "no node".to_string()
-                    } else {
-                        who.join(", ")
-                    }
-                ),
-            );
-            last = Some(open.clone());
-        }
-        match open.len() {
-            0 => {
-                none += 1;
-                closed_from.get_or_insert(r.t);
-            }
-            n => {
-                if let Some(f) = closed_from.take() {
-                    closed_ms += (r.t - f) / 1000;
-                }
-                if n > 1 {
-                    two += 1;
-                    errors.push(format!(
-                        "probe at {:+} ms: 6381 open on {:?}",
-                        tl.ms(r.t),
-                        open
-                    ));
-                }
-            }
+    let Records {
+        attempts,
+        rounds,
+        reads,
+        ..
+    } = if verbose {
+        w.stop(&mut tl, c, "clients stopped")
+    } else {
+        w.collect(&mut tl, c, "clients stopped")
+    };
+    if verbose {
+        println!("  --- {} said (exit {exit})", how.name());
+        for line in said.lines() {
+            println!("  | {line}");
         }
     }
-    role_changes(&mut tl, &samples);
-    haproxy_changes(&mut tl, &changes);
-    tl.add_logs(&c.state(), NODES);
-    tl.print();
-
-    println!("  --- probes");
-    println!(
-        "  rounds: {}; with two or more nodes open: {two}; with none open: {none} (about {closed_ms} ms without a writable node)",
-        rounds.len()
-    );
-    if let Ok(new) = &moved {
-        println!("  primary: node{old} -> node{new}");
+    let new = moved?;
+    let mut notes = Vec::new();
+    if let Err(e) = healthy {
+        notes.push(e);
     }
-    if let Err(e) = moved {
-        errors.push(e);
-    } else if let Err(e) = healthy {
-        errors.push(e);
+    let two: Vec<String> = rounds
+        .iter()
+        .filter(|r| r.nodes_open(6381).len() > 1)
+        .map(|r| {
+            format!(
+                "probe at {:+} ms: 6381 open on {:?}",
+                tl.ms(r.t),
+                r.nodes_open(6381)
+            )
+        })
+        .collect();
+    let report = WriteReport::of(prefix, &attempts, t, new)?;
+    let stale = stale_reads(&attempts, &reads, STALE_GRACE);
+    let answered: Vec<i64> = reads
+        .iter()
+        .filter(|r| r.answered())
+        .map(|r| r.sent)
+        .collect();
+    let longest_read_gap = answered.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+    if verbose {
+        report.print(&tl);
+        println!(
+            "  reads: {} ({} without an answer; longest without one: {} ms); stale: {}",
+            reads.len(),
+            reads.iter().filter(|r| !r.answered()).count(),
+            longest_read_gap / 1000,
+            stale.len()
+        );
+        for s in stale.iter().take(5) {
+            println!("    {s}");
+        }
+        println!("  6381 probes with two nodes open: {}", two.len());
     }
-    finish(errors)
+    notes.extend(two.iter().take(5).cloned());
+    Ok(Round {
+        old,
+        new,
+        exit,
+        write_gap_ms: match (&report.last_before, &report.first_after) {
+            (Some(b), Some(a)) => Some((a.done - b.done) / 1000),
+            _ => None,
+        },
+        acked: report.acked,
+        lost: report.lost.len(),
+        stale: stale.len(),
+        two_open: two.len(),
+        failed_reads: reads.iter().filter(|r| !r.answered()).count(),
+        longest_read_gap_ms: longest_read_gap / 1000,
+        notes,
+    })
 }

@@ -8,6 +8,7 @@
 //! `make bench-failover` instead (`ROUNDS=10`, `VERBOSE=1` prints every round's timeline).
 
 mod bench_failover;
+mod bench_switchover;
 mod bench_table;
 mod clients;
 mod cluster;
@@ -21,6 +22,7 @@ mod drill_quorum_loss;
 mod drill_rejoin;
 mod drill_standby;
 mod drill_switchover;
+mod drill_switchover_hard;
 mod netns;
 mod resp;
 mod timeline;
@@ -43,7 +45,7 @@ type Drill = fn(&Cluster, &mut Shared) -> Result<(), String>;
 
 /// The run order: 3 restarts what 1 killed, 8 heals what 7 cut, 4 is destructive so it
 /// goes last.
-const ORDER: [(u8, &str, Drill); 10] = [
+const ORDER: [(u8, &str, Drill); 11] = [
     (
         1,
         "SIGKILL the primary's Redis under writes",
@@ -56,8 +58,13 @@ const ORDER: [(u8, &str, Drill); 10] = [
     ),
     (
         2,
-        "planned switchover: never two nodes on 6381",
+        "planned switchover: redis-ha switchover loses nothing, never two nodes on 6381",
         drill_switchover::run,
+    ),
+    (
+        11,
+        "redis-ha switchover with a lagging target, and one that cannot finish",
+        drill_switchover_hard::run,
     ),
     (
         6,
@@ -202,10 +209,14 @@ fn run() -> i32 {
 
 /// `BENCH=failover`: the failover benchmark on a cluster of its own, no drill.
 fn bench(name: &str, keep: bool) -> i32 {
-    if name != "failover" {
-        eprintln!("drills: BENCH={name:?}: the only benchmark is failover");
-        return 2;
-    }
+    let bench: fn(&Cluster, usize, bool) -> Result<(), String> = match name {
+        "failover" => bench_failover::run,
+        "switchover" => bench_switchover::run,
+        _ => {
+            eprintln!("drills: BENCH={name:?}: the benchmarks are failover and switchover");
+            return 2;
+        }
+    };
     let rounds = match std::env::var("ROUNDS") {
         Err(_) => 10,
         Ok(r) => match r.trim().parse::<usize>() {
@@ -220,24 +231,24 @@ fn bench(name: &str, keep: bool) -> i32 {
     let cluster = match Cluster::up(false, keep) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("bench-failover: the cluster did not come up: {e}");
+            eprintln!("bench-{name}: the cluster did not come up: {e}");
             return 1;
         }
     };
-    let result = bench_failover::run(&cluster, rounds, env_flag("VERBOSE"));
+    let result = bench(&cluster, rounds, env_flag("VERBOSE"));
     if keep {
         println!("\nKEEP=1: the cluster stays up. Look inside with:");
         cluster.print_how_to_look();
     }
     drop(cluster);
     println!(
-        "\nbench-failover: {:.0} s in all",
+        "\nbench-{name}: {:.0} s in all",
         started.elapsed().as_secs_f64()
     );
     match result {
         Ok(()) => 0,
         Err(e) => {
-            println!("bench-failover FAILED: {e}");
+            println!("bench-{name} FAILED: {e}");
             1
         }
     }
