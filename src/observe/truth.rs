@@ -266,13 +266,18 @@ fn promotion(
     if old_down {
         down.insert(old.clone());
     }
+    let new = promoted.addr.canonical();
     for r in &leader.replicas {
         let addr = r.addr.canonical();
         if r.is_down() {
             down.insert(addr.clone());
         }
-        let follows_old = r.master.as_ref().map(Addr::canonical) == Some(old.clone());
-        if follows_old && left_behind(r, bound) && !r.has_flag("promoted") {
+        let follows = |m: &Addr| r.master.as_ref().map(Addr::canonical).as_ref() == Some(m);
+        // Not reconfigured yet; or reconfigured (`+slave-reconf-sent`) and synced to the
+        // new primary, or its link to it not up yet (down since the old master's end).
+        let keeps = (follows(&old) && left_behind(r, bound))
+            || (follows(&new) && !r.is_down() && (r.link_ok || left_behind(r, bound)));
+        if keeps && !r.has_flag("promoted") {
             roles.insert(addr, Role::Replica);
         }
     }
@@ -776,6 +781,43 @@ mod tests {
         for (case, three, bound, want) in table {
             assert_eq!(after(three, bound), want, "{case}");
         }
+    }
+
+    #[test]
+    fn a_replica_the_leader_reconfigured_keeps_reads_before_any_sentinel_switched() {
+        // Drill 1 caught it: the leader (Sentinel 2) is in reconf_slaves at epoch 1, the
+        // others still at epoch 0; replica 3 has been reconfigured to the promoted 2.
+        let with = |three: ReplicaView| {
+            let mut leader = view(
+                2,
+                1,
+                1,
+                "master,s_down,o_down,failover_in_progress",
+                vec![replica(2, 1, "slave,promoted", false), three],
+            );
+            leader.master.failover_state = Some("reconf_slaves".into());
+            let old = |s| view(s, 1, 0, "master,s_down,o_down", vec![lost_link(2, 3)]);
+            decide_auto(&[old(1), leader, old(3)], &[]).unwrap().roles[&redis(3)]
+        };
+        assert_eq!(
+            with(replica(3, 2, "slave", true)),
+            Replica,
+            "synced to the new one"
+        );
+        let linking = ReplicaView {
+            link_down: Duration::from_secs(3),
+            ..replica(3, 2, "slave", false)
+        };
+        assert_eq!(
+            with(linking),
+            Replica,
+            "its link not up yet, down since the crash"
+        );
+        let never = ReplicaView {
+            link_down: Duration::MAX,
+            ..replica(3, 2, "slave", false)
+        };
+        assert_eq!(with(never), Fail, "a restarted one, never linked since");
     }
 
     #[test]
