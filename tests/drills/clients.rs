@@ -380,13 +380,23 @@ pub(crate) fn ack_violations(attempts: &[Attempt], samples: &[RoleSample]) -> Ve
     bad
 }
 
-/// Promotions of a node whose Redis was not master then: every helper summary line that
-/// wrote `nodeN=primary` must fall inside one of nodeN's master runs (±`SLACK`: the
-/// sampling is every 10 ms). A dead old master made primary again is the case this
-/// catches: it takes no writes, but the real primary stays blocked meanwhile.
+/// Promotions of a node whose Redis was not master then, nor the next to become one:
+/// every helper summary line that wrote `nodeN=primary` must fall inside one of nodeN's
+/// master runs (±`SLACK`: the sampling is every 10 ms), or be the foreseen promotion of
+/// the replica Sentinel makes master next, within `FORESEEN`. A dead old master made
+/// primary again is the case this catches: it takes no writes, but the real primary
+/// stays blocked meanwhile.
 pub(crate) fn promotion_violations(events: &[Event], samples: &[RoleSample]) -> Vec<String> {
     const SLACK: i64 = 30_000;
+    const FORESEEN: i64 = 3_000_000;
     let runs = master_runs(samples, false);
+    let next_master = |t: i64| {
+        runs.iter()
+            .filter(|r| r.start > t - SLACK)
+            .min_by_key(|r| r.start)
+            .filter(|r| r.start <= t + FORESEEN)
+            .map(|r| r.node)
+    };
     let mut bad = Vec::new();
     for e in events {
         let Some(wrote) = e.what.split(": wrote ").nth(1) else {
@@ -400,7 +410,7 @@ pub(crate) fn promotion_violations(events: &[Event], samples: &[RoleSample]) -> 
             let master = runs
                 .iter()
                 .any(|r| r.node == n && r.start - SLACK <= e.t && e.t <= r.end + SLACK);
-            if !master {
+            if !master && next_master(e.t) != Some(n) {
                 bad.push(format!(
                     "{} wrote node{n}=primary while node{n}'s Redis was not master: {}",
                     e.who, e.what
