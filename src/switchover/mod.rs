@@ -291,9 +291,14 @@ where
             .failover(&m.sentinel, &self.config.master_name)
             .map_err(|e| before(failed(e)))?;
         say(&format!("SENTINEL FAILOVER accepted by {}", m.sentinel));
-        // 5. The sync promotes it as after any failover; until its port is open.
+        // 5. The sync promotes it as after any failover; until its write port (where
+        //    HAProxy sends writes) reaches a master.
         let mut promoted = false;
         let mut synced = Instant::now();
+        let write_port = Addr {
+            host: m.target.1.host.clone(),
+            port: self.config.guard.write_port.get(),
+        };
         let open = self.wait(deadline, "the target to take writes", || {
             let (state, mapped) = self.observe().ok()?;
             let named = mapped.assignment.primary.as_ref().map(|(n, _)| n);
@@ -303,7 +308,12 @@ where
                 (self.sync)();
                 synced = Instant::now();
             }
-            (named == Some(new) && open).then_some(())
+            let master = || {
+                self.redis
+                    .replication(&write_port)
+                    .is_ok_and(|info| info.role == "master")
+            };
+            (named == Some(new) && open && master()).then_some(())
         });
         match open {
             Ok(()) => Ok(Instant::now()),

@@ -17,6 +17,8 @@ struct Fakes {
     priority: Mutex<BTreeMap<Addr, u32>>,
     offset: Mutex<BTreeMap<Addr, u64>>,
     failovers: Mutex<u32>,
+    /// The host whose Redis is master.
+    master: Mutex<String>,
     /// Refuse `SENTINEL FAILOVER` with this.
     refuse_failover: Option<&'static str>,
 }
@@ -28,6 +30,7 @@ impl Fakes {
             priority: Mutex::new([(redis(2), 100), (redis(3), 100)].into()),
             offset: Mutex::new([(redis(1), 50), (redis(2), 50), (redis(3), 50)].into()),
             failovers: Mutex::new(0),
+            master: Mutex::new(redis(1).host),
             refuse_failover: None,
         }
     }
@@ -61,6 +64,7 @@ impl Sentinels for Fakes {
             .unwrap();
         let n: u8 = chosen.rsplit('.').next().unwrap().parse().unwrap();
         *self.sentinels.lock().unwrap() = FakeSentinels::agreeing(n, 1, &[]);
+        *self.master.lock().unwrap() = redis(n).host;
         let mut p = self.priority.lock().unwrap();
         p.remove(&redis(n));
         p.insert(redis(1), 100);
@@ -69,10 +73,16 @@ impl Sentinels for Fakes {
 }
 
 impl RedisServers for Fakes {
+    /// By host: the write port (6381) reaches the same Redis as 6379.
     fn replication(&self, r: &Addr) -> Result<Replication, SentinelError> {
+        let master = *self.master.lock().unwrap() == r.host;
+        let redis = Addr {
+            host: r.host.clone(),
+            port: 6379,
+        };
         Ok(Replication {
-            role: if *r == redis(1) { "master" } else { "slave" }.into(),
-            offset: self.offset.lock().unwrap().get(r).copied(),
+            role: if master { "master" } else { "slave" }.into(),
+            offset: self.offset.lock().unwrap().get(&redis).copied(),
             master: None,
             link_up: None,
             last_io: None,
