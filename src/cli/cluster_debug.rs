@@ -90,6 +90,7 @@ mod tests {
             applied_epoch: None,
             write_blocks: Default::default(),
             holds: Default::default(),
+            priorities_left: Default::default(),
         };
         assert_eq!(state_text(&state), "quorate yes\nnode1 primary\nnode2 -\n");
         let lost = ClusterState {
@@ -98,6 +99,7 @@ mod tests {
             applied_epoch: None,
             write_blocks: Default::default(),
             holds: Default::default(),
+            priorities_left: Default::default(),
         };
         assert_eq!(state_text(&lost), "quorate no\n");
     }

@@ -8,8 +8,8 @@ use quick_xml::events::{BytesStart, Event};
 
 use super::history;
 use super::{
-    ClusterError, ClusterState, EPOCH_ATTRIBUTE, HOLD_ATTRIBUTE, NodeName, ROLE_ATTRIBUTE, Role,
-    RoleValue,
+    ClusterError, ClusterState, EPOCH_ATTRIBUTE, HOLD_ATTRIBUTE, NodeName, PRIORITIES_ATTRIBUTE,
+    ROLE_ATTRIBUTE, Role, RoleValue,
 };
 use crate::blocks::AgentKind;
 
@@ -127,6 +127,7 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
     let mut transient_roles = BTreeMap::new();
     let mut applied_epoch: Option<u64> = None;
     let mut holds: BTreeMap<NodeName, u64> = BTreeMap::new();
+    let mut priorities_left: BTreeMap<NodeName, String> = BTreeMap::new();
     // Each block primitive's history on each node, and whether that node's controller is up.
     let mut block_ops: BTreeMap<(&str, NodeName), Vec<history::Op>> = BTreeMap::new();
     let mut online: BTreeMap<NodeName, bool> = BTreeMap::new();
@@ -231,6 +232,14 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
             let until = attr(&element, "value").and_then(|v| v.trim().parse().ok());
             holds.entry(name.clone()).or_insert(until.unwrap_or(0));
         }
+        if element.name().as_ref() == "nvpair"
+            && parent == Some(At::NodeAttributes)
+            && attr(&element, "name").as_deref() == Some(PRIORITIES_ATTRIBUTE)
+            && let Some(name) = &node
+        {
+            let value = attr(&element, "value").unwrap_or_default();
+            priorities_left.entry(name.clone()).or_insert(value);
+        }
         if let Some(primitive) = in_block
             && parent == Some(At::LrmResource)
             && element.name().as_ref() == "lrm_rsc_op"
@@ -271,6 +280,7 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
             applied_epoch,
             write_blocks: running(AgentKind::Write.name()),
             holds,
+            priorities_left,
         },
         transient_roles,
         read_blocks: running(AgentKind::Read.name()),

@@ -25,6 +25,46 @@ pub(crate) const EPOCH_ATTRIBUTE: &str = "redis-ha-config-epoch";
 /// the Sentinels still call its Redis the master. Past it, it counts for nothing, so a
 /// switchover that died cannot hold a node for longer than its own deadline.
 pub(crate) const HOLD_ATTRIBUTE: &str = "redis-ha-hold";
+/// The permanent node attribute `redis-ha switchover` sets on the old primary's node
+/// before it changes any replica's `replica-priority`: what to restore, and from when a
+/// sync may (a [`PriorityRecord`]). The switchover restores them and deletes it on every
+/// path it lives through; if it dies (SIGKILL, its node lost), the next sync after the
+/// deadline restores them: a priority left at 0 would keep Sentinel from ever promoting
+/// that replica.
+pub(crate) const PRIORITIES_ATTRIBUTE: &str = "redis-ha-priorities";
+
+/// A [`PRIORITIES_ATTRIBUTE`] value: `<unix time> <host>:<port>=<priority>...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PriorityRecord {
+    /// Until then the switchover that wrote it may still run.
+    pub(crate) until: u64,
+    /// Each Redis (`host:port`, IPv6 hosts in brackets) and the priority to give it back.
+    pub(crate) entries: Vec<(String, u32)>,
+}
+
+impl PriorityRecord {
+    pub(crate) fn parse(value: &str) -> Option<Self> {
+        let mut words = value.split_whitespace();
+        let until = words.next()?.parse().ok()?;
+        let entries = words
+            .map(|w| {
+                let (redis, priority) = w.rsplit_once('=')?;
+                Some((redis.to_string(), priority.parse().ok()?))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        (!entries.is_empty()).then_some(PriorityRecord { until, entries })
+    }
+}
+
+impl fmt::Display for PriorityRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.until)?;
+        for (redis, priority) in &self.entries {
+            write!(f, " {redis}={priority}")?;
+        }
+        Ok(())
+    }
+}
 
 /// What a node may serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -112,6 +152,8 @@ pub(crate) struct ClusterState {
     pub(crate) write_blocks: BTreeSet<NodeName>,
     /// Nodes carrying a `HOLD_ATTRIBUTE`, with its Unix time (unreadable: 0, no hold).
     pub(crate) holds: BTreeMap<NodeName, u64>,
+    /// Nodes carrying a `PRIORITIES_ATTRIBUTE`, with its raw value.
+    pub(crate) priorities_left: BTreeMap<NodeName, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -163,4 +205,37 @@ pub(crate) trait Cluster {
     fn record_epoch(&self, node: &NodeName, epoch: u64) -> Result<(), ClusterError>;
     /// Holds `node` from `primary` until `until` (Unix seconds), or lifts the hold (None).
     fn set_hold(&self, node: &NodeName, until: Option<u64>) -> Result<(), ClusterError>;
+    /// Records on `node` the priorities a switchover is changing, or deletes the record.
+    fn set_priority_record(
+        &self,
+        node: &NodeName,
+        record: Option<&PriorityRecord>,
+    ) -> Result<(), ClusterError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_priority_record_reads_back_what_it_wrote_and_nothing_else() {
+        let r = PriorityRecord {
+            until: 1_796_331_700,
+            entries: vec![("10.0.0.2:6379".into(), 100), ("[fd00::3]:6379".into(), 0)],
+        };
+        assert_eq!(
+            r.to_string(),
+            "1796331700 10.0.0.2:6379=100 [fd00::3]:6379=0"
+        );
+        assert_eq!(PriorityRecord::parse(&r.to_string()), Some(r));
+        for bad in [
+            "",
+            "soon 10.0.0.2:6379=100",
+            "17 10.0.0.2:6379",
+            "17 a=-1",
+            "17",
+        ] {
+            assert_eq!(PriorityRecord::parse(bad), None, "{bad:?}");
+        }
+    }
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 use super::cib::{self, Cib};
 use super::failure::{self, Failure};
 use super::{
-    Cluster, ClusterError, EPOCH_ATTRIBUTE, HOLD_ATTRIBUTE, NodeName, ROLE_ATTRIBUTE, Role,
+    Cluster, ClusterError, EPOCH_ATTRIBUTE, HOLD_ATTRIBUTE, NodeName, PRIORITIES_ATTRIBUTE,
+    PriorityRecord, ROLE_ATTRIBUTE, Role,
 };
 use crate::child::{self, End};
 
@@ -45,6 +46,23 @@ impl Pacemaker {
     }
 }
 
+impl Pacemaker {
+    /// Sets (or, with `None`, deletes) a permanent node attribute.
+    fn node_attribute(
+        &self,
+        node: &NodeName,
+        name: &str,
+        value: Option<String>,
+    ) -> Result<(), ClusterError> {
+        let mut args = vec!["--node", &node.0, "--name", name];
+        match &value {
+            Some(v) => args.extend(["--update", v.as_str()]),
+            None => args.push("--delete"),
+        }
+        self.run("crm_attribute", &args).map(|_| ())
+    }
+}
+
 impl Cluster for Pacemaker {
     /// One `cibadmin --query`, parsed.
     fn cib(&self) -> Result<Cib, ClusterError> {
@@ -57,39 +75,24 @@ impl Cluster for Pacemaker {
 
     /// `crm_attribute --update` without a lifetime: permanent, in the nodes section.
     fn set_role(&self, node: &NodeName, role: Role) -> Result<(), ClusterError> {
-        let args = [
-            "--node",
-            &node.0,
-            "--name",
-            ROLE_ATTRIBUTE,
-            "--update",
-            role.word(),
-        ];
-        self.run("crm_attribute", &args).map(|_| ())
+        self.node_attribute(node, ROLE_ATTRIBUTE, Some(role.word().to_string()))
     }
 
     /// A permanent node attribute, like the roles; `--delete` lifts it.
     fn set_hold(&self, node: &NodeName, until: Option<u64>) -> Result<(), ClusterError> {
-        let until = until.map(|u| u.to_string());
-        let mut args = vec!["--node", &node.0, "--name", HOLD_ATTRIBUTE];
-        match &until {
-            Some(u) => args.extend(["--update", u.as_str()]),
-            None => args.push("--delete"),
-        }
-        self.run("crm_attribute", &args).map(|_| ())
+        self.node_attribute(node, HOLD_ATTRIBUTE, until.map(|u| u.to_string()))
+    }
+
+    fn set_priority_record(
+        &self,
+        node: &NodeName,
+        record: Option<&PriorityRecord>,
+    ) -> Result<(), ClusterError> {
+        self.node_attribute(node, PRIORITIES_ATTRIBUTE, record.map(|r| r.to_string()))
     }
 
     /// A permanent node attribute, like the roles.
     fn record_epoch(&self, node: &NodeName, epoch: u64) -> Result<(), ClusterError> {
-        let epoch = epoch.to_string();
-        let args = [
-            "--node",
-            &node.0,
-            "--name",
-            EPOCH_ATTRIBUTE,
-            "--update",
-            &epoch,
-        ];
-        self.run("crm_attribute", &args).map(|_| ())
+        self.node_attribute(node, EPOCH_ATTRIBUTE, Some(epoch.to_string()))
     }
 }

@@ -7,7 +7,9 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::cluster::{Cib, Cluster, ClusterError, ClusterState, NodeName, Role, RoleValue};
+use crate::cluster::{
+    Cib, Cluster, ClusterError, ClusterState, NodeName, PriorityRecord, Role, RoleValue,
+};
 use crate::config::Config;
 use crate::sentinel::{Addr, MasterView, ReplicaView, SentinelError, SentinelView, Sentinels};
 
@@ -215,6 +217,7 @@ pub(crate) struct FakeCluster {
 struct ClusterRecord {
     roles: BTreeMap<NodeName, Option<RoleValue>>,
     holds: BTreeMap<NodeName, u64>,
+    priorities: BTreeMap<NodeName, String>,
     transient: BTreeMap<NodeName, RoleValue>,
     read_blocks: BTreeSet<NodeName>,
     writes: Vec<String>,
@@ -323,6 +326,7 @@ impl Cluster for FakeCluster {
                 applied_epoch: state.epoch,
                 write_blocks,
                 holds: state.holds.clone(),
+                priorities_left: state.priorities.clone(),
             },
             transient_roles: state.transient.clone(),
             read_blocks: state.read_blocks.clone(),
@@ -346,6 +350,25 @@ impl Cluster for FakeCluster {
             Some(u) => state.holds.insert(node.clone(), u),
             None => state.holds.remove(node),
         };
+        Ok(())
+    }
+
+    fn set_priority_record(
+        &self,
+        node: &NodeName,
+        record: Option<&PriorityRecord>,
+    ) -> Result<(), ClusterError> {
+        let mut state = self.state.lock().unwrap();
+        match record {
+            Some(r) => {
+                state.writes.push(format!("{node} priorities={r}"));
+                state.priorities.insert(node.clone(), r.to_string());
+            }
+            None => {
+                state.writes.push(format!("{node} priorities deleted"));
+                state.priorities.remove(node);
+            }
+        }
         Ok(())
     }
 

@@ -297,6 +297,13 @@ mod tests {
         fn set_hold(&self, node: &NodeName, until: Option<u64>) -> Result<(), ClusterError> {
             self.inner.set_hold(node, until)
         }
+        fn set_priority_record(
+            &self,
+            node: &NodeName,
+            record: Option<&crate::cluster::PriorityRecord>,
+        ) -> Result<(), ClusterError> {
+            self.inner.set_priority_record(node, record)
+        }
     }
 
     impl Sentinels for Ordered<'_, FakeSentinels> {

@@ -324,6 +324,7 @@ mod tests {
                 applied_epoch: Some(4),
                 write_blocks: [n("node2"), n("node3")].into(),
                 holds: Default::default(),
+                priorities_left: Default::default(),
             },
             transient_roles: BTreeMap::new(),
             read_blocks: Default::default(),

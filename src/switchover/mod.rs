@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::cluster::{Cluster, ClusterState, NodeName, Pacemaker, Role};
+use crate::cluster::{Cluster, ClusterState, NodeName, Pacemaker, PriorityRecord, Role};
 use crate::config::Config;
 use crate::exit::SwitchoverExit;
 use crate::observe::{Mapped, Resolve, observe_in_order};
@@ -130,6 +130,8 @@ impl std::fmt::Display for Stop {
 struct Changed {
     /// Replicas whose priority we set to 0, with the value to restore.
     priorities: Vec<(Addr, u32)>,
+    /// The node carrying the record of those values (`PRIORITIES_ATTRIBUTE`).
+    recorded: Option<NodeName>,
     /// The node we hold (and demoted).
     held: Option<NodeName>,
 }
@@ -216,16 +218,31 @@ where
         blocked_at: &mut Option<Instant>,
     ) -> Result<Instant, (Stop, bool)> {
         let before = |stop| (stop, false);
-        // 1. Only the target may be picked.
+        // 1. Only the target may be picked. What to give back is recorded in the CIB
+        //    first: if this process dies, a sync restores it after the deadline.
+        let mut originals = Vec::new();
         for addr in &m.others {
             let old = self.redis.priority(addr).map_err(|e| before(failed(e)))?;
             if old != 0 {
-                self.redis
-                    .set_priority(addr, 0)
-                    .map_err(|e| before(failed(e)))?;
-                changed.priorities.push((addr.clone(), old));
-                say(&format!("replica-priority of {addr}: {old} -> 0"));
+                originals.push((addr.clone(), old));
             }
+        }
+        if !originals.is_empty() {
+            let record = PriorityRecord {
+                until: self.deadline_unix(deadline),
+                entries: originals.iter().map(|(a, p)| (a.to_string(), *p)).collect(),
+            };
+            self.cluster
+                .set_priority_record(&m.primary.0, Some(&record))
+                .map_err(|e| before(failed(e)))?;
+            changed.recorded = Some(m.primary.0.clone());
+        }
+        for (addr, old) in originals {
+            self.redis
+                .set_priority(&addr, 0)
+                .map_err(|e| before(failed(e)))?;
+            say(&format!("replica-priority of {addr}: {old} -> 0"));
+            changed.priorities.push((addr, old));
         }
         if !changed.priorities.is_empty() {
             self.wait(deadline, "the Sentinel to see the priorities", || {
@@ -246,9 +263,8 @@ where
         // 2. The primary refuses writes: held (no sync makes it primary again), demoted,
         //    its block running.
         let (old, new) = (&m.primary.0, &m.target.0);
-        let until = crate::sync::unix_now() + (deadline - Instant::now() + HOLD_MARGIN).as_secs();
         self.cluster
-            .set_hold(old, Some(until))
+            .set_hold(old, Some(self.deadline_unix(deadline)))
             .map_err(|e| before(failed(e)))?;
         changed.held = Some(old.clone());
         self.cluster
@@ -321,6 +337,13 @@ where
         }
     }
 
+    /// `deadline` as a Unix time, with `HOLD_MARGIN`: when what this switchover recorded
+    /// counts for nothing any more.
+    fn deadline_unix(&self, deadline: Instant) -> u64 {
+        let left = deadline.saturating_duration_since(Instant::now()) + HOLD_MARGIN;
+        crate::sync::unix_now() + left.as_secs()
+    }
+
     /// Polls `ready` until it says yes, the deadline passes, or an interrupt comes.
     fn wait(
         &self,
@@ -356,9 +379,19 @@ where
             match self.redis.set_priority(&addr, old) {
                 Ok(()) => say(&format!("replica-priority of {addr}: restored to {old}")),
                 Err(e) => left.push(format!(
-                    "replica-priority of {addr} is still 0 ({e}): restore it to {old}"
+                    "replica-priority of {addr} is still 0 ({e}): a sync restores it to {old} \
+                     once the record's time has passed"
                 )),
             }
+        }
+        // Kept while a priority could not be restored: the sync's to finish.
+        if let Some(node) = changed.recorded.take()
+            && left.is_empty()
+            && let Err(e) = self.cluster.set_priority_record(&node, None)
+        {
+            left.push(format!(
+                "the priorities record on {node} is still there ({e}); the sync deletes it"
+            ));
         }
         if let Some(node) = changed.held.take() {
             match self.cluster.set_hold(&node, None) {

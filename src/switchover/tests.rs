@@ -114,6 +114,7 @@ fn switch(
             config: &c,
             sentinels: f,
             cluster: cl,
+            redis: Some(f),
             resolve: &no_dns,
             dry_run: false,
         }
@@ -153,7 +154,10 @@ fn the_primary_refuses_writes_before_sentinel_promotes_exactly_the_target() {
             .position(|x| x.starts_with(w))
             .unwrap_or_else(|| panic!("{w} not in {writes:?}"))
     };
-    // Held before demoted, demoted before the target's promotion, hold lifted at the end.
+    // The priorities recorded before any is changed, held before demoted, demoted
+    // before the target's promotion; the record deleted, the hold lifted at the end.
+    assert!(at("node1 priorities=") < at("node1 hold="), "{writes:?}");
+    assert!(at("node1 priorities deleted") > at("node3=primary"));
     assert!(at("node1 hold=") < at("node1=replica"));
     assert!(at("node1=replica") < at("node3=primary"));
     assert_eq!(writes.last().unwrap(), "node1 hold lifted");

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::exit::HelperExit;
 use crate::lock::{self, HostLock};
 use crate::ocf::Logger;
-use crate::sentinel::resolve;
+use crate::sentinel::{RedisServers, resolve};
 
 /// How long concurrent invocations (up to 16 per Sentinel) may queue for the lock. With
 /// the sync's own bounds (1 s per Sentinel, 10 s per Pacemaker tool, the block wait) it
@@ -39,10 +39,12 @@ pub(crate) fn reporting(
         Err(e) => return (Report::default(), Err(e)),
     };
     let cluster = Pacemaker::for_helper();
+    let redis = config.redis_client().ok();
     let sync = Sync {
         config,
         sentinels: &sentinels,
         cluster: &cluster,
+        redis: redis.as_ref().map(|r| r as &dyn RedisServers),
         resolve: &resolve,
         dry_run,
     };

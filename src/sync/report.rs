@@ -25,6 +25,8 @@ pub(crate) struct Report {
     pub(crate) mapping_errors: Vec<MappingError>,
     /// Nodes the Sentinels call primary that a switchover holds from it.
     pub(crate) held: Vec<NodeName>,
+    /// What a switchover that died left behind, and what became of it.
+    pub(crate) left: Vec<String>,
 }
 
 impl Report {
@@ -79,6 +81,9 @@ impl Report {
                 "; {} held from primary by a switchover",
                 nodes.join(", ")
             ));
+        }
+        for l in &self.left {
+            line.push_str(&format!("; {l}"));
         }
         for e in &self.mapping_errors {
             line.push_str(&format!("; {e}"));

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 use super::SyncError;
 use super::plan::{hold, plan};
 use super::report::Report;
-use crate::cluster::{Cluster, ClusterState, NodeName, Role};
+use crate::cluster::{Cluster, ClusterState, NodeName, PRIORITIES_ATTRIBUTE, PriorityRecord, Role};
 use crate::config::Config;
 use crate::observe::{Mapped, ObserveError, Resolve, observe_in_order, verdict};
-use crate::sentinel::Sentinels;
+use crate::sentinel::{RedisServers, Sentinels, parse_addr};
 
 /// Seconds since the Unix epoch (a clock before it counts as 0: no hold is then in force,
 /// as with no hold at all).
@@ -27,6 +27,9 @@ pub(crate) struct Sync<'a, S: Sentinels, C: Cluster> {
     pub(crate) config: &'a Config,
     pub(crate) sentinels: &'a S,
     pub(crate) cluster: &'a C,
+    /// The Redis servers, to give back what a switchover that died left (None: their
+    /// credentials are unreadable).
+    pub(crate) redis: Option<&'a dyn RedisServers>,
     /// Name resolution for cluster node names (when the config maps no node).
     pub(crate) resolve: Resolve<'a>,
     pub(crate) dry_run: bool,
@@ -45,6 +48,7 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
         if !state.quorate {
             return Err(SyncError::NoQuorum);
         }
+        self.give_back_priorities(report, &state);
         let mapped = seen.sentinels.inspect_err(|e| {
             if let ObserveError::NoMajority { majority: n, .. } = e {
                 report.sentinels_reached = n.reached;
@@ -82,6 +86,63 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
             Ok(())
         } else {
             Err(SyncError::Unmapped)
+        }
+    }
+
+    /// Restores the `replica-priority` values a switchover recorded and did not live to
+    /// restore, once its deadline has passed (before it, it may still be running).
+    fn give_back_priorities(&self, report: &mut Report, state: &ClusterState) {
+        let now = unix_now();
+        for (node, raw) in &state.priorities_left {
+            let Some(record) = PriorityRecord::parse(raw) else {
+                report.left.push(format!(
+                    "{node} has an unreadable {PRIORITIES_ATTRIBUTE} {raw:?}: restore those \
+                     priorities by hand, then delete it"
+                ));
+                continue;
+            };
+            if record.until > now {
+                continue;
+            }
+            let Some(redis) = self.redis else {
+                report.left.push(format!(
+                    "a switchover left replica priorities at 0 ({record}); no Redis \
+                     credentials to restore them"
+                ));
+                continue;
+            };
+            if self.dry_run {
+                report.left.push(format!(
+                    "would restore priorities left by a switchover: {record}"
+                ));
+                continue;
+            }
+            let mut done = true;
+            for (at, priority) in &record.entries {
+                let restored = parse_addr(at, 6379)
+                    .map_err(|e| e.to_string())
+                    .and_then(|addr| {
+                        redis
+                            .set_priority(&addr, *priority)
+                            .map_err(|e| e.to_string())
+                    });
+                match restored {
+                    Ok(()) => report.left.push(format!(
+                        "restored replica-priority {priority} of {at} (left by a switchover)"
+                    )),
+                    Err(e) => {
+                        done = false;
+                        report.left.push(format!(
+                            "cannot restore replica-priority {priority} of {at}: {e}"
+                        ));
+                    }
+                }
+            }
+            if done && let Err(e) = self.cluster.set_priority_record(node, None) {
+                report.left.push(format!(
+                    "cannot delete {PRIORITIES_ATTRIBUTE} on {node}: {e}"
+                ));
+            }
         }
     }
 

@@ -29,6 +29,7 @@ fn sync_report(
         config: c,
         sentinels: s,
         cluster: cl,
+        redis: None,
         resolve: &no_dns,
         dry_run,
     }
@@ -382,4 +383,86 @@ fn a_held_primary_is_made_replica_until_its_hold_runs_out() {
         sync(&c, &s, &cl, false).unwrap();
         assert_eq!(cl.writes(), ["node1=primary"], "hold {until:?}");
     }
+}
+
+/// Redis servers that only take `replica-priority` settings, and record them.
+#[derive(Default)]
+struct Priorities(std::sync::Mutex<Vec<String>>);
+
+impl crate::sentinel::RedisServers for Priorities {
+    fn replication(
+        &self,
+        redis: &crate::sentinel::Addr,
+    ) -> Result<crate::sentinel::Replication, crate::sentinel::SentinelError> {
+        Err(crate::sentinel::SentinelError::Unreachable {
+            addr: redis.clone(),
+            reason: "not asked".into(),
+        })
+    }
+
+    fn priority(
+        &self,
+        redis: &crate::sentinel::Addr,
+    ) -> Result<u32, crate::sentinel::SentinelError> {
+        self.replication(redis).map(|_| 0)
+    }
+
+    fn set_priority(
+        &self,
+        redis: &crate::sentinel::Addr,
+        priority: u32,
+    ) -> Result<(), crate::sentinel::SentinelError> {
+        self.0.lock().unwrap().push(format!("{redis}={priority}"));
+        Ok(())
+    }
+}
+
+#[test]
+fn priorities_a_dead_switchover_left_are_restored_once_its_time_has_passed() {
+    use crate::cluster::{Cluster, PriorityRecord};
+    let (c, s) = (config(), FakeSentinels::agreeing(1, 0, &[]));
+    let cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
+    cl.set_epoch(Some(0));
+    let node1 = NodeName("node1".into());
+    let now = super::run::unix_now();
+    let record = |until| PriorityRecord {
+        until,
+        entries: vec![("10.0.0.2:6379".into(), 100), ("[fd00::3]:6379".into(), 7)],
+    };
+    let redis = Priorities::default();
+    let run = |cl: &FakeCluster| {
+        Sync {
+            config: &c,
+            sentinels: &s,
+            cluster: cl,
+            redis: Some(&redis),
+            resolve: &no_dns,
+            dry_run: false,
+        }
+        .run()
+    };
+    // The switchover may still run: nothing.
+    cl.set_priority_record(&node1, Some(&record(now + 30)))
+        .unwrap();
+    cl.clear_writes();
+    let (_, result) = run(&cl);
+    result.unwrap();
+    assert!(redis.0.lock().unwrap().is_empty());
+    assert!(cl.writes().is_empty(), "{:?}", cl.writes());
+    // Its time has passed: restored, the record deleted, both said.
+    cl.set_priority_record(&node1, Some(&record(now - 1)))
+        .unwrap();
+    cl.clear_writes();
+    let (report, result) = run(&cl);
+    result.unwrap();
+    assert_eq!(
+        *redis.0.lock().unwrap(),
+        ["10.0.0.2:6379=100", "[fd00::3]:6379=7"]
+    );
+    assert_eq!(cl.writes(), ["node1 priorities deleted"]);
+    let line = report.summary(false);
+    assert!(
+        line.contains("restored replica-priority 100 of 10.0.0.2:6379 (left by a switchover)"),
+        "{line}"
+    );
 }
