@@ -262,10 +262,10 @@ fn parse_list(list: &str) -> Result<Vec<u8>, String> {
     let mut v = Vec::new();
     for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         match item.parse::<u8>() {
-            Ok(n @ 1..=10) => v.push(n),
+            Ok(n) if ORDER.iter().any(|(d, _, _)| *d == n) => v.push(n),
             _ => {
                 return Err(format!(
-                    "{item:?} is not a drill (1 to 10, comma-separated)"
+                    "{item:?} is not a drill (1 to {ALL}, comma-separated)"
                 ));
             }
         }
