@@ -15,7 +15,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 
 use crate::cluster::Role;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, PromoteAt};
 use crate::exit::ToolExit;
 use crate::observe::{ObserveError, verdict};
 use crate::sentinel::Addr;
@@ -122,9 +122,13 @@ fn backup(config_path: &Path, req: &Request<'_>) -> Result<String, BackupError> 
 }
 
 /// The master of the newest configuration a majority of Sentinels gives, or one of its
-/// synced replicas.
+/// synced replicas. A replica being promoted is not the primary here until a Sentinel
+/// names it (`promote_at = switch-master`): the sync opens its write port earlier, but a
+/// backup needs a master to answer `SYNC`.
 fn source(config: &Config, from: SourceRole) -> Result<Addr, BackupError> {
-    let verdict = verdict(config, &config.sentinel_client()?)?;
+    let mut named = config.clone();
+    named.policy.promote_at = PromoteAt::SwitchMaster;
+    let verdict = verdict(&named, &config.sentinel_client()?)?;
     let wanted = match from {
         SourceRole::Primary => Role::Primary,
         SourceRole::Replica => Role::Replica,
