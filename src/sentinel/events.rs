@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use redis::{IntoConnectionInfo, RedisConnectionInfo, RedisError};
 
-use super::{Addr, SentinelError};
+use super::{Addr, Credentials, SentinelError};
 
 /// One event: its name (`+switch-master`, `+odown`...) and its description.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub(crate) struct Subscription {
     /// Silence this long is checked with a PING: a Sentinel host that went away without
     /// a reset is noticed, and the subscription made again.
     pub(crate) idle: Duration,
-    pub(crate) password: Option<String>,
+    pub(crate) credentials: Option<Credentials>,
 }
 
 impl Subscription {
@@ -41,13 +41,13 @@ impl Subscription {
         con.set_read_timeout(Some(self.timeout))
             .and_then(|()| con.set_write_timeout(Some(self.timeout)))
             .map_err(unreachable)?;
-        if let Some(password) = &self.password {
-            redis::cmd("AUTH")
-                .arg(password)
+        if let Some(credentials) = &self.credentials {
+            credentials
+                .auth_command()
                 .query::<()>(&mut con)
                 .map_err(|e| SentinelError::Auth {
                     addr: addr.clone(),
-                    reason: e.to_string(),
+                    reason: format!("as {}: {e}", credentials.who()),
                 })?;
         }
         let mut pubsub = con.as_pubsub();
