@@ -301,3 +301,27 @@ fn a_wrong_user_or_a_missing_rule_fails_and_says_why() {
         drop(watching);
     }
 }
+
+/// The Ansible role's ACL mode gives the helper's users the rules the README documents
+/// (and the tests above prove): one source of truth, checked.
+#[test]
+fn the_roles_helper_rules_are_the_documented_ones() {
+    let defaults = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/ansible/roles/redis_ha/defaults/main.yml"
+    ))
+    .unwrap();
+    let default = |key: &str| -> String {
+        let prefix = format!("{key}: ");
+        let line = defaults
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {key} in the role's defaults"));
+        line.trim_matches('"').to_string()
+    };
+    assert_eq!(default("redis_ha_acl_helper_rules"), documented(ON_REDIS));
+    assert_eq!(
+        default("redis_ha_acl_helper_sentinel_rules"),
+        documented(ON_SENTINEL)
+    );
+}
