@@ -18,7 +18,7 @@ use crate::cluster::Role;
 use crate::config::{Config, ConfigError, PromoteAt};
 use crate::exit::ToolExit;
 use crate::observe::{ObserveError, verdict};
-use crate::sentinel::Addr;
+use crate::sentinel::{Addr, Credentials};
 
 /// Which Redis serves the snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -98,8 +98,8 @@ fn backup(config_path: &Path, req: &Request<'_>) -> Result<String, BackupError> 
         return Err(BackupError::NotADirectory(req.dir.to_path_buf()));
     }
     let source = source(&config, req.from)?;
-    let redis_password = config.redis_client()?.password;
-    let rdb = fetch(&source, redis_password.as_deref(), req.timeout)?;
+    let credentials = config.redis_client()?.credentials;
+    let rdb = fetch(&source, credentials.as_ref(), req.timeout)?;
     let version = verify(&rdb).map_err(|reason| BackupError::Corrupt {
         redis: source.clone(),
         reason,
@@ -146,8 +146,13 @@ fn source(config: &Config, from: SourceRole) -> Result<Addr, BackupError> {
 }
 
 /// `SYNC` to `redis`: the reply is `$<length>\r\n` then the RDB (newlines before it are the
-/// master's keep-alives while it saves).
-fn fetch(redis: &Addr, password: Option<&str>, timeout: Duration) -> Result<Vec<u8>, BackupError> {
+/// master's keep-alives while it saves). An ACL user needs `+sync` only (README, "Redis
+/// ACL users").
+fn fetch(
+    redis: &Addr,
+    credentials: Option<&Credentials>,
+    timeout: Duration,
+) -> Result<Vec<u8>, BackupError> {
     let failed = |doing: &'static str, e: std::io::Error| BackupError::Transfer {
         doing,
         redis: redis.clone(),
@@ -171,15 +176,18 @@ fn fetch(redis: &Addr, password: Option<&str>, timeout: Duration) -> Result<Vec<
     let mut out = &stream;
     let mut reader = BufReader::new(&stream);
     let mut line = String::new();
-    if let Some(password) = password {
-        let auth = format!("*2\r\n$4\r\nAUTH\r\n${}\r\n{password}\r\n", password.len());
-        out.write_all(auth.as_bytes())
+    if let Some(credentials) = credentials {
+        out.write_all(&credentials.auth_command().get_packed_command())
             .map_err(|e| failed("cannot talk to", e))?;
         reader
             .read_line(&mut line)
             .map_err(|e| failed("no answer from", e))?;
         if !line.starts_with("+OK") {
-            return Err(refused(format!("refused our credentials: {}", line.trim())));
+            return Err(refused(format!(
+                "refused our credentials (as {}): {}",
+                credentials.who(),
+                line.trim().trim_start_matches('-')
+            )));
         }
     }
     out.write_all(b"*1\r\n$4\r\nSYNC\r\n")
@@ -200,6 +208,13 @@ fn fetch(redis: &Addr, password: Option<&str>, timeout: Duration) -> Result<Vec<
                 return Err(refused(
                     "sent a diskless (EOF-marked) snapshot, which we do not read".into(),
                 ));
+            }
+            l if l.starts_with("-NOPERM") => {
+                let who = credentials.map_or("the default user".into(), Credentials::who);
+                return Err(refused(format!(
+                    "refused SYNC to {who} ({}): give it +sync",
+                    &l[1..]
+                )));
             }
             l => match l.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) {
                 Some(n) => break n,

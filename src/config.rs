@@ -9,7 +9,8 @@ use crate::blocks::AgentKind;
 use crate::firewall::{Families, MatchBy, Port};
 use crate::process::Process;
 use crate::sentinel::{
-    Addr, RedisClients, RedisSentinels, SENTINEL_PORT, canonical_host, parse_addr, read_password,
+    AclUser, Addr, Credentials, RedisClients, RedisSentinels, SENTINEL_PORT, canonical_host,
+    parse_addr, read_password,
 };
 
 /// Where the config lives unless `REDIS_HA_CONFIG` says otherwise.
@@ -25,10 +26,11 @@ pub(crate) struct Config {
     pub(crate) master_name: String,
     /// Sentinels to ask; the local one when none is given.
     pub(crate) sentinels: Vec<Addr>,
-    /// A file holding the Sentinel password (first line), readable by the redis user only.
-    pub(crate) password_file: Option<PathBuf>,
-    /// A file holding Redis's own password (`requirepass`), for `redis-ha status` only.
-    pub(crate) redis_password_file: Option<PathBuf>,
+    /// How to authenticate to the Sentinels (`sentinel_user`, `sentinel_password_file`).
+    pub(crate) sentinel_auth: Option<AuthFile>,
+    /// How to authenticate to the Redis servers themselves, for `redis-ha status` and
+    /// `redis-ha backup` (`redis_user`, `redis_password_file`).
+    pub(crate) redis_auth: Option<AuthFile>,
     /// Pacemaker node → the addresses its Redis is announced under.
     pub(crate) nodes: BTreeMap<String, Vec<String>>,
     /// Per request to a Sentinel.
@@ -41,6 +43,15 @@ pub(crate) struct Config {
     pub(crate) guard: GuardSettings,
     /// Where `redis-ha sync --every` listens for Sentinel's scripts (`crate::handoff`).
     pub(crate) sync_socket: PathBuf,
+}
+
+/// Credentials as configured: an optional ACL user and the file holding the password
+/// (its first line), read only when a client is made. A user without a password file
+/// cannot be expressed: the parser refuses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AuthFile {
+    pub(crate) user: Option<AclUser>,
+    pub(crate) password_file: PathBuf,
 }
 
 /// The isolation guard's settings: whether it runs, how fast it must react, and the
@@ -203,7 +214,8 @@ fn master_name_of(value: &str) -> Result<String, String> {
     }
 }
 
-const KEYS: &str = "master_name, sentinel, sentinel_password_file, redis_password_file, node, \
+const KEYS: &str = "master_name, sentinel, sentinel_user, sentinel_password_file, redis_user, \
+                    redis_password_file, node, \
                     timeout_ms, block_wait_ms, guard, guard_react_ms, read_port, write_port, \
                     guard_family, guard_match, local_node, guard_record_file, read_max_stale_ms, promote_at, \
                     sync_socket";
@@ -254,6 +266,9 @@ impl Config {
         let mut sentinels = Vec::new();
         let mut password_file = None;
         let mut redis_password_file = None;
+        // Each user with the line it was given on, for the error when its file is missing.
+        let mut sentinel_user: Option<(AclUser, usize)> = None;
+        let mut redis_user: Option<(AclUser, usize)> = None;
         let mut nodes: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut timeout = Duration::from_millis(1000);
         let mut block_wait = Duration::from_millis(10_000);
@@ -296,6 +311,12 @@ impl Config {
                 }
                 (Some("redis_password_file"), None, _) => {
                     redis_password_file = Some(PathBuf::from(value))
+                }
+                (Some("sentinel_user"), None, _) => {
+                    sentinel_user = Some((AclUser::parse(key, value).map_err(|m| err(n, m))?, n))
+                }
+                (Some("redis_user"), None, _) => {
+                    redis_user = Some((AclUser::parse(key, value).map_err(|m| err(n, m))?, n))
                 }
                 (Some("node"), Some(name), None) => {
                     let addrs: Vec<String> = value.split_whitespace().map(canonical_host).collect();
@@ -397,11 +418,15 @@ impl Config {
                 }
             }
         }
+        let sentinel_auth = auth_file(sentinel_user, password_file, "sentinel")
+            .map_err(|(line, message)| err(line, message))?;
+        let redis_auth = auth_file(redis_user, redis_password_file, "redis")
+            .map_err(|(line, message)| err(line, message))?;
         Ok(Config {
             master_name,
             sentinels,
-            password_file,
-            redis_password_file,
+            sentinel_auth,
+            redis_auth,
             nodes,
             timeout,
             block_wait,
@@ -409,6 +434,28 @@ impl Config {
             guard,
             sync_socket,
         })
+    }
+}
+
+/// A `<prefix>_user` and a `<prefix>_password_file` as one setting: a user needs the file.
+fn auth_file(
+    user: Option<(AclUser, usize)>,
+    password_file: Option<PathBuf>,
+    prefix: &str,
+) -> Result<Option<AuthFile>, (usize, String)> {
+    match (user, password_file) {
+        (Some((user, line)), None) => Err((
+            line,
+            format!(
+                "{prefix}_user = {user} needs {prefix}_password_file (a file whose first line is \
+                 that user's password)"
+            ),
+        )),
+        (user, Some(password_file)) => Ok(Some(AuthFile {
+            user: user.map(|(u, _)| u),
+            password_file,
+        })),
+        (None, None) => Ok(None),
     }
 }
 
@@ -426,7 +473,7 @@ impl Config {
     pub(crate) fn sentinel_client(&self) -> Result<RedisSentinels, ConfigError> {
         Ok(RedisSentinels {
             timeout: self.timeout,
-            password: password(self.password_file.as_deref(), "Sentinel")?,
+            credentials: credentials(self.sentinel_auth.as_ref(), "Sentinel")?,
             // Only the foreseen promotion asks replicas, and it waits for the failover
             // leader's choice without them: an unreadable Redis password (which `redis-ha
             // status` reports) costs no sync.
@@ -438,17 +485,24 @@ impl Config {
     pub(crate) fn redis_client(&self) -> Result<RedisClients, ConfigError> {
         Ok(RedisClients {
             timeout: self.timeout,
-            password: password(self.redis_password_file.as_deref(), "Redis")?,
+            credentials: credentials(self.redis_auth.as_ref(), "Redis")?,
         })
     }
 }
 
-fn password(file: Option<&Path>, whose: &'static str) -> Result<Option<String>, ConfigError> {
-    file.map(|f| {
-        read_password(f).map_err(|e| ConfigError::Password {
+fn credentials(
+    auth: Option<&AuthFile>,
+    whose: &'static str,
+) -> Result<Option<Credentials>, ConfigError> {
+    auth.map(|a| {
+        let password = read_password(&a.password_file).map_err(|e| ConfigError::Password {
             whose,
-            path: f.to_path_buf(),
+            path: a.password_file.clone(),
             reason: e.to_string(),
+        })?;
+        Ok(Credentials {
+            user: a.user.clone(),
+            password,
         })
     })
     .transpose()
@@ -486,9 +540,65 @@ mod tests {
         assert_eq!(c.timeout, Duration::from_millis(500));
         assert_eq!(c.block_wait, Duration::from_secs(3));
         assert_eq!(
-            c.password_file.as_deref(),
-            Some(Path::new("/etc/redis-ha/sentinel.pass"))
+            c.sentinel_auth,
+            Some(AuthFile {
+                user: None,
+                password_file: PathBuf::from("/etc/redis-ha/sentinel.pass")
+            })
         );
+        assert_eq!(c.redis_auth, None);
+    }
+
+    #[test]
+    fn acl_users_come_with_their_password_files() {
+        let text = "master_name = m\n\
+                    sentinel_user = rha-observer\n\
+                    sentinel_password_file = /etc/redis-ha/sentinel.pass\n\
+                    redis_user = redis-ha\n\
+                    redis_password_file = /etc/redis-ha/redis.pass\n";
+        let c = Config::parse(text, "x").unwrap();
+        let user = |u: &str| Some(AclUser::parse("u", u).unwrap());
+        assert_eq!(
+            c.sentinel_auth,
+            Some(AuthFile {
+                user: user("rha-observer"),
+                password_file: PathBuf::from("/etc/redis-ha/sentinel.pass"),
+            })
+        );
+        assert_eq!(
+            c.redis_auth,
+            Some(AuthFile {
+                user: user("redis-ha"),
+                password_file: PathBuf::from("/etc/redis-ha/redis.pass"),
+            })
+        );
+        // A password file alone: the default user (`requirepass`).
+        let c = Config::parse("master_name = m\nredis_password_file = /p\n", "x").unwrap();
+        assert_eq!(c.redis_auth.unwrap().user, None);
+        assert_eq!(c.sentinel_auth, None);
+    }
+
+    #[test]
+    fn the_password_file_is_read_into_credentials_with_the_user() {
+        let dir = std::env::temp_dir().join(format!("rha-config-cred-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("redis.pass");
+        std::fs::write(&file, "s3cret  \nsecond line\n").unwrap();
+        let text = format!(
+            "master_name = m\nredis_user = redis-ha\nredis_password_file = {}\n\
+             sentinel_password_file = {}\n",
+            file.display(),
+            dir.join("absent").display()
+        );
+        let c = Config::parse(&text, "x").unwrap();
+        let creds = c.redis_client().unwrap().credentials.unwrap();
+        assert_eq!(creds.auth_args(), ["AUTH", "redis-ha", "s3cret"]);
+        let e = c.sentinel_client().unwrap_err().to_string();
+        assert!(
+            e.starts_with("cannot read the Sentinel password file") && e.contains("absent"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -522,7 +632,10 @@ mod tests {
                     sentinel_password_file = /etc/redis-ha/pass#1\n";
         let c = Config::parse(text, "x").unwrap();
         assert_eq!(c.sentinels.len(), 2);
-        assert_eq!(c.password_file, Some(PathBuf::from("/etc/redis-ha/pass#1")));
+        assert_eq!(
+            c.sentinel_auth.unwrap().password_file,
+            PathBuf::from("/etc/redis-ha/pass#1")
+        );
     }
 
     #[test]
@@ -639,6 +752,26 @@ mod tests {
                 "x:2: invalid family",
             ),
             ("master_name\n", "x:1: expected `key = value`"),
+            (
+                "master_name = m\nredis_user = redis-ha\n",
+                "x:2: redis_user = redis-ha needs redis_password_file",
+            ),
+            (
+                "master_name = m\nsentinel_user = obs\nredis_password_file = /p\n",
+                "x:2: sentinel_user = obs needs sentinel_password_file",
+            ),
+            (
+                "master_name = m\nredis_user = two words\nredis_password_file = /p\n",
+                "x:2: redis_user \"two words\": expected a Redis ACL user name",
+            ),
+            (
+                "master_name = m\nsentinel_user = caf\u{e9}\n",
+                "x:2: sentinel_user \"caf\u{e9}\": expected a Redis ACL user name",
+            ),
+            (
+                "master_name = m\nredis_user = a\nredis_user = b\n",
+                "x:3: redis_user is given twice (first on line 2)",
+            ),
             ("master_name =\n", "x:1: master_name has no value"),
             ("sentinel = a:1\n", "x: master_name is missing"),
             (

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use crate::exit::HelperExit;
 use crate::sentinel::{
-    Addr, RedisSentinels, SENTINEL_PORT, SentinelView, Sentinels, parse_addr, read_password,
+    AclUser, Addr, Credentials, RedisSentinels, SENTINEL_PORT, SentinelView, Sentinels, parse_addr,
+    read_password,
 };
 
 /// The arguments of `redis-ha sentinel-view`.
@@ -22,6 +23,9 @@ pub(crate) struct ViewArgs {
     /// A file whose first line is the Sentinel's password.
     #[arg(long)]
     password_file: Option<PathBuf>,
+    /// The Sentinel's ACL user to authenticate as (Redis 6.2+); needs --password-file.
+    #[arg(long, requires = "password_file", value_parser = parse_user)]
+    user: Option<AclUser>,
     /// For the whole exchange with the Sentinel.
     #[arg(long, default_value = "1000")]
     timeout_ms: u64,
@@ -31,13 +35,20 @@ fn parse_sentinel(v: &str) -> Result<Addr, String> {
     parse_addr(v, SENTINEL_PORT)
 }
 
+fn parse_user(v: &str) -> Result<AclUser, String> {
+    AclUser::parse("--user", v)
+}
+
 /// Prints the view on stdout; Sentinel's contract for the rest: retry when unreachable
 /// or unreadable, give up on an unknown master, refused credentials, an unreadable
 /// password file.
 pub(crate) fn run(args: &ViewArgs) -> HelperExit {
-    let password = match &args.password_file {
+    let credentials = match &args.password_file {
         Some(file) => match read_password(file) {
-            Ok(password) => Some(password),
+            Ok(password) => Some(Credentials {
+                user: args.user.clone(),
+                password,
+            }),
             Err(e) => {
                 eprintln!(
                     "redis-ha sentinel-view: cannot read the password file {}: {e}",
@@ -50,7 +61,7 @@ pub(crate) fn run(args: &ViewArgs) -> HelperExit {
     };
     let client = RedisSentinels {
         timeout: Duration::from_millis(args.timeout_ms.max(1)),
-        password,
+        credentials,
         replicas: None,
     };
     match client.view(&args.sentinel, &args.master) {

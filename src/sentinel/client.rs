@@ -7,13 +7,16 @@ use std::time::Duration;
 use redis::Value;
 
 use super::wire::{self, WireError};
-use super::{Addr, RedisServers, Replication, SentinelError, SentinelView, Sentinels, parse};
+use super::{
+    Addr, Credentials, RedisServers, Replication, SentinelError, SentinelView, Sentinels, parse,
+};
 
 /// Talks to Sentinels over TCP with the `redis` crate.
+#[derive(Debug)]
 pub(crate) struct RedisSentinels {
     /// For the whole exchange: connecting, sending, and reading the answers.
     pub(crate) timeout: Duration,
-    pub(crate) password: Option<String>,
+    pub(crate) credentials: Option<Credentials>,
     /// The replicas themselves, for their offsets (None: their credentials unreadable).
     pub(crate) replicas: Option<RedisClients>,
 }
@@ -24,7 +27,7 @@ impl Sentinels for RedisSentinels {
         for sub in ["MASTER", "REPLICAS", "SENTINELS"] {
             pipe.cmd("SENTINEL").arg(sub).arg(master_name);
         }
-        let replies = exchange(sentinel, self.timeout, self.password.as_deref(), &pipe)?;
+        let replies = exchange(sentinel, self.timeout, self.credentials.as_ref(), &pipe)?;
         let [master, replicas, sentinels] = &replies[..] else {
             unreachable!("one reply per command");
         };
@@ -34,7 +37,7 @@ impl Sentinels for RedisSentinels {
     fn failover(&self, sentinel: &Addr, master_name: &str) -> Result<(), SentinelError> {
         let mut pipe = redis::pipe();
         pipe.cmd("SENTINEL").arg("FAILOVER").arg(master_name);
-        let replies = exchange(sentinel, self.timeout, self.password.as_deref(), &pipe)?;
+        let replies = exchange(sentinel, self.timeout, self.credentials.as_ref(), &pipe)?;
         parse::ok(sentinel, master_name, &replies[0])
     }
 
@@ -45,30 +48,31 @@ impl Sentinels for RedisSentinels {
 }
 
 /// Asks Redis servers themselves (the status screen's replication lag).
+#[derive(Debug)]
 pub(crate) struct RedisClients {
     pub(crate) timeout: Duration,
-    pub(crate) password: Option<String>,
+    pub(crate) credentials: Option<Credentials>,
 }
 
 impl RedisServers for RedisClients {
     fn replication(&self, redis: &Addr) -> Result<Replication, SentinelError> {
         let mut pipe = redis::pipe();
         pipe.cmd("INFO").arg("replication");
-        let replies = exchange(redis, self.timeout, self.password.as_deref(), &pipe)?;
+        let replies = exchange(redis, self.timeout, self.credentials.as_ref(), &pipe)?;
         parse::replication(redis, &replies[0])
     }
 
     fn priority(&self, redis: &Addr) -> Result<u32, SentinelError> {
         let mut pipe = redis::pipe();
         pipe.cmd("CONFIG").arg("GET").arg(PRIORITY);
-        let replies = exchange(redis, self.timeout, self.password.as_deref(), &pipe)?;
+        let replies = exchange(redis, self.timeout, self.credentials.as_ref(), &pipe)?;
         parse::config_number(redis, PRIORITY, &replies[0])
     }
 
     fn set_priority(&self, redis: &Addr, priority: u32) -> Result<(), SentinelError> {
         let mut pipe = redis::pipe();
         pipe.cmd("CONFIG").arg("SET").arg(PRIORITY).arg(priority);
-        let replies = exchange(redis, self.timeout, self.password.as_deref(), &pipe)?;
+        let replies = exchange(redis, self.timeout, self.credentials.as_ref(), &pipe)?;
         parse::ok(redis, "", &replies[0])
     }
 }
@@ -76,22 +80,22 @@ impl RedisServers for RedisClients {
 /// The setting Sentinel's choice of a replica weighs first.
 const PRIORITY: &str = "replica-priority";
 
-/// Sends `pipe` (preceded by AUTH when there is a password) in one round trip and returns
+/// Sends `pipe` (preceded by AUTH when there are credentials) in one round trip and returns
 /// its replies, AUTH's checked and dropped. Resolving, connecting, sending and reading
 /// are bounded by `timeout` as a whole, the replies by a size cap (`wire`).
 fn exchange(
     addr: &Addr,
     timeout: Duration,
-    password: Option<&str>,
+    credentials: Option<&Credentials>,
     pipe: &redis::Pipeline,
 ) -> Result<Vec<Value>, SentinelError> {
     // AUTH rides in the same round trip: its own error text survives.
     let mut packed = Vec::new();
-    if let Some(password) = password {
-        packed = redis::cmd("AUTH").arg(password).get_packed_command();
+    if let Some(credentials) = credentials {
+        packed = credentials.auth_command().get_packed_command();
     }
     packed.extend(pipe.get_packed_pipeline());
-    let expected = pipe.len() + usize::from(password.is_some());
+    let expected = pipe.len() + usize::from(credentials.is_some());
     let mut replies = wire::exchange(addr, timeout, &packed, expected).map_err(|e| match e {
         WireError::Unreachable(reason) => SentinelError::Unreachable {
             addr: addr.clone(),
@@ -102,8 +106,8 @@ fn exchange(
             reason,
         },
     })?;
-    if password.is_some() {
-        parse::auth_reply(addr, &replies.remove(0))?;
+    if let Some(credentials) = credentials {
+        parse::auth_reply(addr, credentials, &replies.remove(0))?;
     }
     Ok(replies)
 }

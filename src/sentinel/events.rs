@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use redis::{IntoConnectionInfo, RedisConnectionInfo, RedisError};
+use redis::{IntoConnectionInfo, RedisConnectionInfo, RedisError, Value};
 
-use super::{Addr, SentinelError};
+use super::{Addr, Credentials, SentinelError};
 
 /// One event: its name (`+switch-master`, `+odown`...) and its description.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub(crate) struct Subscription {
     /// Silence this long is checked with a PING: a Sentinel host that went away without
     /// a reset is noticed, and the subscription made again.
     pub(crate) idle: Duration,
-    pub(crate) password: Option<String>,
+    pub(crate) credentials: Option<Credentials>,
 }
 
 impl Subscription {
@@ -41,17 +41,30 @@ impl Subscription {
         con.set_read_timeout(Some(self.timeout))
             .and_then(|()| con.set_write_timeout(Some(self.timeout)))
             .map_err(unreachable)?;
-        if let Some(password) = &self.password {
-            redis::cmd("AUTH")
-                .arg(password)
+        if let Some(credentials) = &self.credentials {
+            credentials
+                .auth_command()
                 .query::<()>(&mut con)
                 .map_err(|e| SentinelError::Auth {
                     addr: addr.clone(),
-                    reason: e.to_string(),
+                    reason: format!("as {}: {e}", credentials.who()),
                 })?;
         }
+        // PSUBSCRIBE on the plain connection, its reply checked: the crate's
+        // `PubSub::psubscribe` drops an error reply (a user without `+psubscribe` or the
+        // channel), and the watcher would then wait for events that never come.
+        redis::cmd("PSUBSCRIBE")
+            .arg("*")
+            .query::<Value>(&mut con)
+            .map_err(|e| match (e.code(), e.detail()) {
+                (Some(code), detail) => refused(
+                    addr,
+                    "PSUBSCRIBE *",
+                    &format!("{code} {}", detail.unwrap_or("")),
+                ),
+                _ => unreachable(e),
+            })?;
         let mut pubsub = con.as_pubsub();
-        pubsub.psubscribe("*").map_err(unreachable)?;
         pubsub
             .set_read_timeout(Some(self.idle))
             .map_err(unreachable)?;
@@ -64,13 +77,32 @@ impl Subscription {
                 Err(e) if e.is_timeout() => {
                     pubsub
                         .set_read_timeout(Some(self.timeout))
-                        .and_then(|()| pubsub.ping::<()>())
-                        .and_then(|()| pubsub.set_read_timeout(Some(self.idle)))
                         .map_err(unreachable)?;
+                    // An error reply (`NOPERM` without `+ping`) is a value here, not an
+                    // error: check it, or a dead subscription would look alive.
+                    match pubsub.ping::<Value>().map_err(unreachable)? {
+                        Value::ServerError(e) => {
+                            let said = format!("{} {}", e.code(), e.details().unwrap_or(""));
+                            return Err(refused(addr, "PING", &said));
+                        }
+                        _ => pubsub
+                            .set_read_timeout(Some(self.idle))
+                            .map_err(unreachable)?,
+                    }
                 }
                 Err(e) => return Err(unreachable(e)),
             }
         }
+    }
+}
+
+/// A command of the subscription that the Sentinel refused (`NOPERM`: the user lacks a
+/// rule the README's "Redis ACL users" lists): retried like a lost connection, but said as
+/// what it is.
+fn refused(addr: &Addr, command: &str, said: &str) -> SentinelError {
+    SentinelError::Auth {
+        addr: addr.clone(),
+        reason: format!("{command}: {}", said.trim_end()),
     }
 }
 

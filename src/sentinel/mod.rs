@@ -7,7 +7,9 @@ mod events;
 mod parse;
 mod wire;
 
-pub(crate) use addr::{Addr, SENTINEL_PORT, canonical_host, parse_addr, read_password, resolve};
+pub(crate) use addr::{
+    AclUser, Addr, Credentials, SENTINEL_PORT, canonical_host, parse_addr, read_password, resolve,
+};
 pub(crate) use client::{RedisClients, RedisSentinels};
 pub(crate) use events::{Event, Subscription};
 
@@ -108,7 +110,7 @@ pub(crate) enum SentinelError {
     /// The Sentinel answered but does not monitor this master: a configuration error.
     #[error("Sentinel {addr} does not monitor a master named {name:?}")]
     UnknownMaster { addr: Addr, name: String },
-    /// Wrong or missing password.
+    /// Wrong or missing password, unknown ACL user, or a command the user may not run.
     #[error("Sentinel {addr} refused our credentials: {reason}")]
     Auth { addr: Addr, reason: String },
     /// An answer we cannot read.

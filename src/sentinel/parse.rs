@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use redis::Value;
 
-use super::{Addr, Candidacy, MasterView, ReplicaView, Replication, SentinelError, SentinelView};
+use super::{
+    Addr, Candidacy, Credentials, MasterView, ReplicaView, Replication, SentinelError, SentinelView,
+};
 
 /// One entry of a `SENTINEL MASTER/REPLICAS/SENTINELS` reply: its fields in wire order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -171,12 +173,21 @@ pub(crate) fn sentinel(f: &Fields) -> Result<Addr, String> {
     f.addr()
 }
 
-/// What the reply to `AUTH` means: any error there is about our credentials.
-pub(crate) fn auth_reply(sentinel: &Addr, reply: &Value) -> Result<(), SentinelError> {
+/// What the reply to `AUTH` means: any error there is about our credentials, and says
+/// whom we tried to be (a wrong user and a wrong password look alike: `WRONGPASS`).
+pub(crate) fn auth_reply(
+    sentinel: &Addr,
+    credentials: &Credentials,
+    reply: &Value,
+) -> Result<(), SentinelError> {
     match reply {
         Value::ServerError(e) => Err(SentinelError::Auth {
             addr: sentinel.clone(),
-            reason: server_text(e.code(), e.details()),
+            reason: format!(
+                "as {}: {}",
+                credentials.who(),
+                server_text(e.code(), e.details())
+            ),
         }),
         _ => Ok(()),
     }
@@ -605,16 +616,28 @@ mod tests {
 
     #[test]
     fn an_error_to_auth_is_an_auth_error_whatever_its_code() {
+        let default_user = Credentials {
+            user: None,
+            password: "pw".into(),
+        };
+        let acl_user = Credentials {
+            user: Some(crate::sentinel::AclUser::parse("u", "rha-observer").unwrap()),
+            password: "pw".into(),
+        };
         for line in [
             &b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"[..],
             b"-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n",
         ] {
-            let err = auth_reply(&s1(), &resp(line)).unwrap_err();
+            let err = auth_reply(&s1(), &default_user, &resp(line)).unwrap_err();
             assert!(matches!(err, SentinelError::Auth { .. }), "{err}");
             let text = String::from_utf8_lossy(&line[1..line.len() - 2]).into_owned();
             assert!(err.to_string().ends_with(&text), "{err}");
+            assert!(err.to_string().contains("as the default user: "), "{err}");
+            let err = auth_reply(&s1(), &acl_user, &resp(line)).unwrap_err();
+            assert!(err.to_string().contains("as user rha-observer: "), "{err}");
+            assert!(!err.to_string().contains("pw"), "{err}");
         }
-        assert!(auth_reply(&s1(), &resp(b"+OK\r\n")).is_ok());
+        assert!(auth_reply(&s1(), &acl_user, &resp(b"+OK\r\n")).is_ok());
     }
 
     #[test]

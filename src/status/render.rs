@@ -88,6 +88,9 @@ pub(crate) fn render(s: &Snapshot) -> (String, bool) {
         out.push('\n');
         out.push_str(&table(c, s.sentinels.as_ref().ok(), &mut problems));
     }
+    if let Ok(t) = &s.sentinels {
+        out.push_str(&lag_errors(t));
+    }
     out.push('\n');
     out.push_str(&super::guard_lines::lines(
         &s.guard,
@@ -245,6 +248,23 @@ fn describe(r: &RedisState, t: &SentinelSummary) -> String {
             text
         }
     }
+}
+
+/// Why a `lag ?` in the table: each distinct error once (a wrong `redis_user` or
+/// password, a user without `+info`, a Redis that does not answer). Not a disagreement:
+/// the lag is for the operator's eyes, the roles do not depend on it.
+fn lag_errors(t: &SentinelSummary) -> String {
+    let mut errors: Vec<&str> = t
+        .redis
+        .values()
+        .filter_map(|r| match r {
+            RedisState::Replica { view, lag: Err(e) } if view.link_ok => Some(e.as_str()),
+            _ => None,
+        })
+        .collect();
+    errors.sort_unstable();
+    errors.dedup();
+    errors.iter().map(|e| format!("lag ?: {e}\n")).collect()
 }
 
 /// Left-aligned columns two spaces apart, no trailing spaces.
@@ -451,6 +471,31 @@ mod tests {
              \x20 read  6380  left to the block clones since 07:58:20.500 UTC\n\
              \n\
              all agree\n"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_lag_says_why_once_and_is_no_disagreement() {
+        let mut s = healthy();
+        let refused = "Sentinel 10.0.0.1:6379 refused our credentials: as user nobody: \
+                       WRONGPASS invalid username-password pair or user is disabled.";
+        if let Ok(t) = &mut s.sentinels {
+            for i in [2, 3] {
+                if let Some(RedisState::Replica { lag, .. }) = t.redis.get_mut(&redis(i)) {
+                    *lag = Err(refused.to_string());
+                }
+            }
+        }
+        let (text, agree) = render(&s);
+        assert!(agree, "{text}");
+        assert!(
+            text.contains("node2  10.0.0.2:6379  replica, link ok, lag ?  replica"),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches(&format!("lag ?: {refused}\n")).count(),
+            1,
+            "{text}"
         );
     }
 

@@ -75,8 +75,8 @@ impl Watch {
         if new.is_empty() {
             return;
         }
-        let password = match config.sentinel_client() {
-            Ok(client) => client.password,
+        let credentials = match config.sentinel_client() {
+            Ok(client) => client.credentials,
             Err(e) => {
                 self.log
                     .warn(&format!("not following Sentinel's events: {e}"));
@@ -86,7 +86,7 @@ impl Watch {
         let subscription = Subscription {
             timeout: config.timeout,
             idle: EVENTS_IDLE,
-            password,
+            credentials,
         };
         for addr in &new {
             self.followed.insert(addr.clone());

@@ -32,9 +32,9 @@ def encode(*args):
 
 
 class Conn:
-    def __init__(self, port, timeout, password=None):
+    def __init__(self, port, timeout, password=None, user=None):
         self.port, self.timeout, self.sock, self.buf = port, timeout, None, b""
-        self.password = password
+        self.password, self.user = password, user
 
     def close(self):
         if self.sock is not None:
@@ -59,7 +59,9 @@ class Conn:
             self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=self.timeout)
             self.sock.settimeout(self.timeout)
             if self.password:
-                self.sock.sendall(encode("AUTH", self.password))
+                # An ACL user: AUTH user password; else the default user's password.
+                auth = ("AUTH", self.user, self.password) if self.user else ("AUTH", self.password)
+                self.sock.sendall(encode(*auth))
                 line = self._line()
                 if not line.startswith(b"+OK"):
                     raise ConnectionError("AUTH refused: %r" % line)
@@ -104,7 +106,7 @@ def run(args):
         stats["error_kinds"][kind] = stats["error_kinds"].get(kind, 0) + 1
 
     def writer():
-        c = Conn(6381, 1.0, args.password)
+        c = Conn(6381, 1.0, args.password, args.user)
         seq = 0
         nxt = now()
         while not stop.is_set():
@@ -127,7 +129,7 @@ def run(args):
                 nxt = now()
 
     def reader():
-        c = Conn(6380, 1.0, args.password)
+        c = Conn(6380, 1.0, args.password, args.user)
         nxt = now()
         while not stop.is_set():
             sent = now()
@@ -209,6 +211,8 @@ def main():
     # With requirepass on Redis: AUTH on every connection (REDIS_PASSWORD in the
     # environment also works, and keeps it off the command line).
     p.add_argument("--password", default=os.environ.get("REDIS_PASSWORD"))
+    # With Redis ACL users: the user to AUTH as, with --password (REDIS_USER works too).
+    p.add_argument("--user", default=os.environ.get("REDIS_USER"))
     p.add_argument("--verify")
     p.add_argument("--keys-from")
     args = p.parse_args()

@@ -26,8 +26,11 @@
 #
 # Environment: RHA_HOSTS_DEB (the .deb to deploy; default target/debian/ of this
 # checkout), RHA_HOSTS_KEEP=1 (leave the hosts running at the end, then `hosts.sh down`),
-# RHA_HOSTS_DRILLS (default "a,b,c,a2,d"), RHA_REDIS_PASSWORD (deploy with
-# redis_ha_redis_password set to it; the drills' clients and checks authenticate).
+# RHA_HOSTS_DRILLS (default "acl,a,b,c,a2,d"), RHA_HOSTS_ACL (default 1: the role's ACL
+# mode with every user, passwords made per run, redis_ha_sentinel_password too; the
+# clients authenticate as an application user, the checks as an admin user; 0: no
+# password, as before), RHA_REDIS_PASSWORD (deploy with redis_ha_redis_password set to
+# it instead of the ACL mode; the drills' clients and checks authenticate).
 
 set -euo pipefail
 
@@ -38,7 +41,25 @@ CACHE=${RHA_HOSTS_CACHE:-/var/cache/rha-hosts}
 KEEP=${RHA_HOSTS_KEEP:-0}
 # The last run's logs (role runs, client reports, each host's journal): kept after tear-down.
 LOGS=${RHA_HOSTS_LOGS:-/var/tmp/rha-hosts-logs}
-DRILLS=${RHA_HOSTS_DRILLS:-a,b,c,a2,d}
+DRILLS=${RHA_HOSTS_DRILLS:-acl,a,b,c,a2,d}
+# ACL mode by default (the production-like setup); a Redis password instead replaces it.
+if [[ -n ${RHA_REDIS_PASSWORD:-} ]]; then ACL=${RHA_HOSTS_ACL:-0}; else ACL=${RHA_HOSTS_ACL:-1}; fi
+# This run's passwords (ACL mode), printable ASCII as the role wants.
+secret() { od -An -N12 -tx1 /dev/urandom | tr -d ' \n'; }
+declare -A ACL_PW=()
+for u in repl sentinel helper haproxy app admin sentinel-default; do ACL_PW[$u]=$(secret); done
+# The drills' clients (an application user) and checks (an admin user) authenticate.
+if ((ACL)); then
+    APP_USER=rha-app APP_PASSWORD=${ACL_PW[app]}
+    CHECK_AUTH=(--user rha-admin -a "${ACL_PW[admin]}")
+elif [[ -n ${RHA_REDIS_PASSWORD:-} ]]; then
+    APP_USER='' APP_PASSWORD=$RHA_REDIS_PASSWORD
+    CHECK_AUTH=(-a "$RHA_REDIS_PASSWORD")
+else
+    APP_USER='' APP_PASSWORD=''
+    CHECK_AUTH=()
+fi
+APP_AUTH=(${APP_USER:+--user "$APP_USER"} ${APP_PASSWORD:+-a "$APP_PASSWORD"})
 ANSIBLE_DIR=$REPO/deploy/ansible
 
 NET=10.213.50
@@ -502,6 +523,23 @@ write_inventory() {
         echo "# No fencing device between containers: the role warns about it."
         echo "redis_ha_stonith_enabled=false"
     } >"$STATE/inventory.ini"
+    # ACL mode: beside the inventory, where ansible-playbook reads group_vars.
+    mkdir -p "$STATE/group_vars"
+    rm -f "$STATE/group_vars/all.yml"
+    if ((ACL)); then
+        cat >"$STATE/group_vars/all.yml" <<EOF
+# Written by tests/hosts/hosts.sh: the role's ACL mode, this run's passwords.
+redis_ha_redis_acl: true
+redis_ha_sentinel_password: "${ACL_PW[sentinel-default]}"
+redis_ha_acl_replication_password: "${ACL_PW[repl]}"
+redis_ha_acl_sentinel_password: "${ACL_PW[sentinel]}"
+redis_ha_acl_helper_password: "${ACL_PW[helper]}"
+redis_ha_acl_haproxy_password: "${ACL_PW[haproxy]}"
+redis_ha_acl_users:
+  - {name: rha-app, password: "${ACL_PW[app]}", rules: "~* +@read +@write +@connection"}
+  - {name: rha-admin, password: "${ACL_PW[admin]}", rules: "~* &* +@all"}
+EOF
+    fi
 }
 
 # run_role NAME: ansible-playbook site.yml; its log in STATE/NAME.log; prints the recap.
@@ -534,7 +572,7 @@ run_role() {
 redis_cli() { # HOST ARGS...: redis-cli on HOST against its own Redis
     local h=$1
     shift
-    in_host "$h" redis-cli --no-auth-warning ${RHA_REDIS_PASSWORD:+-a "$RHA_REDIS_PASSWORD"} "$@"
+    in_host "$h" redis-cli --no-auth-warning "${CHECK_AUTH[@]}" "$@"
 }
 redis_role_of() { redis_cli "$1" role 2>/dev/null | head -n 1; }
 primary_host() {
@@ -572,9 +610,9 @@ wait_for() { # SECONDS WHAT CMD...
 
 # HAProxy on the lb serves writes and reads: a SET through 6381 and a GET through 6380.
 serving() {
-    in_host "$LB_HOST" redis-cli --no-auth-warning ${RHA_REDIS_PASSWORD:+-a "$RHA_REDIS_PASSWORD"} \
+    in_host "$LB_HOST" redis-cli --no-auth-warning "${APP_AUTH[@]}" \
         -h 127.0.0.1 -p 6381 set rha:probe 1 2>/dev/null | grep -qx OK &&
-        in_host "$LB_HOST" redis-cli --no-auth-warning ${RHA_REDIS_PASSWORD:+-a "$RHA_REDIS_PASSWORD"} \
+        in_host "$LB_HOST" redis-cli --no-auth-warning "${APP_AUTH[@]}" \
             -h 127.0.0.1 -p 6380 get rha:probe 2>/dev/null | grep -qx 1
 }
 
@@ -587,7 +625,7 @@ client_start() { # NAME: a writer (10 ms) and a reader through HAProxy on the lb
     install -m 0755 "$HERE/client.py" "$STATE/$LB_HOST/root$CLIENT_IN"
     rm -f "$STATE/$LB_HOST/root/root/$name.stop"
     detached nsenter -t "$(init_pid "$LB_HOST")" -a env -i PATH="$PATH_IN" LANG=C.UTF-8 HOME=/root \
-        ${RHA_REDIS_PASSWORD:+REDIS_PASSWORD="$RHA_REDIS_PASSWORD"} python3 "$CLIENT_IN" --prefix "$name" --stop-file "/root/$name.stop" \
+        ${APP_USER:+REDIS_USER="$APP_USER"} ${APP_PASSWORD:+REDIS_PASSWORD="$APP_PASSWORD"} python3 "$CLIENT_IN" --prefix "$name" --stop-file "/root/$name.stop" \
         --out "/root/$name.json" </dev/null >"$STATE/$name-client.out" 2>&1 &
     CLIENT_PID=$!
     sleep 1
@@ -611,6 +649,51 @@ check_no_write_lost() {
         die "$name: acknowledged writes lost: $(cat "$STATE/$name-verify.out")"
     missing=$(cat "$STATE/$name-verify.out")
     say "$name: $missing"
+}
+
+# The role's ACL mode on real hosts: the default user is off, every client is a user of
+# its own that can do what its rules say and nothing else, the helper works as its users
+# (status, a backup by the real unit as user redis) and names a wrong one.
+drill_acl() {
+    local h=rha-h1 ip out
+    step "drill acl: the ACL mode: default user off, each client its own user"
+    ip=$(host_ip "$h")
+    out=$(in_host "$h" redis-cli -h "$ip" ping 2>&1 || true)
+    [[ $out == *NOAUTH* ]] || die "drill acl: an unauthenticated PING to $h's Redis answered: $out"
+    out=$(in_host "$h" redis-cli -h "$ip" -p 26379 sentinel masters 2>&1 || true)
+    [[ $out == *NOAUTH* ]] || die "drill acl: an unauthenticated SENTINEL MASTERS answered: $out"
+    local user pw cmd
+    # user, password, a command its rules do not allow
+    while read -r user pw cmd; do
+        out=$(in_host "$h" redis-cli --no-auth-warning -h "$ip" --user "$user" -a "$pw" $cmd 2>&1 || true)
+        [[ $out == *NOPERM* ]] || die "drill acl: $user ran '$cmd': $out"
+    done <<EOF
+redis-ha-haproxy ${ACL_PW[haproxy]} get rha:probe
+redis-ha ${ACL_PW[helper]} config get maxmemory
+redis-ha-repl ${ACL_PW[repl]} get rha:probe
+rha-app ${ACL_PW[app]} config get maxmemory
+EOF
+    out=$(in_host "$h" redis-cli --no-auth-warning -h "$ip" --user redis-ha-haproxy -a "${ACL_PW[haproxy]}" ping 2>&1)
+    [[ $out == PONG ]] || die "drill acl: HAProxy's user cannot PING: $out"
+    out=$(in_host "$h" stat -c '%U:%G %a' /etc/redis/users.acl)
+    [[ $out == 'redis:redis 640' ]] || die "drill acl: /etc/redis/users.acl is $out, not redis:redis 640"
+    ! in_host "$h" grep -qF "${ACL_PW[app]}" /etc/redis/users.acl || die "drill acl: a password in clear in users.acl"
+    say "redis.conf: $(in_host "$h" grep -E '^(aclfile|masteruser|requirepass|protected-mode)' /etc/redis/redis.conf | sed 's/^masterauth.*/masterauth .../' | paste -sd';')"
+    say "redis-ha.conf: $(in_host "$h" grep -E '_user|_file' /etc/redis-ha/redis-ha.conf | paste -sd';')"
+    wait_for 60 "redis-ha status exit 0 on every host" status_all_ok || true
+    in_host "$h" redis-ha status >"$STATE/drill-acl-status.out" 2>&1 ||
+        die "drill acl: redis-ha status as the helper's users: $(tail -n 8 "$STATE/drill-acl-status.out")"
+    grep -q 'lag [0-9]' "$STATE/drill-acl-status.out" || die "drill acl: no lag read as redis_user: $(cat "$STATE/drill-acl-status.out")"
+    in_host "$h" systemctl start redis-ha-backup.service ||
+        die "drill acl: the backup unit failed: $(in_host "$h" journalctl -u redis-ha-backup.service -n 5 --no-pager)"
+    out=$(in_host "$h" journalctl -u redis-ha-backup.service -n 20 --no-pager -o cat | grep 'redis-ha backup:' | tail -n 1)
+    say "backup as $(in_host "$h" grep '^redis_user' /etc/redis-ha/redis-ha.conf): $out"
+    [[ $out == *'.rdb.gz ('* ]] || die "drill acl: no backup written: $out"
+    in_host "$h" sh -c 'sed "s/^redis_user = .*/redis_user = nobody/" /etc/redis-ha/redis-ha.conf >/root/wrong-user.conf'
+    out=$(in_host "$h" redis-ha backup --config /root/wrong-user.conf /root 2>&1 || true)
+    [[ $out == *'as user nobody'*WRONGPASS* ]] || die "drill acl: a wrong redis_user: $out"
+    in_host "$h" rm -f /root/wrong-user.conf
+    say "drill acl: passes (NOAUTH without a user, NOPERM beyond each user's rules, status and a backup as the helper's users, a wrong user named)"
 }
 
 drill_a() {
@@ -894,8 +977,13 @@ cmd_test() {
     step_end
     # Each drill in a subshell: a failed one is reported and the next ones still run.
     local d failed=() rc
-    for d in a b c a2 d; do
+    for d in acl a b c a2 d; do
         [[ ,$DRILLS, == *,$d,* ]] || continue
+        # Without the ACL mode there is nothing for drill acl to check: not a PASS.
+        if [[ $d == acl ]] && ((!ACL)); then
+            figure "drill acl: skipped (RHA_HOSTS_ACL=0 or RHA_REDIS_PASSWORD set)"
+            continue
+        fi
         # Not `if (...)`: errexit would be off inside the subshell.
         set +e
         (

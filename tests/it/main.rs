@@ -5,6 +5,7 @@
 mod fixture;
 mod util;
 
+mod acl;
 mod agent_cli;
 mod agent_traffic;
 mod agent_transaction;

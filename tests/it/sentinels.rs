@@ -405,7 +405,8 @@ fn a_wrong_or_missing_password_exits_2() {
     );
     let out = out.expect(2);
     assert!(
-        out.stderr.contains("refused our credentials: WRONGPASS"),
+        out.stderr
+            .contains("refused our credentials: as the default user: WRONGPASS"),
         "{out}"
     );
     assert!(

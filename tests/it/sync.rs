@@ -23,7 +23,11 @@ pub(crate) struct Setup {
 
 impl Setup {
     pub(crate) fn new(tag: &str) -> Self {
-        let set = RedisSet::start(3);
+        Self::on(RedisSet::start(3), tag, "")
+    }
+
+    /// On `set`, with `extra` lines in the helper's config.
+    pub(crate) fn on(set: RedisSet, tag: &str, extra: &str) -> Self {
         let cib = CibCluster::new(&NODES);
         let dir = TempDir::new(tag);
         // The guard's record and the hand-off socket in our directory, not the host's
@@ -38,6 +42,7 @@ impl Setup {
         for (i, node) in NODES.iter().enumerate() {
             conf.push_str(&format!("node {node} = {} {}\n", set.ip(i), set.ip6(i)));
         }
+        conf.push_str(extra);
         std::fs::write(dir.join("redis-ha.conf"), conf).unwrap();
         Setup { set, cib, dir }
     }
@@ -64,7 +69,7 @@ impl Setup {
 
     /// `redis-ha sync --every 5s` (what crm-snippets/redis-ha-sync.service runs), killed
     /// when the value is dropped.
-    fn periodic(&self) -> Periodic {
+    pub(crate) fn periodic(&self) -> Periodic {
         self.every("5s")
     }
 
