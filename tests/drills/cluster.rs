@@ -125,6 +125,19 @@ impl Cluster {
         self.sh(&["start-redis", &format!("node{n}")]).map(drop)
     }
 
+    /// A command started in node N's namespaces, its output piped: the child's pid is
+    /// the command's own (cluster.sh and nsenter exec it).
+    pub(crate) fn spawn(&self, n: usize, args: &[&str]) -> std::io::Result<std::process::Child> {
+        let node = format!("node{n}");
+        let mut all = vec!["exec", node.as_str()];
+        all.extend_from_slice(args);
+        self.command(&all)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+    }
+
     /// A command in node N's namespaces.
     pub(crate) fn exec(&self, n: usize, args: &[&str]) -> Result<String, String> {
         let node = format!("node{n}");

@@ -5,7 +5,8 @@
 //! Then it cannot finish: the target's Redis is stopped before the old primary is
 //! demoted and stays stopped; the switchover must roll back (exit 2): the old primary
 //! takes writes again, the other replica's `replica-priority` is restored, the hold is
-//! gone, and no acknowledged write was lost.
+//! gone, and no acknowledged write was lost. Last, Ctrl-C: SIGINT to the command once it
+//! has set the other replica's priority to 0 rolls back the same way.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,6 +29,7 @@ const STALE_GRACE: Duration = Duration::from_millis(250);
 pub(crate) fn run(c: &Cluster, _shared: &mut Shared) -> Result<(), String> {
     let mut errors = lagging(c)?;
     errors.extend(target_stopped(c)?);
+    errors.extend(interrupted(c)?);
     finish(errors)
 }
 
@@ -208,23 +210,97 @@ fn target_stopped(c: &Cluster) -> Result<Vec<String>, String> {
             "node{other}'s replica-priority is {after}, not {priority_before} again"
         ));
     }
-    let hold = c.exec(
-        old,
-        &[
-            "crm_attribute",
-            "--node",
-            &node,
-            "--name",
-            "redis-ha-hold",
-            "--query",
-            "-q",
-        ],
+    for attribute in ["redis-ha-hold", "redis-ha-priorities"] {
+        let left = c.exec(
+            old,
+            &[
+                "crm_attribute",
+                "--node",
+                &node,
+                "--name",
+                attribute,
+                "--query",
+                "-q",
+            ],
+        );
+        if let Ok(value) = left {
+            errors.push(format!(
+                "node{old} still carries {attribute}={}",
+                value.trim()
+            ));
+        }
+    }
+    Ok(errors)
+}
+
+/// Ctrl-C once the switchover has changed the other replica's priority.
+fn interrupted(c: &Cluster) -> Result<Vec<String>, String> {
+    println!("  --- Ctrl-C: SIGINT once the other replica's priority is 0");
+    let (old, target, other) = three(c)?;
+    let priority_before = priority(c, other)?;
+    let to = format!("node{target}");
+    let child = c
+        .spawn(
+            old,
+            &["redis-ha", "switchover", "--to", &to, "--timeout", "30s"],
+        )
+        .map_err(|e| format!("cannot start the switchover: {e}"))?;
+    let pid = Pid::from_raw(child.id() as i32);
+    let changed = wait_for(
+        &format!("node{other}'s replica-priority 0"),
+        Duration::from_secs(30),
+        || (priority(c, other).ok() == Some(0)).then_some(()),
     );
-    if let Ok(value) = hold {
+    if changed.is_ok() {
+        let _ = kill(pid, Signal::SIGINT);
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("the switchover: {e}"))?;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        println!("  | {line}");
+    }
+    changed?;
+    let mut errors = Vec::new();
+    if out.status.code() != Some(2) {
         errors.push(format!(
-            "node{old} still carries redis-ha-hold={}",
-            value.trim()
+            "the interrupted switchover exited {:?}, not 2 (rolled back)",
+            out.status.code()
         ));
+    }
+    let all: Vec<usize> = (1..=NODES).collect();
+    match c.wait_healthy(&all, Duration::from_secs(90)) {
+        Ok(p) if p == old => {}
+        Ok(p) => errors.push(format!("the primary is node{p}, not node{old} still")),
+        Err(e) => errors.push(e),
+    }
+    let after = priority(c, other)?;
+    println!("  node{other}'s replica-priority: {priority_before} before, {after} after");
+    if after != priority_before {
+        errors.push(format!(
+            "after Ctrl-C node{other}'s replica-priority is {after}, not {priority_before}"
+        ));
+    }
+    let node = format!("node{old}");
+    for attribute in ["redis-ha-hold", "redis-ha-priorities"] {
+        let left = c.exec(
+            old,
+            &[
+                "crm_attribute",
+                "--node",
+                &node,
+                "--name",
+                attribute,
+                "--query",
+                "-q",
+            ],
+        );
+        if let Ok(value) = left {
+            errors.push(format!(
+                "after Ctrl-C node{old} carries {attribute}={}",
+                value.trim()
+            ));
+        }
     }
     Ok(errors)
 }
