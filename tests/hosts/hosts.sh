@@ -669,7 +669,7 @@ drill_acl() {
         [[ $out == *NOPERM* ]] || die "drill acl: $user ran '$cmd': $out"
     done <<EOF
 redis-ha-haproxy ${ACL_PW[haproxy]} get rha:probe
-redis-ha ${ACL_PW[helper]} config get maxmemory
+redis-ha ${ACL_PW[helper]} get rha:probe
 redis-ha-repl ${ACL_PW[repl]} get rha:probe
 rha-app ${ACL_PW[app]} config get maxmemory
 EOF
