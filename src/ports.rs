@@ -61,6 +61,9 @@ pub(crate) enum PortsError {
     Missing(String),
     #[error("--read and --write must differ from each other and from --to")]
     SamePorts,
+    /// `install --closed` could not put the guard's refusals in force.
+    #[error("cannot close the ports: {0}")]
+    Closing(String),
 }
 
 /// One of our chains: where it lives and which built-in chains jump to it.

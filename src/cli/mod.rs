@@ -138,6 +138,12 @@ enum Command {
         /// Seconds to wait for the xtables lock.
         #[arg(long, default_value = "10")]
         wait: u64,
+        /// With install: also refuse both ports with the isolation guard's own rules,
+        /// which its first round lifts once it can confirm this node (what
+        /// redis-ha-ports.service runs at boot: Redis may listen before Pacemaker places
+        /// the block clones). Nothing is closed when the config's guard is off.
+        #[arg(long)]
+        closed: bool,
         /// The config file (default: $REDIS_HA_CONFIG, else /etc/redis-ha/redis-ha.conf;
         /// without one, the defaults).
         #[arg(long)]
@@ -285,6 +291,7 @@ pub(crate) fn run(p: &Process) -> i32 {
             family,
             backend,
             wait,
+            closed,
             config,
         } => {
             let flags = PortsFlags {
@@ -293,15 +300,30 @@ pub(crate) fn run(p: &Process) -> i32 {
                 mark,
                 families: family,
             };
-            let cfg = match ports_config(p, config, op) {
-                Ok(conf) => flags.resolve(conf.as_ref().map(|c| &c.guard), to, backend),
+            let conf = match ports_config(p, config, op) {
+                Ok(conf) => conf,
                 Err(e) => {
                     eprintln!("redis-ha ports: {e}");
                     return ToolExit::Failed.code();
                 }
             };
+            let cfg = flags.resolve(conf.as_ref().map(|c| &c.guard), to, backend);
             let wait = Duration::from_secs(wait.max(1));
             let result = match op {
+                PortsOp::Install if closed => ports::install(&cfg, wait).and_then(|report| {
+                    let closing = match &conf {
+                        Some(c) => crate::guard::close_at_boot(&c.guard).map_err(|e| e.to_string()),
+                        None => Ok(false),
+                    };
+                    Ok(match closing {
+                        Ok(true) => format!(
+                            "{report}refused {} and {} with the guard's rules until it confirms this node",
+                            cfg.read, cfg.write
+                        ),
+                        Ok(false) => format!("{report}--closed: the guard is off (or no config): nothing refused"),
+                        Err(e) => return Err(ports::PortsError::Closing(e)),
+                    })
+                }),
                 PortsOp::Install => ports::install(&cfg, wait),
                 PortsOp::Remove => ports::remove(&cfg, wait),
                 PortsOp::Check => ports::check(&cfg, wait),

@@ -28,7 +28,7 @@ use rules::{Decision, Inputs, PacemakerSide, SentinelSide, refuse};
 
 /// Why a round changed nothing: the rules stay as they are.
 #[derive(Debug, thiserror::Error)]
-enum GuardError {
+pub(crate) enum GuardError {
     #[error("config: {0}; the guard's rules stay as they are")]
     Config(#[from] ConfigError),
     #[error("cannot apply the guard: {0}")]
@@ -109,6 +109,30 @@ fn firewall() -> Iptables {
         Duration::from_secs(2),
         false,
     ))
+}
+
+/// What a port refused since boot says, until the guard's first round decides.
+const AT_BOOT: &str = "closed at boot until the guard can confirm this node";
+
+/// Refuses both public ports with the guard's own rules before anything could confirm
+/// this node: at boot (`redis-ha ports install --closed`, from redis-ha-ports.service,
+/// before Redis listens and before Pacemaker places the block clones). The guard's first
+/// round lifts what it can confirm. With the guard off nothing would, so nothing is
+/// closed (`Ok(false)`).
+pub(crate) fn close_at_boot(settings: &GuardSettings) -> Result<bool, GuardError> {
+    if !settings.enabled {
+        return Ok(false);
+    }
+    let decision = Decision {
+        write: Some(AT_BOOT.to_string()),
+        read: Some(AT_BOOT.to_string()),
+    };
+    Enforcer::new(crate::lock::default_path(), Duration::from_secs(10)).apply(
+        &firewall(),
+        settings,
+        Some(&decision),
+    )?;
+    Ok(true)
 }
 
 /// The guard's loop, forever: re-reads the config every round (a broken config keeps

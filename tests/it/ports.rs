@@ -195,3 +195,50 @@ fn the_boot_unit_takes_the_ports_from_the_config_and_removes_whatever_it_says() 
     assert_eq!(out.code, 1, "{out}");
     assert!(out.stderr.contains("cannot read"), "{out}");
 }
+
+#[test]
+fn install_closed_refuses_both_ports_with_the_guards_rules_unless_the_guard_is_off() {
+    let ns = Netns::new("ports-closed");
+    let _redis = Redis::start(&ns);
+    let dir = crate::util::TempDir::new("ports-closed");
+    let on = dir.join("on.conf");
+    let off = dir.join("off.conf");
+    std::fs::write(&on, "master_name = m\n").unwrap();
+    std::fs::write(&off, "master_name = m\nguard = off\n").unwrap();
+
+    let out = ports(
+        &ns,
+        &["install", "--closed", "--config", on.to_str().unwrap()],
+    )
+    .expect(0);
+    assert!(out.stdout.contains("with the guard's rules"), "{out}");
+    let filter = crate::util::run_ok(ns.cmd("iptables").args(["-S"]));
+    for port in [6380, 6381] {
+        assert!(
+            filter.contains(&format!("redis-ha:guard:{port}")),
+            "no guard rule for {port}\n{filter}"
+        );
+        assert_eq!(
+            ns.probe(sock("127.0.0.1", port)),
+            Probe::Refused,
+            "local client on {port}, closed at boot"
+        );
+    }
+
+    // Without a guard nothing would lift them: nothing is closed.
+    let ns = Netns::new("ports-open");
+    let _redis = Redis::start(&ns);
+    let out = ports(
+        &ns,
+        &["install", "--closed", "--config", off.to_str().unwrap()],
+    )
+    .expect(0);
+    assert!(out.stdout.contains("nothing refused"), "{out}");
+    for port in [6380, 6381] {
+        assert_eq!(
+            ns.probe(sock("127.0.0.1", port)),
+            Probe::Pong,
+            "{port}, guard off"
+        );
+    }
+}
