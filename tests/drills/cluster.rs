@@ -232,6 +232,35 @@ impl Cluster {
         })
     }
 
+    /// Whether every Sentinel lists node N's Redis as a replica with its link `ok` and no
+    /// other flag: what `redis-ha switchover` checks of its target (Sentinel refreshes its
+    /// INFO of a replica every 10 s, so it can lag `ROLE` after a resync).
+    pub(crate) fn sentinels_see_synced(&self, n: usize) -> bool {
+        let ip = node_ip(n);
+        in_client(move || {
+            (1..=NODES).all(|s| {
+                let Ok(mut c) = Conn::connect(sentinel_addr(s), Duration::from_millis(300)) else {
+                    return false;
+                };
+                let Ok(reply) = c.cmd(&["SENTINEL", "REPLICAS", "redis-ha"]) else {
+                    return false;
+                };
+                reply.items().iter().any(|entry| {
+                    let f: Vec<&str> = entry.items().iter().filter_map(Reply::text).collect();
+                    let field = |k: &str| {
+                        f.chunks(2)
+                            .find(|p| p[0] == k)
+                            .and_then(|p| p.get(1))
+                            .copied()
+                    };
+                    field("ip") == Some(ip.as_str())
+                        && field("flags") == Some("slave")
+                        && field("master-link-status") == Some("ok")
+                })
+            })
+        })
+    }
+
     /// A command to one node's Sentinel, from the client namespace.
     pub(crate) fn sentinel_cmd(&self, n: usize, args: &[&str]) -> Result<Reply, String> {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();

@@ -99,11 +99,32 @@ pub(crate) fn run(c: &Cluster, _shared: &mut Shared) -> Result<(), String> {
     finish(errors)
 }
 
+/// Until every Sentinel's INFO calls every node but `old` a synced replica (what the
+/// switchover checks; up to 10 s behind the replicas' own `ROLE` after a resync).
+pub(crate) fn wait_synced_for_sentinels(
+    c: &Cluster,
+    all: &[usize],
+    old: usize,
+) -> Result<(), String> {
+    let replicas: Vec<usize> = all.iter().copied().filter(|&n| n != old).collect();
+    crate::cluster::wait_for(
+        "every Sentinel to see the replicas synced",
+        Duration::from_secs(30),
+        || {
+            replicas
+                .iter()
+                .all(|&n| c.sentinels_see_synced(n))
+                .then_some(())
+        },
+    )
+}
+
 /// One switchover from a healthy cluster to a healthy cluster, with everything
 /// measured; `verbose` prints its timeline.
 pub(crate) fn round(c: &Cluster, how: How, prefix: &str, verbose: bool) -> Result<Round, String> {
     let all: Vec<usize> = (1..=NODES).collect();
     let old = c.wait_healthy(&all, Duration::from_secs(90))?;
+    wait_synced_for_sentinels(c, &all, old)?;
     let mut tl = Timeline::new();
     let ports = NodePort::every_node(6381);
     let w = Watchers::start_all(c, prefix, &ports);

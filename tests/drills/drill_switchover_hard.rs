@@ -37,6 +37,7 @@ pub(crate) fn run(c: &Cluster, _shared: &mut Shared) -> Result<(), String> {
 fn three(c: &Cluster) -> Result<(usize, usize, usize), String> {
     let all: Vec<usize> = (1..=NODES).collect();
     let old = c.wait_healthy(&all, Duration::from_secs(90))?;
+    crate::drill_switchover::wait_synced_for_sentinels(c, &all, old)?;
     let mut others = all.into_iter().filter(|&n| n != old);
     let target = others.next().expect("three nodes");
     let other = others.next().expect("three nodes");
