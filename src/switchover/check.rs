@@ -86,7 +86,8 @@ pub(crate) fn check(
         };
         if !r.link_ok || r.is_down() || r.has_flag("disconnected") {
             return Some(format!(
-                "{node}'s Redis is not a synced replica (link down)"
+                "{node}'s Redis is not a synced replica for the Sentinels (link down; they \
+                 read a replica's INFO every 10 s: after a resync, try again then)"
             ));
         }
         match r.candidacy.priority {
