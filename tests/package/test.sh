@@ -125,7 +125,7 @@ widened=$(grep -vE '^[[:space:]]*(#|$|\[Service\])' /usr/lib/systemd/system/redi
 [[ -z $widened ]] || fail "the Sentinel drop-in widens the sandbox: $widened"
 ok "the Sentinel drop-in widens nothing"
 ports_unit=/usr/lib/systemd/system/redis-ha-ports.service
-for want in "^Type=oneshot$" "^RemainAfterExit=yes$" "^ExecStart=/usr/sbin/redis-ha ports install$" \
+for want in "^Type=oneshot$" "^RemainAfterExit=yes$" "^ExecStart=/usr/sbin/redis-ha ports install --closed$" \
   "^ExecStop=/usr/sbin/redis-ha ports remove$" \
   "^Before=redis-server.service redis-sentinel.service corosync.service pacemaker.service$"; do
   grep -qE -- "$want" "$ports_unit" || fail "$ports_unit lacks /$want/"
