@@ -11,7 +11,9 @@ use crate::cluster::{
     Cib, Cluster, ClusterError, ClusterState, NodeName, PriorityRecord, Role, RoleValue,
 };
 use crate::config::Config;
-use crate::sentinel::{Addr, MasterView, ReplicaView, SentinelError, SentinelView, Sentinels};
+use crate::sentinel::{
+    Addr, Candidacy, MasterView, ReplicaView, SentinelError, SentinelView, Sentinels,
+};
 
 /// A config following `redis-ha` through Sentinel 1, node N's Redis on 10.0.0.N, with
 /// `extra` lines.
@@ -127,6 +129,41 @@ pub(crate) fn master_view(master: u8, epoch: u64, flags: &str) -> MasterView {
         last_ok_ping: Duration::ZERO,
         s_down_for: None,
         master_for: None,
+    }
+}
+
+/// Replica `n` of master 1, which died with its link 2.1 s ago, as a Sentinel that found
+/// the master down 300 ms ago lists it: INFO 100 ms old (taken after), everything the
+/// failover leader weighs known (`observe::select`).
+pub(crate) fn candidate(n: u8, priority: u32, offset: u64, run_id: &str) -> ReplicaView {
+    ReplicaView {
+        addr: redis(n),
+        flags: vec!["slave".into()],
+        link_ok: false,
+        master: Some(redis(1)),
+        repl_offset: Some(offset),
+        link_down: Duration::from_millis(2100),
+        candidacy: Candidacy {
+            priority: Some(priority),
+            run_id: Some(run_id.into()),
+            info_age: Some(Duration::from_millis(100)),
+            last_ok_ping: Some(Duration::from_millis(300)),
+        },
+    }
+}
+
+/// Sentinel `s`'s view of master 1 with `flags` (down there for 300 ms if `s_down`) and
+/// these replicas, knowing the other two Sentinels.
+pub(crate) fn master1_view(s: u8, flags: &str, replicas: Vec<ReplicaView>) -> SentinelView {
+    let mut master = master_view(1, 0, flags);
+    master.s_down_for = flags
+        .contains("s_down")
+        .then_some(Duration::from_millis(300));
+    SentinelView {
+        sentinel: sentinel(s),
+        master,
+        replicas,
+        sentinels: (1..=3).filter(|&o| o != s).map(sentinel).collect(),
     }
 }
 

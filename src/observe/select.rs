@@ -123,39 +123,13 @@ impl PartialOrd for Key {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observe::fake::{master_view, redis, sentinel};
-    use crate::sentinel::Candidacy;
+    use crate::observe::fake::{candidate as r, master1_view, redis};
 
     const MS: fn(u64) -> Duration = Duration::from_millis;
 
-    /// Replica `n` of master 1 whose link died with it 2 s ago, INFO 100 ms old.
-    fn r(n: u8, priority: u32, offset: u64, run_id: &str) -> ReplicaView {
-        ReplicaView {
-            addr: redis(n),
-            flags: vec!["slave".into()],
-            link_ok: false,
-            master: Some(redis(1)),
-            repl_offset: Some(offset),
-            link_down: MS(2100),
-            candidacy: Candidacy {
-                priority: Some(priority),
-                run_id: Some(run_id.into()),
-                info_age: Some(MS(100)),
-                last_ok_ping: Some(MS(300)),
-            },
-        }
-    }
-
     /// Sentinel `s`'s view: master 1 down for 300 ms there.
     fn v(s: u8, replicas: Vec<ReplicaView>) -> SentinelView {
-        let mut master = master_view(1, 0, "master,s_down,o_down");
-        master.s_down_for = Some(MS(300));
-        SentinelView {
-            sentinel: sentinel(s),
-            master,
-            replicas,
-            sentinels: vec![],
-        }
+        master1_view(s, "master,s_down,o_down", replicas)
     }
 
     fn none() -> Offsets {

@@ -1034,44 +1034,13 @@ mod foreseen {
     use std::time::Duration;
 
     use super::*;
-    use crate::observe::fake::{master_view, redis, sentinel};
-    use crate::sentinel::Candidacy;
+    use crate::observe::fake::{candidate, master1_view, redis};
     use Role::*;
 
-    /// Replica `n` of the dead master 1, INFO taken after it went down, at `offset`.
-    fn replica(n: u8, offset: u64) -> ReplicaView {
-        ReplicaView {
-            addr: redis(n),
-            flags: vec!["slave".into()],
-            link_ok: false,
-            master: Some(redis(1)),
-            repl_offset: Some(offset),
-            link_down: Duration::from_millis(2100),
-            candidacy: Candidacy {
-                priority: Some(100),
-                run_id: Some(format!("run{n}")),
-                info_age: Some(Duration::from_millis(50)),
-                last_ok_ping: Some(Duration::from_millis(200)),
-            },
-        }
-    }
-
-    /// Sentinel `s`'s view of master 1 with `flags`, down there for 300 ms if `s_down`.
+    /// Sentinel `s`'s view of master 1 with `flags`, replica 3 ahead of replica 2.
     fn view(s: u8, flags: &str) -> SentinelView {
-        let mut master = master_view(1, 0, flags);
-        master.s_down_for = flags
-            .contains("s_down")
-            .then_some(Duration::from_millis(300));
-        SentinelView {
-            sentinel: sentinel(s),
-            master,
-            replicas: vec![replica(2, 10), replica(3, 20)],
-            sentinels: [1, 2, 3]
-                .into_iter()
-                .filter(|&o| o != s)
-                .map(sentinel)
-                .collect(),
-        }
+        let replica = |n: u8, offset| candidate(n, 100, offset, &format!("run{n}"));
+        master1_view(s, flags, vec![replica(2, 10), replica(3, 20)])
     }
 
     fn roles(views: &[SentinelView], promote_at: PromoteAt) -> [Role; 3] {
