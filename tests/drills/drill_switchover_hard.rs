@@ -204,33 +204,7 @@ fn target_stopped(c: &Cluster) -> Result<Vec<String>, String> {
             "no write acknowledged by node{old} after the rollback"
         ));
     }
-    let after = priority(c, other)?;
-    println!("  node{other}'s replica-priority: {priority_before} before, {after} after");
-    if after != priority_before {
-        errors.push(format!(
-            "node{other}'s replica-priority is {after}, not {priority_before} again"
-        ));
-    }
-    for attribute in ["redis-ha-hold", "redis-ha-priorities"] {
-        let left = c.exec(
-            old,
-            &[
-                "crm_attribute",
-                "--node",
-                &node,
-                "--name",
-                attribute,
-                "--query",
-                "-q",
-            ],
-        );
-        if let Ok(value) = left {
-            errors.push(format!(
-                "node{old} still carries {attribute}={}",
-                value.trim()
-            ));
-        }
-    }
+    errors.extend(left_behind(c, old, other, priority_before)?);
     Ok(errors)
 }
 
@@ -275,34 +249,11 @@ fn interrupted(c: &Cluster) -> Result<Vec<String>, String> {
         Ok(p) => errors.push(format!("the primary is node{p}, not node{old} still")),
         Err(e) => errors.push(e),
     }
-    let after = priority(c, other)?;
-    println!("  node{other}'s replica-priority: {priority_before} before, {after} after");
-    if after != priority_before {
-        errors.push(format!(
-            "after Ctrl-C node{other}'s replica-priority is {after}, not {priority_before}"
-        ));
-    }
-    let node = format!("node{old}");
-    for attribute in ["redis-ha-hold", "redis-ha-priorities"] {
-        let left = c.exec(
-            old,
-            &[
-                "crm_attribute",
-                "--node",
-                &node,
-                "--name",
-                attribute,
-                "--query",
-                "-q",
-            ],
-        );
-        if let Ok(value) = left {
-            errors.push(format!(
-                "after Ctrl-C node{old} carries {attribute}={}",
-                value.trim()
-            ));
-        }
-    }
+    errors.extend(
+        left_behind(c, old, other, priority_before)?
+            .into_iter()
+            .map(|e| format!("after Ctrl-C {e}")),
+    );
     Ok(errors)
 }
 
@@ -334,6 +285,38 @@ fn burst(stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<String>> {
             acked
         })
     })
+}
+
+/// What a rolled-back switchover must not leave: `other`'s replica-priority other than
+/// `before`, a hold or a priorities record on the old primary's node.
+fn left_behind(c: &Cluster, old: usize, other: usize, before: u32) -> Result<Vec<String>, String> {
+    let mut errors = Vec::new();
+    let after = priority(c, other)?;
+    println!("  node{other}'s replica-priority: {before} before, {after} after");
+    if after != before {
+        errors.push(format!(
+            "node{other}'s replica-priority is {after}, not {before} again"
+        ));
+    }
+    let node = format!("node{old}");
+    for attribute in ["redis-ha-hold", "redis-ha-priorities"] {
+        let query = [
+            "crm_attribute",
+            "--node",
+            &node,
+            "--name",
+            attribute,
+            "--query",
+            "-q",
+        ];
+        if let Ok(value) = c.exec(old, &query) {
+            errors.push(format!(
+                "node{old} still carries {attribute}={}",
+                value.trim()
+            ));
+        }
+    }
+    Ok(errors)
 }
 
 /// The pid of node N's redis-server.
