@@ -211,33 +211,24 @@ fn a_wrong_user_or_a_missing_rule_fails_and_says_why() {
     assert!(out.stderr.contains("as user nobody: WRONGPASS"), "{out}");
     // The hidden sentinel-view: --user with --password-file, the same contract.
     let pass = s.set.helper_password_file();
-    let view = |user: &str| {
-        run(s.set.ns().cmd(crate::util::bin()).args([
+    let view = |credentials: &[&str]| {
+        let sentinel = s.set.sentinel_addr(1);
+        let mut args = vec![
             "sentinel-view",
             "--sentinel",
-            &s.set.sentinel_addr(1),
+            &sentinel,
             "--master",
             "redis-ha",
-            "--user",
-            user,
-            "--password-file",
-            pass.to_str().unwrap(),
-        ]))
+        ];
+        args.extend_from_slice(credentials);
+        run(s.set.ns().cmd(crate::util::bin()).args(args))
     };
-    let out = view(HELPER_USER).expect(0);
+    let pass = pass.to_str().unwrap();
+    let out = view(&["--user", HELPER_USER, "--password-file", pass]).expect(0);
     assert!(out.stdout.contains("master config-epoch: "), "{out}");
-    let out = view("nobody").expect(2);
+    let out = view(&["--user", "nobody", "--password-file", pass]).expect(2);
     assert!(out.stderr.contains("as user nobody: WRONGPASS"), "{out}");
-    let out = run(s.set.ns().cmd(crate::util::bin()).args([
-        "sentinel-view",
-        "--sentinel",
-        &s.set.sentinel_addr(1),
-        "--master",
-        "redis-ha",
-        "--user",
-        HELPER_USER,
-    ]))
-    .expect(2);
+    let out = view(&["--user", HELPER_USER]).expect(2);
     assert!(out.stderr.contains("--password-file"), "{out}");
     assert!(files(&out_dir).is_empty(), "{:?}", files(&out_dir));
 
