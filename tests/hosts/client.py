@@ -105,61 +105,62 @@ def run(args):
         kind = text.split(" ")[0][:40]
         stats["error_kinds"][kind] = stats["error_kinds"].get(kind, 0) + 1
 
-    def writer():
-        c = Conn(6381, 1.0, args.password, args.user)
-        seq = 0
+    def paced(port, key, period, step):
+        """Calls step(conn) every period seconds until stopped (one connection while it
+        lasts: a failed call closes it, the next reconnects); catches up at most 1 s."""
+        c = Conn(port, 1.0, args.password, args.user)
         nxt = now()
         while not stop.is_set():
-            seq += 1
             try:
-                kind, val = c.call("MSET", "%s:w:%d" % (args.prefix, seq), seq,
-                                   "%s:last" % args.prefix, seq)
-                if kind == "ok":
-                    with lock:
-                        acks.append((now(), seq))
-                else:
-                    note_error("errors", val)
-                    c.close()
+                step(c)
             except (OSError, ConnectionError) as e:
-                note_error("errors", type(e).__name__)
+                note_error(key, type(e).__name__)
                 c.close()
-            nxt += 0.010
+            nxt += period
             time.sleep(max(0.0, nxt - now()))
             if nxt < now() - 1:
                 nxt = now()
 
-    def reader():
-        c = Conn(6380, 1.0, args.password, args.user)
-        nxt = now()
-        while not stop.is_set():
-            sent = now()
+    seq = [0]
+
+    def write(c):
+        seq[0] += 1
+        kind, val = c.call("MSET", "%s:w:%d" % (args.prefix, seq[0]), seq[0],
+                           "%s:last" % args.prefix, seq[0])
+        if kind == "ok":
             with lock:
-                # The newest SEQ acknowledged more than stale_ms before this read.
-                floor = 0
-                for t, s in reversed(acks):
-                    if t <= sent - args.stale_ms / 1000.0:
-                        floor = s
-                        break
-            try:
-                kind, val = c.call("GET", "%s:last" % args.prefix)
-                if kind == "ok":
-                    stats["reads"] += 1
-                    got = int(val) if val is not None else 0
-                    if got < floor:
-                        stats["stale_reads"] += 1
-                        if len(stats["stale_examples"]) < 10:
-                            stats["stale_examples"].append(
-                                {"at_s": round(sent - t0, 3), "got": got, "expected_at_least": floor})
-                else:
-                    note_error("read_errors", val)
-                    c.close()
-            except (OSError, ConnectionError) as e:
-                note_error("read_errors", type(e).__name__)
-                c.close()
-            nxt += 0.020
-            time.sleep(max(0.0, nxt - now()))
-            if nxt < now() - 1:
-                nxt = now()
+                acks.append((now(), seq[0]))
+        else:
+            note_error("errors", val)
+            c.close()
+
+    def read(c):
+        sent = now()
+        with lock:
+            # The newest SEQ acknowledged more than stale_ms before this read.
+            floor = 0
+            for t, s in reversed(acks):
+                if t <= sent - args.stale_ms / 1000.0:
+                    floor = s
+                    break
+        kind, val = c.call("GET", "%s:last" % args.prefix)
+        if kind == "ok":
+            stats["reads"] += 1
+            got = int(val) if val is not None else 0
+            if got < floor:
+                stats["stale_reads"] += 1
+                if len(stats["stale_examples"]) < 10:
+                    stats["stale_examples"].append(
+                        {"at_s": round(sent - t0, 3), "got": got, "expected_at_least": floor})
+        else:
+            note_error("read_errors", val)
+            c.close()
+
+    def writer():
+        paced(6381, "errors", 0.010, write)
+
+    def reader():
+        paced(6380, "read_errors", 0.020, read)
 
     threads = [threading.Thread(target=writer), threading.Thread(target=reader)]
     for t in threads:
