@@ -201,44 +201,43 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
             _ => {}
         }
         let parent = stack.last().copied();
+        // A node attribute: the name and value read once, then what it is.
         if element.name().as_ref() == "nvpair"
             && matches!(parent, Some(At::NodeAttributes | At::TransientAttributes))
-            && attr(&element, "name").as_deref() == Some(ROLE_ATTRIBUTE)
-            && let (Some(name), Some(value)) = (&node, attr(&element, "value"))
+            && let Some(attribute) = attr(&element, "name")
         {
-            if parent == Some(At::NodeAttributes) {
-                let role = roles.entry(name.clone()).or_default();
-                role.get_or_insert_with(|| RoleValue::parse(&value));
-            } else {
-                transient_roles
-                    .entry(name.clone())
-                    .or_insert_with(|| RoleValue::parse(&value));
+            let value = attr(&element, "value");
+            let permanent = parent == Some(At::NodeAttributes);
+            match (attribute.as_str(), &node) {
+                (ROLE_ATTRIBUTE, Some(name)) => {
+                    if let Some(value) = value {
+                        if permanent {
+                            let role = roles.entry(name.clone()).or_default();
+                            role.get_or_insert_with(|| RoleValue::parse(&value));
+                        } else {
+                            transient_roles
+                                .entry(name.clone())
+                                .or_insert_with(|| RoleValue::parse(&value));
+                        }
+                    }
+                }
+                (EPOCH_ATTRIBUTE, _) if permanent => {
+                    // Unreadable counts as the highest: the guard then holds until a
+                    // person looks.
+                    let value = value.map_or(u64::MAX, |v| v.trim().parse().unwrap_or(u64::MAX));
+                    applied_epoch = Some(applied_epoch.map_or(value, |e| e.max(value)));
+                }
+                (HOLD_ATTRIBUTE, Some(name)) if permanent => {
+                    let until = value.and_then(|v| v.trim().parse().ok());
+                    holds.entry(name.clone()).or_insert(until.unwrap_or(0));
+                }
+                (PRIORITIES_ATTRIBUTE, Some(name)) if permanent => {
+                    priorities_left
+                        .entry(name.clone())
+                        .or_insert(value.unwrap_or_default());
+                }
+                _ => {}
             }
-        }
-        if element.name().as_ref() == "nvpair"
-            && parent == Some(At::NodeAttributes)
-            && attr(&element, "name").as_deref() == Some(EPOCH_ATTRIBUTE)
-        {
-            // Unreadable counts as the highest: the guard then holds until a person looks.
-            let value =
-                attr(&element, "value").map_or(u64::MAX, |v| v.trim().parse().unwrap_or(u64::MAX));
-            applied_epoch = Some(applied_epoch.map_or(value, |e| e.max(value)));
-        }
-        if element.name().as_ref() == "nvpair"
-            && parent == Some(At::NodeAttributes)
-            && attr(&element, "name").as_deref() == Some(HOLD_ATTRIBUTE)
-            && let Some(name) = &node
-        {
-            let until = attr(&element, "value").and_then(|v| v.trim().parse().ok());
-            holds.entry(name.clone()).or_insert(until.unwrap_or(0));
-        }
-        if element.name().as_ref() == "nvpair"
-            && parent == Some(At::NodeAttributes)
-            && attr(&element, "name").as_deref() == Some(PRIORITIES_ATTRIBUTE)
-            && let Some(name) = &node
-        {
-            let value = attr(&element, "value").unwrap_or_default();
-            priorities_left.entry(name.clone()).or_insert(value);
         }
         if let Some(primitive) = in_block
             && parent == Some(At::LrmResource)
