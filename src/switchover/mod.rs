@@ -8,6 +8,7 @@
 
 mod check;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use crate::cluster::{Cluster, ClusterState, NodeName, Pacemaker, PriorityRecord, Role};
 use crate::config::Config;
 use crate::exit::SwitchoverExit;
-use crate::observe::{Mapped, Resolve, observe_in_order};
+use crate::observe::{Mapped, Resolve, observe_in_order, verdict};
 use crate::ocf::Logger;
 use crate::process::Process;
 use crate::sentinel::resolve;
@@ -147,10 +148,12 @@ where
         let deadline = start + request.timeout;
         let say =
             |what: &str| (self.say)(&format!("[{:>6} ms] {what}", start.elapsed().as_millis()));
-        let moves = match self.observe().and_then(|(state, mapped)| {
-            check(&state, &mapped, request.to.as_ref()).map_err(Stop::Failed)
-        }) {
-            Ok(moves) => moves,
+        let checked = self.observe().and_then(|(state, mapped)| {
+            let moves = check(&state, &mapped, request.to.as_ref()).map_err(Stop::Failed)?;
+            Ok((moves, state.nodes()))
+        });
+        let (moves, nodes) = match checked {
+            Ok(checked) => checked,
             Err(why) => {
                 say(&format!("cannot switch over: {why}; nothing was changed"));
                 return SwitchoverExit::Refused;
@@ -163,7 +166,14 @@ where
         ));
         let mut changed = Changed::default();
         let mut blocked_at = None;
-        let result = self.steps(&moves, deadline, &say, &mut changed, &mut blocked_at);
+        let result = self.steps(
+            &moves,
+            &nodes,
+            deadline,
+            &say,
+            &mut changed,
+            &mut blocked_at,
+        );
         let exit = match &result {
             Ok(open_at) => {
                 let gap = blocked_at.map(|b: Instant| open_at.duration_since(b));
@@ -212,6 +222,7 @@ where
     fn steps(
         &self,
         m: &Moves,
+        nodes: &BTreeSet<NodeName>,
         deadline: Instant,
         say: &dyn Fn(&str),
         changed: &mut Changed,
@@ -315,21 +326,28 @@ where
             host: m.target.1.host.clone(),
             port: self.config.guard.write_port.get(),
         };
+        // Each round asks the Sentinels (the nodes do not change meanwhile); the CIB only
+        // once they name the target, the write port only once the CIB has it open.
         let open = self.wait(deadline, "the target to take writes", || {
-            let (state, mapped) = self.observe().ok()?;
-            let named = mapped.assignment.primary.as_ref().map(|(n, _)| n);
-            promoted |= named == Some(new);
-            let open = state.role(new) == Some(Role::Primary) && !state.write_blocks.contains(new);
-            if named == Some(new) && !open && synced.elapsed() >= Duration::from_millis(500) {
-                (self.sync)();
-                synced = Instant::now();
+            let verdict = verdict(self.config, self.sentinels).ok()?;
+            let named = Mapped::new(self.config, self.resolve, verdict, nodes)
+                .assignment
+                .primary
+                .is_some_and(|(n, _)| n == *new);
+            promoted |= named;
+            if !named {
+                return None;
             }
-            let master = || {
-                self.redis
-                    .replication(&write_port)
-                    .is_ok_and(|info| info.role == "master")
-            };
-            (named == Some(new) && open && master()).then_some(())
+            let state = self.cluster.state().ok()?;
+            if state.role(new) != Some(Role::Primary) || state.write_blocks.contains(new) {
+                if synced.elapsed() >= Duration::from_millis(500) {
+                    (self.sync)();
+                    synced = Instant::now();
+                }
+                return None;
+            }
+            let info = self.redis.replication(&write_port).ok()?;
+            (info.role == "master").then_some(())
         });
         match open {
             Ok(()) => Ok(Instant::now()),
