@@ -58,33 +58,21 @@ fn lagging(c: &Cluster) -> Result<Vec<String>, String> {
     let t = tl.act(&format!(
         "redis-ha switchover --to node{target} on node{old}, during the burst"
     ));
-    let (node, to) = (format!("node{old}"), format!("node{target}"));
-    let args = [
-        "exec",
-        &node,
-        "redis-ha",
-        "switchover",
-        "--to",
-        &to,
-        "--timeout",
-        "30s",
-    ];
-    let (exit, out, err) = std::thread::scope(|scope| {
-        let switching = scope.spawn(|| c.sh_status(&args));
-        let demoted = wait_for(
-            "the old primary's demotion",
-            Duration::from_secs(30),
-            || (c.role_attr(old, old).as_deref() == Some("replica")).then_some(()),
-        );
-        if demoted.is_ok() {
-            tl.act(&format!("SIGSTOP node{target}'s redis-server for 1 s"));
-            let _ = kill(Pid::from_raw(pid), Signal::SIGSTOP);
-            std::thread::sleep(Duration::from_secs(1));
-            let _ = kill(Pid::from_raw(pid), Signal::SIGCONT);
-            tl.act(&format!("SIGCONT node{target}'s redis-server"));
-        }
-        switching.join().expect("cluster.sh does not panic")
-    });
+    let switching = Switching::start(c, old, target, "30s")?;
+    // The target falls behind for a second, as the old primary's writes stop.
+    let demoted = wait_for(
+        "the old primary's demotion",
+        Duration::from_secs(30),
+        || (c.role_attr(old, old).as_deref() == Some("replica")).then_some(()),
+    );
+    if demoted.is_ok() {
+        tl.act(&format!("SIGSTOP node{target}'s redis-server for 1 s"));
+        let _ = kill(Pid::from_raw(pid), Signal::SIGSTOP);
+        std::thread::sleep(Duration::from_secs(1));
+        let _ = kill(Pid::from_raw(pid), Signal::SIGCONT);
+        tl.act(&format!("SIGCONT node{target}'s redis-server"));
+    }
+    let (exit, said) = switching.finish()?;
     let _ = kill(Pid::from_raw(pid), Signal::SIGCONT);
     stop.store(true, Ordering::SeqCst);
     let burst_acked = bursting
@@ -96,12 +84,12 @@ fn lagging(c: &Cluster) -> Result<Vec<String>, String> {
     let Records {
         attempts, reads, ..
     } = w.stop(&mut tl, c, "clients stopped");
-    for line in format!("{out}{err}").lines() {
-        println!("  | {line}");
-    }
+    print_said(&said);
     let mut errors = Vec::new();
-    if exit != 0 {
-        errors.push(format!("redis-ha switchover during a burst exited {exit}"));
+    if exit != Some(0) {
+        errors.push(format!(
+            "redis-ha switchover during a burst exited {exit:?}"
+        ));
     }
     if new != target {
         errors.push(format!("the primary is node{new}, not node{target}"));
@@ -144,49 +132,31 @@ fn target_stopped(c: &Cluster) -> Result<Vec<String>, String> {
     let t = tl.act(&format!(
         "redis-ha switchover --to node{target} --timeout 15s on node{old}"
     ));
-    let (node, to) = (format!("node{old}"), format!("node{target}"));
-    let args = [
-        "exec",
-        &node,
-        "redis-ha",
-        "switchover",
-        "--to",
-        &to,
-        "--timeout",
-        "15s",
-    ];
-    let (stopped, (exit, out, err)) = std::thread::scope(|scope| {
-        let switching = scope.spawn(|| c.sh_status(&args));
-        // Its first change: the other replica's priority 0. Then the target stops, before
-        // the old primary is demoted, and stays stopped until the switchover gives up.
-        let stopped = wait_for(
-            &format!("node{other}'s replica-priority 0"),
-            Duration::from_secs(30),
-            || (priority(c, other).ok() == Some(0)).then_some(()),
-        );
-        if stopped.is_ok() {
-            tl.act(&format!("SIGSTOP node{target}'s redis-server"));
-            let _ = kill(Pid::from_raw(pid), Signal::SIGSTOP);
-        }
-        (
-            stopped,
-            switching.join().expect("cluster.sh does not panic"),
-        )
-    });
+    let switching = Switching::start(c, old, target, "15s")?;
+    // Its first change: the other replica's priority 0. Then the target stops, before
+    // the old primary is demoted, and stays stopped until the switchover gives up.
+    let stopped = wait_for(
+        &format!("node{other}'s replica-priority 0"),
+        Duration::from_secs(30),
+        || (priority(c, other).ok() == Some(0)).then_some(()),
+    );
+    if stopped.is_ok() {
+        tl.act(&format!("SIGSTOP node{target}'s redis-server"));
+        let _ = kill(Pid::from_raw(pid), Signal::SIGSTOP);
+    }
+    let (exit, said) = switching.finish()?;
     let _ = kill(Pid::from_raw(pid), Signal::SIGCONT);
     tl.act(&format!("SIGCONT node{target}'s redis-server"));
     let all: Vec<usize> = (1..=NODES).collect();
     let back = c.wait_healthy(&all, Duration::from_secs(90));
     std::thread::sleep(Duration::from_secs(1));
     let Records { attempts, .. } = w.stop(&mut tl, c, "clients stopped");
-    for line in format!("{out}{err}").lines() {
-        println!("  | {line}");
-    }
+    print_said(&said);
     stopped?;
     let mut errors = Vec::new();
-    if exit != 2 {
+    if exit != Some(2) {
         errors.push(format!(
-            "the stopped switchover exited {exit}, not 2 (rolled back)"
+            "the stopped switchover exited {exit:?}, not 2 (rolled back)"
         ));
     }
     match back {
@@ -213,34 +183,22 @@ fn interrupted(c: &Cluster) -> Result<Vec<String>, String> {
     println!("  --- Ctrl-C: SIGINT once the other replica's priority is 0");
     let (old, target, other) = three(c)?;
     let priority_before = priority(c, other)?;
-    let to = format!("node{target}");
-    let child = c
-        .spawn(
-            old,
-            &["redis-ha", "switchover", "--to", &to, "--timeout", "30s"],
-        )
-        .map_err(|e| format!("cannot start the switchover: {e}"))?;
-    let pid = Pid::from_raw(child.id() as i32);
+    let switching = Switching::start(c, old, target, "30s")?;
     let changed = wait_for(
         &format!("node{other}'s replica-priority 0"),
         Duration::from_secs(30),
         || (priority(c, other).ok() == Some(0)).then_some(()),
     );
     if changed.is_ok() {
-        let _ = kill(pid, Signal::SIGINT);
+        let _ = kill(switching.pid(), Signal::SIGINT);
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("the switchover: {e}"))?;
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        println!("  | {line}");
-    }
+    let (exit, said) = switching.finish()?;
+    print_said(&said);
     changed?;
     let mut errors = Vec::new();
-    if out.status.code() != Some(2) {
+    if exit != Some(2) {
         errors.push(format!(
-            "the interrupted switchover exited {:?}, not 2 (rolled back)",
-            out.status.code()
+            "the interrupted switchover exited {exit:?}, not 2 (rolled back)"
         ));
     }
     let all: Vec<usize> = (1..=NODES).collect();
@@ -317,6 +275,46 @@ fn left_behind(c: &Cluster, old: usize, other: usize, before: u32) -> Result<Vec
         }
     }
     Ok(errors)
+}
+
+/// `redis-ha switchover --to node<target>` running on node `old`'s namespaces.
+struct Switching(std::process::Child);
+
+impl Switching {
+    fn start(c: &Cluster, old: usize, target: usize, timeout: &str) -> Result<Self, String> {
+        let to = format!("node{target}");
+        c.spawn(
+            old,
+            &["redis-ha", "switchover", "--to", &to, "--timeout", timeout],
+        )
+        .map(Switching)
+        .map_err(|e| format!("cannot start the switchover: {e}"))
+    }
+
+    /// The command's own pid (cluster.sh and nsenter exec it).
+    fn pid(&self) -> Pid {
+        Pid::from_raw(self.0.id() as i32)
+    }
+
+    /// Its exit code and what it printed.
+    fn finish(self) -> Result<(Option<i32>, String), String> {
+        let out = self
+            .0
+            .wait_with_output()
+            .map_err(|e| format!("the switchover: {e}"))?;
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok((out.status.code(), said))
+    }
+}
+
+fn print_said(said: &str) {
+    for line in said.lines() {
+        println!("  | {line}");
+    }
 }
 
 /// The pid of node N's redis-server.
