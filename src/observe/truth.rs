@@ -60,7 +60,10 @@ const UNANSWERED: Duration = Duration::from_millis(1500);
 /// - replica: a replica in that view that is not down or disconnected and which
 ///   replicates from the primary, whose link to it is up (so it is synced); or, while
 ///   that master is lost and so nobody takes writes, whose link has been down for less
-///   than `read_bound`: its data is the newest there is, it keeps serving reads;
+///   than `read_bound`: its data is the newest there is, it keeps serving reads. Once
+///   a new primary may take writes (the leader has sent the replica it promotes
+///   `REPLICAOF NO ONE`, or the newest view names that new master), only replicas synced
+///   to it keep reads: the others lack what it acknowledges until they resync;
 /// - fail: every other Redis any view knows, a returning old master included.
 pub(crate) fn decide(
     views: &[SentinelView],
@@ -123,7 +126,7 @@ pub(crate) fn decide(
         // Down: a crash. Not down: a manual `SENTINEL FAILOVER` of a live master, which
         // keeps taking writes until Sentinel converts it: its block is waited for.
         let old_down = leader.master.has_flag("o_down") || majority(&|m| m.has_flag("s_down"));
-        let (roles, down) = promotion(views, leader, promoted, old_down, bound);
+        let (roles, down) = promotion(views, leader, promoted, old_down);
         return Ok(Truth {
             epoch: leader.master.config_epoch,
             roles,
@@ -180,7 +183,6 @@ pub(crate) fn decide(
     } else {
         Vec::new()
     };
-    let relisted: BTreeSet<Addr> = newest.replicas.iter().map(|r| r.addr.canonical()).collect();
     for r in &newest.replicas {
         let addr = r.addr.canonical();
         let r = answered(r, views);
@@ -209,28 +211,7 @@ pub(crate) fn decide(
         let recent = !bound.is_zero()
             && (master_gone || silent_since_link)
             && (r.link_ok || r.link_down < bound);
-        // After `+switch-master` the old master is listed as a replica of the new one; a
-        // replica still following it has not been reconfigured by the leader yet.
-        let lost_link = left_behind(r, bound);
-        let left_behind = r
-            .master
-            .as_ref()
-            .is_some_and(|m| relisted.contains(&m.canonical()) && m.canonical() != addr)
-            && lost_link;
-        // Reconfigured by the leader to follow the new primary, its link to it not up yet:
-        // the link went down before the newest configuration began (with the old master),
-        // so its data is that master's last write, as a left-behind replica's. One cut off
-        // from a primary of long standing lost its link after: refused as before.
-        let reconfigured = follows_master
-            && newest
-                .master
-                .master_for
-                .is_some_and(|age| r.link_down > age)
-            && lost_link;
-        if !is_down
-            && addr != master
-            && ((follows_master && (synced || recent)) || left_behind || reconfigured)
-        {
+        if !is_down && addr != master && follows_master && (synced || recent) {
             let role = if foreseen.as_ref() == Some(&addr) {
                 Role::Primary
             } else {
@@ -252,13 +233,12 @@ pub(crate) fn decide(
 
 /// The truth once the leader promotes `promoted`: it is the primary. The old master is
 /// down unless `old_down` is false (a manual failover: it runs and takes writes until its
-/// block is waited for). The other replicas keep their reads while [`left_behind`].
+/// block is waited for). The other replicas keep their reads once synced to it.
 fn promotion(
     views: &[SentinelView],
     leader: &SentinelView,
     promoted: &ReplicaView,
     old_down: bool,
-    bound: Duration,
 ) -> (BTreeMap<Addr, Role>, BTreeSet<Addr>) {
     let mut roles = every_redis_fail(views);
     let mut down = BTreeSet::new();
@@ -272,26 +252,20 @@ fn promotion(
         if r.is_down() {
             down.insert(addr.clone());
         }
-        let follows = |m: &Addr| r.master.as_ref().map(Addr::canonical).as_ref() == Some(m);
-        // Not reconfigured yet; or reconfigured (`+slave-reconf-sent`) and synced to the
-        // new primary, or its link to it not up yet (down since the old master's end).
-        let keeps = (follows(&old) && left_behind(r, bound))
-            || (follows(&new) && !r.is_down() && (r.link_ok || left_behind(r, bound)));
-        if keeps && !r.has_flag("promoted") {
+        // Only one synced to the new primary: from the leader's `REPLICAOF NO ONE` the
+        // promoted replica may take writes, and a replica still following the old master,
+        // or reconfigured with its link not up yet, lacks them (for a second or more, until
+        // the leader reconfigures it and it resyncs): its reads would be stale.
+        let synced = r.master.as_ref().map(Addr::canonical).as_ref() == Some(&new)
+            && !r.is_down()
+            && !r.has_flag("disconnected")
+            && r.link_ok;
+        if synced && !r.has_flag("promoted") {
             roles.insert(addr, Role::Replica);
         }
     }
     roles.insert(promoted.addr.canonical(), Role::Primary);
     (roles, down)
-}
-
-/// A replica of the master a failover replaces, not reconfigured yet, keeps serving reads
-/// while its link to that master has been down for less than `bound`: its data is that
-/// master's last write, and it lags the new primary only until the leader reconfigures it
-/// (`+slave-reconf-sent`, right after `+promoted-slave`), like any replica lags. With its
-/// link up it may have resynced from a returning old master, perhaps empty: then not.
-fn left_behind(r: &ReplicaView, bound: Duration) -> bool {
-    !bound.is_zero() && !r.is_down() && !r.link_ok && r.link_down < bound
 }
 
 /// `r` as the newest view lists it, or, when that Sentinel has had no INFO reply from it
@@ -715,10 +689,10 @@ mod tests {
     }
 
     #[test]
-    fn after_the_switch_a_replica_left_behind_serves_within_the_bound() {
+    fn after_the_switch_only_a_replica_synced_to_the_new_primary_serves() {
         // Node 2 was promoted and the old master 1 is listed as its replica; node 3
-        // still follows 1, not reconfigured yet: its data is 1's last write, it keeps
-        // serving reads while its link has been down for less than the bound.
+        // still follows 1, not reconfigured yet: its data is 1's last write, and 2 takes
+        // writes it lacks. No reads until it has resynced from 2.
         let after = |three: ReplicaView, bound: ReadBound| {
             let v = |s| {
                 view(
@@ -743,7 +717,7 @@ mod tests {
         };
         // (case, node 3 as the new view lists it, the bound, its role)
         let table = [
-            ("link down 3 s", lost_link(3, 3), ReadBound::Auto, Replica),
+            ("link down 3 s", lost_link(3, 3), ReadBound::Auto, Fail),
             (
                 "past down-after + allowance (2 s + 5 s)",
                 lost_link(3, 8),
@@ -772,6 +746,15 @@ mod tests {
                 Fail,
             ),
             (
+                "reconfigured, link to the new primary not up yet",
+                ReplicaView {
+                    link_down: Duration::from_secs(3),
+                    ..replica(3, 2, "slave", false)
+                },
+                ReadBound::Auto,
+                Fail,
+            ),
+            (
                 "reconfigured, link to the new primary up",
                 replica(3, 2, "slave", true),
                 ReadBound::Auto,
@@ -784,9 +767,9 @@ mod tests {
     }
 
     #[test]
-    fn a_replica_the_leader_reconfigured_keeps_reads_before_any_sentinel_switched() {
-        // Drill 1 caught it: the leader (Sentinel 2) is in reconf_slaves at epoch 1, the
-        // others still at epoch 0; replica 3 has been reconfigured to the promoted 2.
+    fn a_replica_the_leader_reconfigured_serves_once_synced_before_any_sentinel_switched() {
+        // The leader (Sentinel 2) is in reconf_slaves at epoch 1, the others still at
+        // epoch 0; replica 3 has been reconfigured to the promoted 2.
         let with = |three: ReplicaView| {
             let mut leader = view(
                 2,
@@ -810,8 +793,8 @@ mod tests {
         };
         assert_eq!(
             with(linking),
-            Replica,
-            "its link not up yet, down since the crash"
+            Fail,
+            "its link not up yet: it lacks what 2 took since its promotion"
         );
         let never = ReplicaView {
             link_down: Duration::MAX,
@@ -821,10 +804,10 @@ mod tests {
     }
 
     #[test]
-    fn a_replica_reconfigured_to_the_new_primary_keeps_reads_until_its_link_is_up() {
-        // Drill 1 caught it: the leader has sent replica 3 `REPLICAOF` the new primary 2,
-        // and its INFO of 3 came before the link was up (down since the crash, 3.4 s);
-        // Sentinels 2 and 3 switched 150 ms ago and have not met 3 again.
+    fn a_replica_reconfigured_to_the_new_primary_has_no_reads_until_its_link_is_up() {
+        // The leader has sent replica 3 `REPLICAOF` the new primary 2, and its INFO of 3
+        // came before the link was up (down since the crash, 3.4 s); Sentinels 2 and 3
+        // switched 150 ms ago and have not met 3 again. 2 takes writes 3 lacks.
         let reconfigured = ReplicaView {
             link_down: Duration::from_millis(3400),
             ..replica(3, 2, "slave", false)
@@ -846,6 +829,11 @@ mod tests {
             vec![replica(2, 1, "slave,promoted", false), reconfigured.clone()],
         );
         leader.master.failover_state = Some("reconf_slaves".into());
+        let t = decide_auto(&[leader.clone(), switched(2), switched(3)], &[]).unwrap();
+        assert_eq!(t.roles[&redis(2)], Primary, "{t:?}");
+        assert_eq!(t.roles[&redis(3)], Fail, "{t:?}");
+        // Its link up: synced, it serves.
+        leader.replicas[1] = replica(3, 2, "slave", true);
         let t = decide_auto(&[leader, switched(2), switched(3)], &[]).unwrap();
         assert_eq!(t.roles[&redis(3)], Replica, "{t:?}");
         // A replica cut off from a primary of long standing is refused as before.
@@ -930,7 +918,7 @@ mod tests {
         };
         use PromoteAt::*;
         // (leader's failover-state, policy, replica 3's role); replica 2, left behind on
-        // the dead master, keeps its reads throughout.
+        // the dead master, keeps its reads until 3 may take writes.
         let table = [
             ("select_slave", at(SelectedSlave), Replica),
             ("send_slaveof_noone", at(SelectedSlave), Primary),
@@ -951,7 +939,8 @@ mod tests {
                 let t = decide(&views, &[], &policy, &Offsets::new()).unwrap();
                 let case = format!("{state} {:?}", policy.promote_at);
                 assert_eq!(t.roles[&redis(3)], three, "{case}");
-                assert_eq!(t.roles[&redis(2)], Replica, "{case}: left behind");
+                let two = if three == Primary { Fail } else { Replica };
+                assert_eq!(t.roles[&redis(2)], two, "{case}: left behind");
                 assert_eq!(t.roles[&redis(1)], Fail, "{case}");
                 assert!(
                     t.down.contains(&redis(1)),
@@ -1173,8 +1162,8 @@ mod foreseen {
         ];
         assert_eq!(
             roles(&views, PromoteAt::Foreseen),
-            [Fail, Primary, Replica],
-            "replica 3 was foreseen; the leader promotes 2"
+            [Fail, Primary, Fail],
+            "replica 3 was foreseen; the leader promotes 2 (3 lacks what 2 takes from now)"
         );
     }
 }

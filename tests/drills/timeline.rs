@@ -139,6 +139,12 @@ impl Timeline {
         self.first_sentinel_event(t, nodes, "+sdown master")
     }
 
+    /// The failover leader's `+selected-slave` at or after `t`: from then on the replica it
+    /// promotes may take writes.
+    pub(crate) fn first_selected_slave(&self, t: i64, nodes: &[usize]) -> Option<i64> {
+        self.first_sentinel_event(t, nodes, "+selected-slave")
+    }
+
     /// The first event starting with `what` at or after `t` from a Sentinel of `nodes`.
     fn first_sentinel_event(&self, t: i64, nodes: &[usize], what: &str) -> Option<i64> {
         self.events
