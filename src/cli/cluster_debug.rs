@@ -89,6 +89,8 @@ mod tests {
             ]),
             applied_epoch: None,
             write_blocks: Default::default(),
+            read_blocks: Default::default(),
+            online: Default::default(),
             holds: Default::default(),
             priorities_left: Default::default(),
         };
@@ -98,6 +100,8 @@ mod tests {
             roles: BTreeMap::new(),
             applied_epoch: None,
             write_blocks: Default::default(),
+            read_blocks: Default::default(),
+            online: Default::default(),
             holds: Default::default(),
             priorities_left: Default::default(),
         };

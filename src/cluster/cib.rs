@@ -21,8 +21,6 @@ pub(crate) struct Cib {
     /// status section. Pacemaker's rules prefer it to the permanent value, so a permanent
     /// write cannot move the blocks while one exists.
     pub(crate) transient_roles: BTreeMap<NodeName, RoleValue>,
-    /// Nodes where the status section shows `RedisLBReadBlock` running.
-    pub(crate) read_blocks: BTreeSet<NodeName>,
 }
 
 impl Cib {
@@ -278,11 +276,16 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
             roles,
             applied_epoch,
             write_blocks: running(AgentKind::Write.name()),
+            read_blocks: running(AgentKind::Read.name()),
+            online: online
+                .iter()
+                .filter(|(_, up)| **up)
+                .map(|(n, _)| n.clone())
+                .collect(),
             holds,
             priorities_left,
         },
         transient_roles,
-        read_blocks: running(AgentKind::Read.name()),
     })
 }
 
@@ -346,6 +349,7 @@ mod tests {
         assert_eq!(blocks(SETTLED), ["node2", "node3"]);
         let reads: Vec<String> = parse(SETTLED)
             .unwrap()
+            .state
             .read_blocks
             .into_iter()
             .map(|n| n.0)

@@ -150,6 +150,11 @@ pub(crate) struct ClusterState {
     /// Nodes where the status section shows `RedisLBWriteBlock` running (its writes are
     /// refused).
     pub(crate) write_blocks: BTreeSet<NodeName>,
+    /// Nodes where the status section shows `RedisLBReadBlock` running (its reads are
+    /// refused).
+    pub(crate) read_blocks: BTreeSet<NodeName>,
+    /// Nodes whose controller is online: Pacemaker can start a block there.
+    pub(crate) online: BTreeSet<NodeName>,
     /// Nodes carrying a `HOLD_ATTRIBUTE`, with its Unix time (unreadable: 0, no hold).
     pub(crate) holds: BTreeMap<NodeName, u64>,
     /// Nodes carrying a `PRIORITIES_ATTRIBUTE`, with its raw value.

@@ -256,7 +256,8 @@ struct ClusterRecord {
     holds: BTreeMap<NodeName, u64>,
     priorities: BTreeMap<NodeName, String>,
     transient: BTreeMap<NodeName, RoleValue>,
-    read_blocks: BTreeSet<NodeName>,
+    /// Set by a test; else where the rules put it, as the write blocks.
+    read_blocks: Option<BTreeSet<NodeName>>,
     writes: Vec<String>,
     /// Reads since the first write.
     polls: u32,
@@ -322,7 +323,7 @@ impl FakeCluster {
     /// Where RedisLBReadBlock runs.
     pub(crate) fn set_read_blocks(&self, nodes: &[&str]) {
         let mut state = self.state.lock().unwrap();
-        state.read_blocks = nodes.iter().map(|n| NodeName(n.to_string())).collect();
+        state.read_blocks = Some(nodes.iter().map(|n| NodeName(n.to_string())).collect());
     }
 }
 
@@ -356,17 +357,32 @@ impl Cluster for FakeCluster {
             .filter(|(_, v)| started && !primary(v))
             .map(|(n, _)| n.clone())
             .collect();
+        let serves = |v: &Option<RoleValue>| {
+            matches!(
+                v.as_ref().and_then(RoleValue::role),
+                Some(Role::Primary | Role::Replica)
+            )
+        };
+        let read_blocks = state.read_blocks.clone().unwrap_or_else(|| {
+            state
+                .roles
+                .iter()
+                .filter(|(_, v)| started && !serves(v))
+                .map(|(n, _)| n.clone())
+                .collect()
+        });
         Ok(Cib {
             state: ClusterState {
                 quorate: self.quorate,
                 roles: state.roles.clone(),
                 applied_epoch: state.epoch,
                 write_blocks,
+                read_blocks,
+                online: state.roles.keys().cloned().collect(),
                 holds: state.holds.clone(),
                 priorities_left: state.priorities.clone(),
             },
             transient_roles: state.transient.clone(),
-            read_blocks: state.read_blocks.clone(),
         })
     }
 

@@ -239,7 +239,11 @@ mod tests {
         s.replica_says(3, 90);
         let o = observe(&config(""), &c, &s, &no_dns);
         assert_eq!(role_of(&o, "node1"), Some(Role::Fail));
-        assert_eq!(role_of(&o, "node2"), Some(Role::Replica));
+        assert_eq!(
+            role_of(&o, "node2"),
+            Some(Role::Fail),
+            "lacks what node3 may take"
+        );
         assert_eq!(
             role_of(&o, "node3"),
             Some(Role::Primary),

@@ -208,9 +208,14 @@ pub(crate) fn decide(
             && !r.link_ok
             && !r.has_flag("disconnected")
             && r.link_down <= newest.master.last_ok_ping;
+        // Not once another replica is foreseen primary: its write port opens now, and it
+        // takes writes as soon as the leader promotes it, which the others lack until
+        // they resync from it. Their reads stop before it can take any (the sync waits
+        // for their read blocks before it promotes).
         let recent = !bound.is_zero()
             && (master_gone || silent_since_link)
-            && (r.link_ok || r.link_down < bound);
+            && (r.link_ok || r.link_down < bound)
+            && foreseen.as_ref().is_none_or(|f| *f == addr);
         if !is_down && addr != master && follows_master && (synced || recent) {
             let role = if foreseen.as_ref() == Some(&addr) {
                 Role::Primary
@@ -1045,13 +1050,14 @@ mod foreseen {
     fn a_crashed_masters_successor_is_the_primary_before_the_leader_picks_it() {
         let odown = "master,s_down,o_down";
         let all = |flags| [view(1, flags), view(2, flags), view(3, flags)];
-        // (case, views, promote_at, roles of Redis 1, 2, 3)
+        // (case, views, promote_at, roles of Redis 1, 2, 3); the replica not foreseen
+        // loses its reads with the foreseen one's write port opening.
         let table = [
             (
                 "o_down: the highest offset (3) is foreseen",
                 all(odown).to_vec(),
                 PromoteAt::Foreseen,
-                [Fail, Replica, Primary],
+                [Fail, Fail, Primary],
             ),
             (
                 "s_down at a majority, before o_down",
@@ -1061,7 +1067,7 @@ mod foreseen {
                     view(3, "master"),
                 ],
                 PromoteAt::Foreseen,
-                [Fail, Replica, Primary],
+                [Fail, Fail, Primary],
             ),
             (
                 "another setting waits for the leader",
@@ -1108,7 +1114,7 @@ mod foreseen {
         // Equal offsets: the lower run id.
         let asked: Offsets = [(redis(2), 30), (redis(3), 30)].into();
         let t = decide(&views, &[], &policy, &asked).unwrap();
-        assert_eq!([t.roles[&redis(2)], t.roles[&redis(3)]], [Primary, Replica]);
+        assert_eq!([t.roles[&redis(2)], t.roles[&redis(3)]], [Primary, Fail]);
         assert!(t.ask_offsets.is_empty());
         // Fresh views need no asking.
         let fresh = [1, 2, 3].map(|s| view(s, "master,s_down,o_down"));

@@ -158,7 +158,7 @@ fn table(c: &Cib, t: Option<&SentinelSummary>, problems: &mut Vec<String>) -> St
             ));
         }
         let (read, write) = (
-            c.read_blocks.contains(node),
+            c.state.read_blocks.contains(node),
             c.state.write_blocks.contains(node),
         );
         let (want_read, want_write) = blocks_for(value);
@@ -343,11 +343,12 @@ mod tests {
                     .collect(),
                 applied_epoch: Some(4),
                 write_blocks: [n("node2"), n("node3")].into(),
+                read_blocks: Default::default(),
+                online: nodes.iter().map(|node| n(node)).collect(),
                 holds: Default::default(),
                 priorities_left: Default::default(),
             },
             transient_roles: BTreeMap::new(),
-            read_blocks: Default::default(),
         };
         let mut assignment = Assignment::default();
         for (i, node) in nodes.iter().enumerate() {

@@ -50,13 +50,15 @@ pub(crate) enum SyncError {
         promotion: NodeName,
     },
     #[error(
-        "{} demoted but {} not running there after {} ms: not promoting {promotion} yet",
-        open.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
-        AgentKind::Write.name(),
+        "{} after {} ms: not promoting {promotion} yet",
+        not_running(open, reads_open),
         waited.as_millis()
     )]
     BlockNotRunning {
+        /// Nodes whose `RedisLBWriteBlock` is not running yet.
         open: Vec<NodeName>,
+        /// Nodes whose `RedisLBReadBlock` is not running yet.
+        reads_open: Vec<NodeName>,
         waited: Duration,
         promotion: NodeName,
     },
@@ -83,6 +85,23 @@ impl From<&SyncError> for HelperExit {
             | SyncError::BlockNotRunning { .. } => HelperExit::Retry,
         }
     }
+}
+
+/// "node1 demoted but RedisLBWriteBlock not running there; node3 ... RedisLBReadBlock ...".
+fn not_running(writes: &[NodeName], reads: &[NodeName]) -> String {
+    [(writes, AgentKind::Write), (reads, AgentKind::Read)]
+        .into_iter()
+        .filter(|(nodes, _)| !nodes.is_empty())
+        .map(|(nodes, kind)| {
+            let nodes: Vec<String> = nodes.iter().map(ToString::to_string).collect();
+            format!(
+                "{} demoted but {} not running there",
+                nodes.join(", "),
+                kind.name()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl SyncError {

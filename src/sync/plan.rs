@@ -13,6 +13,11 @@ pub(crate) struct Plan {
     /// Nodes whose `RedisLBWriteBlock` must be running before the promotion: every other
     /// node that may still run a master and is not down.
     pub(crate) wait_for: Vec<NodeName>,
+    /// Nodes whose `RedisLBReadBlock` must be running before the promotion: every other
+    /// node whose Redis the Sentinels know, that is not down and is not to serve reads.
+    /// Their data lacks what the new primary will acknowledge; they must not answer
+    /// reads once it can.
+    pub(crate) read_wait: Vec<NodeName>,
     pub(crate) promotion: Option<NodeName>,
 }
 
@@ -80,6 +85,11 @@ pub(crate) fn plan(
             })
             .cloned()
             .collect();
+        plan.read_wait = desired
+            .iter()
+            .filter(|(n, role)| *n != promotion && **role == Role::Fail && !down.contains(*n))
+            .map(|(n, _)| n.clone())
+            .collect();
     }
     plan
 }
@@ -142,8 +152,14 @@ mod tests {
             .map(|(n, r)| format!("{n}={r}"))
             .collect();
         let w: Vec<String> = p.wait_for.iter().map(|n| n.0.clone()).collect();
+        let r: Vec<String> = p.read_wait.iter().map(|n| n.0.clone()).collect();
+        let reads = if r.is_empty() {
+            String::new()
+        } else {
+            format!(" reads [{}]", r.join(" "))
+        };
         format!(
-            "demote [{}] wait [{}] promote {}",
+            "demote [{}] wait [{}]{reads} promote {}",
             d.join(" "),
             w.join(" "),
             p.promotion.as_ref().map_or("-".into(), |n| n.0.clone())
@@ -172,7 +188,7 @@ mod tests {
                 vec![("a", Some("primary")), ("b", Some("replica"))],
                 vec![("a", Fail), ("b", Primary)],
                 &[],
-                "demote [a=fail] wait [a] promote b",
+                "demote [a=fail] wait [a] reads [a] promote b",
             ),
             (
                 "the old primary is a synced replica already: no wait",
@@ -219,10 +235,11 @@ mod tests {
                 ],
                 vec![("a", Fail), ("b", Primary), ("c", Replica)],
                 &[],
-                "demote [] wait [a] promote b",
+                "demote [] wait [a] reads [a] promote b",
             ),
             (
-                "a node not a synced replica may run a master: wait, unless down",
+                "a node not a synced replica may run a master or lack the new one's \
+                 writes: wait for its blocks, unless down",
                 vec![
                     ("a", Some("primary")),
                     ("b", Some("replica")),
@@ -231,7 +248,7 @@ mod tests {
                 ],
                 vec![("a", Fail), ("b", Primary), ("c", Fail), ("d", Fail)],
                 &["d"],
-                "demote [a=fail c=fail d=fail] wait [a c] promote b",
+                "demote [a=fail c=fail d=fail] wait [a c] reads [a c] promote b",
             ),
             (
                 "returning old master stays fail until synced",

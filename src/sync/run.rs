@@ -156,6 +156,7 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
         promotion: &NodeName,
         state: &ClusterState,
         wait_for: &mut Vec<NodeName>,
+        read_wait: &mut Vec<NodeName>,
     ) -> Result<(), SyncError> {
         let Ok(verdict) = verdict(self.config, self.sentinels) else {
             return Ok(());
@@ -170,16 +171,18 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
                 promotion: promotion.clone(),
             });
         }
+        // Synced to the new primary by now (a replica resyncing after the switch, the old
+        // master converted): it answers writes with READONLY and has what the new primary
+        // takes, as in the plan.
+        let synced = |n: &NodeName| now.desired.get(n) == Some(&Role::Replica);
         wait_for.retain(|n| {
             let down = now.down.contains(n);
             if down {
                 report.given_up.push(n.clone());
             }
-            // Synced to the new primary by now (a replica resyncing after the switch, the
-            // old master converted): it answers writes with READONLY, as in the plan.
-            let synced = now.desired.get(n) == Some(&Role::Replica);
-            !down && !synced
+            !down && !synced(n)
         });
+        read_wait.retain(|n| !now.down.contains(n) && !synced(n));
         Ok(())
     }
 
@@ -210,7 +213,11 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
         // is as recent as a second read would be (only the Sentinels were asked since),
         // so the promotion goes at once. The common case at a crash: the lost master's
         // node was demoted by an earlier sync, when the Sentinels first called it down.
-        if plan.demotions.is_empty() && plan.wait_for.is_empty() && !new_epoch {
+        if plan.demotions.is_empty()
+            && plan.wait_for.is_empty()
+            && reads_open(&plan.read_wait, before).is_empty()
+            && !new_epoch
+        {
             self.cluster.set_role(promotion, Role::Primary)?;
             report.written.push((promotion.clone(), Role::Primary));
             return Ok(());
@@ -221,6 +228,7 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
         let start = Instant::now();
         let mut rounds = 0;
         let mut wait_for = plan.wait_for.clone();
+        let mut read_wait = plan.read_wait.clone();
         let mut asked = Instant::now();
         loop {
             let now = self.cluster.state()?;
@@ -246,14 +254,15 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
             // after they relist the old master), nothing there takes writes.
             if asked.elapsed() >= SENTINEL_RECHECK {
                 asked = Instant::now();
-                self.drop_down_nodes(report, promotion, &now, &mut wait_for)?;
+                self.drop_down_nodes(report, promotion, &now, &mut wait_for, &mut read_wait)?;
             }
             let open: Vec<NodeName> = wait_for
                 .iter()
                 .filter(|n| !now.write_blocks.contains(*n))
                 .cloned()
                 .collect();
-            if open.is_empty() {
+            let reads_open = reads_open(&read_wait, &now);
+            if open.is_empty() && reads_open.is_empty() {
                 break;
             }
             if start.elapsed() >= self.config.block_wait {
@@ -261,6 +270,7 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
                 report.wait_reads = rounds;
                 return Err(SyncError::BlockNotRunning {
                     open,
+                    reads_open,
                     waited: start.elapsed(),
                     promotion: promotion.clone(),
                 });
@@ -269,7 +279,7 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
         }
         // Reading the CIB after the demotion is how a sync waits for the block: even the
         // first read counts (the re-check rides on it).
-        if !plan.wait_for.is_empty() {
+        if !plan.wait_for.is_empty() || !plan.read_wait.is_empty() {
             report.waited = start.elapsed();
             report.wait_reads = rounds;
         }
@@ -277,4 +287,15 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
         report.written.push((promotion.clone(), Role::Primary));
         Ok(())
     }
+}
+
+/// Of `nodes`, those whose `RedisLBReadBlock` is not running yet although Pacemaker could
+/// start it (a node whose controller is offline runs nothing of ours; its guard, which
+/// cannot ask Pacemaker, refuses its reads).
+fn reads_open(nodes: &[NodeName], state: &ClusterState) -> Vec<NodeName> {
+    nodes
+        .iter()
+        .filter(|n| state.online.contains(*n) && !state.read_blocks.contains(*n))
+        .cloned()
+        .collect()
 }

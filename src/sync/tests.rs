@@ -117,6 +117,52 @@ fn a_block_that_never_starts_stops_the_promotion_and_asks_for_a_retry() {
     assert_eq!(cl.roles(), some(&["fail", "replica", "replica"]));
 }
 
+/// Node2 promoted after node1's crash, node3 still following the dead node1 (not
+/// reconfigured yet): it lacks what node2 will acknowledge.
+fn left_behind() -> FakeSentinels {
+    let s = FakeSentinels::agreeing(2, 1, &[1]);
+    for n in 1..=3 {
+        let mut v = view(n, 2, 1, &[1]);
+        for r in v.replicas.iter_mut().filter(|r| r.addr == redis(3)) {
+            r.master = Some(redis(1));
+            r.link_ok = false;
+            r.link_down = std::time::Duration::from_secs(2);
+        }
+        s.set(n, Ok(v));
+    }
+    s
+}
+
+#[test]
+fn a_replica_left_behind_has_its_reads_refused_before_the_promotion() {
+    let (c, s) = (config(), left_behind());
+    let cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
+    // Node3's read block never starts: no promotion.
+    cl.set_read_blocks(&["node1"]);
+    let err = sync(&c, &s, &cl, false).unwrap_err();
+    assert_eq!(err.exit().code(), 1, "{err}");
+    assert!(
+        err.to_string()
+            .contains("node3 demoted but RedisLBReadBlock not running there"),
+        "{err}"
+    );
+    assert_eq!(cl.roles(), some(&["fail", "replica", "fail"]));
+    // Where it starts as the rules say, the promotion follows it.
+    let cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
+    sync(&c, &s, &cl, false).unwrap();
+    assert_eq!(
+        cl.writes(),
+        [
+            "node1 epoch=1",
+            "node1=fail",
+            "node3=fail",
+            "read",
+            "read",
+            "node2=primary"
+        ]
+    );
+}
+
 /// Just after `+switch-master`: the old master (node1) relisted as a replica that is not
 /// connected yet (a former master's link was never up: Redis says -1, Sentinel -1000);
 /// whether it is alive the Sentinels only know down-after-milliseconds later.

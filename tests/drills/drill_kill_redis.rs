@@ -2,9 +2,10 @@
 //! 10 ms and every node's read port is probed every 20 ms. No write may be acknowledged
 //! by a node that was not the primary at that moment. The promoted node may not refuse
 //! reads from the first `+sdown` of the dead master to the end, the other survivor not
-//! until the leader's `+selected-slave` (the replicas' data is the newest there is until
-//! the promoted one may take writes; from then the other lacks them until it resyncs
-//! from it), both at most until the read bound. Reported: the write gap and the
+//! until a majority of the Sentinels see the master down (the replicas' data is the
+//! newest there is until one of them may take writes: the sync may foresee which from
+//! then, and refuses the other's reads until it resyncs from it), both at most until the
+//! read bound. Reported: the write gap and the
 //! acknowledged writes lost (async replication may lose the last few acks before the
 //! kill: reported, not failed).
 
@@ -64,10 +65,10 @@ pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
     match tl.first_master_sdown(kill, &all) {
         Some(sdown) => {
             let survivors = all.iter().filter(|&&n| n != primary);
-            let selected = tl.first_selected_slave(kill, &all);
+            let foreseeable = tl.majority_master_sdown(kill, &all);
             for &n in survivors {
                 let p = NodePort::new(n, READ_PORT);
-                let until = match selected {
+                let until = match foreseeable {
                     Some(t) if n != new => t.min(kill + READ_BOUND_US),
                     _ => kill + READ_BOUND_US,
                 };
@@ -75,7 +76,7 @@ pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
                 if !refused.is_empty() {
                     errors.push(format!(
                         "{} after the master's +sdown (before {:+} ms: the read bound, or for \
-                         a replica not promoted the leader's +selected-slave)",
+                         a replica not promoted a majority's +sdown)",
                         describe_refused(&tl, p, &refused),
                         tl.ms(until)
                     ));

@@ -139,10 +139,15 @@ impl Timeline {
         self.first_sentinel_event(t, nodes, "+sdown master")
     }
 
-    /// The failover leader's `+selected-slave` at or after `t`: from then on the replica it
-    /// promotes may take writes.
-    pub(crate) fn first_selected_slave(&self, t: i64, nodes: &[usize]) -> Option<i64> {
-        self.first_sentinel_event(t, nodes, "+selected-slave")
+    /// When a majority of the Sentinels of `nodes` have each logged `+sdown master` at or
+    /// after `t`: from then on the sync may foresee the promotion.
+    pub(crate) fn majority_master_sdown(&self, t: i64, nodes: &[usize]) -> Option<i64> {
+        let mut at: Vec<i64> = nodes
+            .iter()
+            .filter_map(|&n| self.first_sentinel_event(t, &[n], "+sdown master"))
+            .collect();
+        at.sort_unstable();
+        at.get(nodes.len() / 2).copied()
     }
 
     /// The first event starting with `what` at or after `t` from a Sentinel of `nodes`.

@@ -693,7 +693,21 @@ EOF
     out=$(in_host "$h" redis-ha backup --config /root/wrong-user.conf /root 2>&1 || true)
     [[ $out == *'as user nobody'*WRONGPASS* ]] || die "drill acl: a wrong redis_user: $out"
     in_host "$h" rm -f /root/wrong-user.conf
-    say "drill acl: passes (NOAUTH without a user, NOPERM beyond each user's rules, status and a backup as the helper's users, a wrong user named)"
+    # A switchover as the helper's users: CONFIG GET/SET of replica-priority, INFO, and
+    # SENTINEL FAILOVER must all be within their rules.
+    local p q moved
+    p=$(primary_host) || die "drill acl: no primary"
+    in_host "$p" redis-ha switchover --timeout 60s >"$STATE/drill-acl-switchover.out" 2>&1 ||
+        die "drill acl: redis-ha switchover as the helper's users: $(tail -n 8 "$STATE/drill-acl-switchover.out")"
+    grep -q 'restored to' "$STATE/drill-acl-switchover.out" ||
+        die "drill acl: the switchover gave back no replica-priority: $(cat "$STATE/drill-acl-switchover.out")"
+    q=$(primary_host) || die "drill acl: no primary after the switchover"
+    [[ $q != "$p" ]] || die "drill acl: the primary is still $p after the switchover"
+    moved=$(grep -o 'writes were refused for [0-9]* ms' "$STATE/drill-acl-switchover.out" | head -n 1)
+    say "switchover as the helper's users: $p -> $q, $moved"
+    wait_for 60 "redis-ha status exit 0 on every host after the switchover" status_all_ok ||
+        die "drill acl: the cluster did not settle after the switchover: $(roles_line)"
+    say "drill acl: passes (NOAUTH without a user, NOPERM beyond each user's rules, status, a backup and a switchover as the helper's users, a wrong user named)"
 }
 
 drill_a() {
