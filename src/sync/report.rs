@@ -62,7 +62,7 @@ impl Report {
         );
         if !self.waited.is_zero() {
             line.push_str(&format!(
-                "; waited {} ms ({} CIB read{}) for the old primary's write block",
+                "; waited {} ms ({} CIB read{}) for the demoted nodes' blocks",
                 self.waited.as_millis(),
                 self.wait_reads,
                 if self.wait_reads == 1 { "" } else { "s" }

@@ -186,7 +186,7 @@ fn switchover_demotes_waits_for_the_block_then_promotes() {
     assert!(out.stderr.contains("wrote node1="), "{out}");
     assert!(out.stderr.contains(&format!("{new_node}=primary")), "{out}");
     assert!(
-        out.stderr.contains("for the old primary's write block"),
+        out.stderr.contains("for the demoted nodes' blocks"),
         "waited?\n{out}"
     );
     let roles = s.roles();
