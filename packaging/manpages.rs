@@ -304,8 +304,10 @@ Sentinel's scripts hand their events to.
 The sync service's socket (mode 0660, group redis; only root and user redis may ask),
 in \fI/run/redis\-ha\fR (0750, group redis).
 .TP
-.I /run/lock/redis\-ha.lock\fR, \fI/run/lock/redis\-ha\-sync.lock
-Host\-wide locks of the agents and of the sync.
+.I /run/redis\-ha/host.lock\fR, \fI/run/redis\-ha/sync.lock
+Host\-wide locks of the agents (mode 0600) and of the sync (0640, group redis).
+They are opened without following links and only once the directory and the file
+are root's; root makes them when missing.
 .TP
 .I /usr/share/doc/redis\-ha\-ocf/
 The README and the configuration snippets (Pacemaker, Sentinel, HAProxy, ACL).

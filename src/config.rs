@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::blocks::AgentKind;
 use crate::firewall::{Families, MatchBy, Port};
 use crate::process::Process;
+use crate::run_dir::RUN_DIR;
 use crate::sentinel::{
     AclUser, Addr, Credentials, RedisClients, RedisSentinels, SENTINEL_PORT, canonical_host,
     parse_addr, read_password,
@@ -15,10 +16,6 @@ use crate::sentinel::{
 
 /// Where the config lives unless `REDIS_HA_CONFIG` says otherwise.
 pub(crate) const DEFAULT_PATH: &str = "/etc/redis-ha/redis-ha.conf";
-
-/// Our directory under /run (`packaging/tmpfiles.d`: root:redis 0750): the guard's record
-/// and the sync service's socket.
-pub(crate) const RUN_DIR: &str = "/run/redis-ha";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Config {

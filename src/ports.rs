@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::config::GuardSettings;
 use crate::firewall::{Backend, Families, Family, FirewallError, MatchBy, Port, Rule, Xtables};
-use crate::lock::{self, HostLock, LockError};
+use crate::lock::{HostLock, LockError, LockFile};
 
 /// What `redis-ha ports` manages.
 #[derive(Debug, Clone)]
@@ -168,7 +168,7 @@ fn xtables(wait: Duration) -> Xtables {
 
 pub(crate) fn install(cfg: &PortsConfig, wait: Duration) -> Result<String, PortsError> {
     checked(cfg)?;
-    let _lock = HostLock::acquire(&lock::default_path(), wait)?;
+    let _lock = HostLock::acquire(&LockFile::host(), wait)?;
     let x = xtables(wait);
     let mut report = String::new();
     let wanted = desired(cfg);
@@ -235,7 +235,7 @@ pub(crate) fn check(cfg: &PortsConfig, wait: Duration) -> Result<String, PortsEr
 }
 
 pub(crate) fn remove(cfg: &PortsConfig, wait: Duration) -> Result<String, PortsError> {
-    let _lock = HostLock::acquire(&lock::default_path(), wait)?;
+    let _lock = HostLock::acquire(&LockFile::host(), wait)?;
     let x = xtables(wait);
     let mut report = String::new();
     for &family in cfg.families.list() {

@@ -1,7 +1,5 @@
 //! What start, stop, monitor and validate-all decide, against the `Firewall` trait.
 
-use std::path::PathBuf;
-
 use super::error::AgentError;
 use super::params::Params;
 use super::state::StateFile;
@@ -9,7 +7,7 @@ use crate::blocks::AgentKind;
 use crate::blocks::CHAIN;
 use crate::firewall::block::BadValue;
 use crate::firewall::{Backend, Block, ChainName, Families, Firewall, FirewallError, Presence};
-use crate::lock::HostLock;
+use crate::lock::{HostLock, LockFile};
 use crate::ocf::{Logger, OcfCode, OcfEnv};
 
 /// One agent invocation: its inputs, already read, and the effects it may use.
@@ -21,7 +19,7 @@ pub(crate) struct Agent<'a, F: Firewall> {
     pub(crate) params: Result<Params, BadValue>,
     pub(crate) state: StateFile,
     pub(crate) is_root: bool,
-    pub(crate) lock_path: PathBuf,
+    pub(crate) lock: LockFile,
 }
 
 type Outcome = Result<OcfCode, AgentError>;
@@ -42,7 +40,7 @@ impl<F: Firewall> Agent<'_, F> {
     }
 
     fn lock(&self) -> Result<HostLock, AgentError> {
-        Ok(HostLock::acquire(&self.lock_path, self.env.budget())?)
+        Ok(HostLock::acquire(&self.lock, self.env.budget())?)
     }
 
     pub(crate) fn validate(&self) -> Outcome {

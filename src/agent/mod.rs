@@ -12,7 +12,7 @@ use std::io::Write;
 
 use crate::blocks::AgentKind;
 use crate::firewall::{Iptables, Xtables};
-use crate::lock;
+use crate::lock::LockFile;
 use crate::ocf::{Action, Logger, OcfCode, OcfEnv};
 use crate::process::Process;
 use actions::Agent;
@@ -55,7 +55,7 @@ pub(crate) fn run(kind: AgentKind, p: &Process) -> i32 {
         params,
         state: StateFile::new(&env.rsctmp, kind, env.instance.as_deref()),
         is_root: nix::unistd::geteuid().is_root(),
-        lock_path: lock::default_path(),
+        lock: LockFile::host(),
     };
     let outcome = match action {
         Action::Start => agent.start(),

@@ -8,6 +8,7 @@ use super::params;
 use super::state::StateFile;
 use crate::blocks::AgentKind;
 use crate::firewall::fake::FakeFirewall;
+use crate::lock::LockFile;
 use crate::ocf::{Logger, OcfCode, OcfEnv};
 use crate::process::Process;
 
@@ -56,7 +57,7 @@ fn with_agent<R>(
         }),
         state: StateFile::new(&dir.0, kind, Some("w")),
         is_root,
-        lock_path: dir.0.join("lock"),
+        lock: LockFile::scratch(&dir.0, "lock"),
     };
     f(&agent)
 }
@@ -191,7 +192,7 @@ fn stop_with_nothing_to_do_succeeds_where_no_state_can_be() {
             params: params::parse(kind, |_| None),
             state: StateFile::new(&rsctmp, kind, Some(instance)),
             is_root: true,
-            lock_path: dir.0.join("lock"),
+            lock: LockFile::scratch(&dir.0, "lock"),
         };
         assert_eq!(code(agent.stop()), 0, "{case}");
     }

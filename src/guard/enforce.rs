@@ -2,14 +2,13 @@
 //! host lock, with the guard's tag (`redis-ha:guard:PORT`), so Pacemaker's view of the
 //! block clones is never disturbed and either can be lifted without the other.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use super::rules::Decision;
 use crate::blocks::CHAIN;
 use crate::config::GuardSettings;
 use crate::firewall::{Backend, Block, ChainName, Firewall, FirewallError, Port, RejectWith};
-use crate::lock::{HostLock, LockError};
+use crate::lock::{HostLock, LockError, LockFile};
 
 /// Why the guard's rules could not be put in force.
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +39,7 @@ pub(crate) fn block(settings: &GuardSettings, port: Port) -> Block {
 /// Remembers what it last put in force, and at which ruleset version, so that a round
 /// with nothing to change runs no iptables at all.
 pub(crate) struct Enforcer {
-    lock_path: PathBuf,
+    lock: LockFile,
     lock_wait: Duration,
     /// What the last round managed and put in force, and the ruleset version then.
     last: Option<Last>,
@@ -55,9 +54,9 @@ struct Last {
 }
 
 impl Enforcer {
-    pub(crate) fn new(lock_path: PathBuf, lock_wait: Duration) -> Self {
+    pub(crate) fn new(lock: LockFile, lock_wait: Duration) -> Self {
         Enforcer {
-            lock_path,
+            lock,
             lock_wait,
             last: None,
         }
@@ -97,7 +96,7 @@ impl Enforcer {
         {
             return Ok(false);
         }
-        let _lock = HostLock::acquire(&self.lock_path, self.lock_wait)?;
+        let _lock = HostLock::acquire(&self.lock, self.lock_wait)?;
         Ok(self.change(firewall, &all, &wanted)?)
     }
 
@@ -142,25 +141,25 @@ mod tests {
         }
     }
 
-    /// The lock file of one test, removed when it ends.
-    struct LockFile(PathBuf);
+    /// The directory of one test's lock, removed when it ends.
+    struct LockDir(std::path::PathBuf);
 
-    impl Drop for LockFile {
+    impl Drop for LockDir {
         fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
+            let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 
-    /// An enforcer, a firewall at generation 1, and the test's lock file.
-    fn enforcer(name: &str) -> (Enforcer, FakeFirewall, LockFile) {
-        let lock =
+    /// An enforcer, a firewall at generation 1, and the test's lock directory.
+    fn enforcer(name: &str) -> (Enforcer, FakeFirewall, LockDir) {
+        let dir =
             std::env::temp_dir().join(format!("redis-ha-guard-lock-{}-{name}", std::process::id()));
         let fw = FakeFirewall::default();
         fw.generation.set(Some(1));
         (
-            Enforcer::new(lock.clone(), Duration::from_secs(1)),
+            Enforcer::new(LockFile::scratch(&dir, "lock"), Duration::from_secs(1)),
             fw,
-            LockFile(lock),
+            LockDir(dir),
         )
     }
 

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::cluster::{Cluster, NodeName, Pacemaker};
 use crate::config::{Config, ConfigError, GuardSettings};
 use crate::firewall::{Iptables, Port, Xtables};
+use crate::lock::LockFile;
 use crate::observe::{Observation, Resolve, observe};
 use crate::ocf::Logger;
 use crate::sentinel::{Sentinels, resolve};
@@ -127,7 +128,7 @@ pub(crate) fn close_at_boot(settings: &GuardSettings) -> Result<bool, GuardError
         write: Some(AT_BOOT.to_string()),
         read: Some(AT_BOOT.to_string()),
     };
-    Enforcer::new(crate::lock::default_path(), Duration::from_secs(10)).apply(
+    Enforcer::new(LockFile::host(), Duration::from_secs(10)).apply(
         &firewall(),
         settings,
         Some(&decision),
@@ -140,7 +141,7 @@ pub(crate) fn close_at_boot(settings: &GuardSettings) -> Result<bool, GuardError
 /// `wake` fires (a Sentinel event, a sync that wrote a role), logs every change. Its
 /// rules stay when the process ends: what was refused stays refused.
 pub(crate) fn run(path: &Path, log: &Logger, wake: &Trigger) -> ! {
-    let mut enforcer = Enforcer::new(crate::lock::default_path(), Duration::from_secs(2));
+    let mut enforcer = Enforcer::new(LockFile::host(), Duration::from_secs(2));
     let mut shown: Option<Record> = None;
     let mut last_error = String::new();
     loop {

@@ -32,19 +32,23 @@ impl Unserved {
 }
 
 /// The outcome of the script's own sync after the service was found absent (`service`
-/// says how): failures to reach the CIB or the lock are the missing service's.
+/// says how): failures to reach the CIB or the lock (not there yet, or not ours to
+/// open) are the missing service's; a lock refused as unsafe is a problem of its own.
 pub(crate) fn without_service(
     service: &str,
     result: Result<(), SyncError>,
 ) -> Result<(), Unserved> {
     match result {
         Ok(()) => Ok(()),
-        Err(e @ (SyncError::Cluster(_) | SyncError::Lock(LockError::Open { .. }))) => {
-            Err(Unserved::NoService {
-                service: service.to_string(),
-                sync: e,
-            })
-        }
+        Err(
+            e @ (SyncError::Cluster(_)
+            | SyncError::Lock(
+                LockError::Open { .. } | LockError::OpenDir { .. } | LockError::Missing { .. },
+            )),
+        ) => Err(Unserved::NoService {
+            service: service.to_string(),
+            sync: e,
+        }),
         Err(e) => Err(Unserved::Sync(e)),
     }
 }
@@ -53,6 +57,7 @@ pub(crate) fn without_service(
 mod tests {
     use super::*;
     use crate::cluster::ClusterError;
+    use crate::lock::Problem;
 
     #[test]
     fn without_the_service_a_sync_that_cannot_reach_the_cib_retries_and_says_why() {
@@ -65,9 +70,21 @@ mod tests {
                 ClusterError::Transient { command, reason }
             })
         };
+        let path = || std::path::PathBuf::from("/run/redis-ha/sync.lock");
+        let denied = || std::io::Error::from(std::io::ErrorKind::PermissionDenied);
         let lock = SyncError::Lock(LockError::Open {
-            path: "/run/lock/redis-ha-sync.lock".into(),
-            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+            path: path(),
+            source: denied(),
+        });
+        let lock_dir = SyncError::Lock(LockError::OpenDir {
+            path: path(),
+            dir: "/run/redis-ha".into(),
+            source: denied(),
+        });
+        let lock_missing = SyncError::Lock(LockError::Missing { path: path() });
+        let lock_unsafe = SyncError::Lock(LockError::Unsafe {
+            path: path(),
+            problem: Problem::Symlink,
         });
         // (case, the script's own sync, its exit, whether the message names the service)
         type Row = (
@@ -76,7 +93,7 @@ mod tests {
             Option<HelperExit>,
             bool,
         );
-        let table: [Row; 6] = [
+        let table: [Row; 9] = [
             ("done", Ok(()), None, false),
             (
                 "not allowed to run cibadmin",
@@ -95,6 +112,24 @@ mod tests {
                 Err(lock),
                 Some(HelperExit::Retry),
                 true,
+            ),
+            (
+                "lock directory not enterable",
+                Err(lock_dir),
+                Some(HelperExit::Retry),
+                true,
+            ),
+            (
+                "lock not made yet",
+                Err(lock_missing),
+                Some(HelperExit::Retry),
+                true,
+            ),
+            (
+                "lock refused as unsafe",
+                Err(lock_unsafe),
+                Some(HelperExit::Retry),
+                false,
             ),
             (
                 "no quorum",

@@ -9,7 +9,7 @@ use super::run::Sync;
 use crate::cluster::Pacemaker;
 use crate::config::Config;
 use crate::exit::HelperExit;
-use crate::lock::{self, HostLock};
+use crate::lock::{HostLock, LockFile};
 use crate::ocf::Logger;
 use crate::sentinel::{RedisServers, resolve};
 
@@ -31,7 +31,7 @@ pub(crate) fn reporting(
     dry_run: bool,
 ) -> (Report, Result<(), SyncError>) {
     let start = Instant::now();
-    let ready = HostLock::acquire(&lock::sync_path(), LOCK_WAIT)
+    let ready = HostLock::acquire(&LockFile::sync(), LOCK_WAIT)
         .map_err(SyncError::from)
         .and_then(|lock| Ok((lock, config.sentinel_client()?)));
     let (_lock, sentinels) = match ready {

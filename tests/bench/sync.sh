@@ -56,7 +56,7 @@
 # with pass/miss. Missed targets do not fail the script; a command that exits non-zero or
 # does not do what its figure says (wrong writes, wrong log line) does (its figure would be
 # meaningless).
-# The helper takes a host-wide lock (/run/lock/redis-ha-sync.lock): a sync running
+# The helper takes a host-wide lock (/run/redis-ha/sync.lock): a sync running
 # elsewhere on the host meanwhile (`make test`) would add its wait to these figures.
 set -euo pipefail
 

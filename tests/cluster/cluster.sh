@@ -292,7 +292,7 @@ if [ -d /var/log/crmsh ]; then mount -n --bind "$nd/log-crmsh" /var/log/crmsh; f
 # libqb rings and corosync'"'"'s blackbox.
 mount -n -t tmpfs -o mode=1777,size=512m rha-shm /dev/shm
 # A fresh /run (/var/run links to it): pid files and locks of corosync, xtables, our
-# agents (/run/lock/redis-ha.lock, /run/resource-agents) must be per node. It is built
+# agents (/run/redis-ha/host.lock, /run/resource-agents) must be per node. It is built
 # in the node dir, the state dir is mounted into it at its own path (the daemons read
 # their configs there), then it is moved over /run.
 mount -n -t tmpfs -o mode=0755,size=64m rha-run "$nd/run"

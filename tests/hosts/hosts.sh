@@ -886,7 +886,7 @@ ours_left() {
             /usr/lib/systemd/system/redis-ha-sync.service /usr/lib/systemd/system/redis-ha-backup.service \
             /usr/lib/systemd/system/redis-ha-backup.timer /usr/lib/systemd/system/redis-ha-ports.service \
             /usr/lib/systemd/system/redis-sentinel.service.d/redis-ha.conf /usr/lib/tmpfiles.d/redis-ha-ocf.conf \
-            /usr/share/doc/redis-ha-ocf /run/lock/redis-ha-sync.lock /run/redis-ha /usr/share/man/man8/redis-ha.8.gz \
+            /usr/share/doc/redis-ha-ocf /run/lock/redis-ha.lock /run/lock/redis-ha-sync.lock /run/redis-ha /usr/share/man/man8/redis-ha.8.gz \
             /var/cache/redis-ha-ansible; do
             [ -e "$f" ] || [ -L "$f" ] && echo "file $f"
         done
@@ -930,10 +930,10 @@ drill_d() {
     in_host "$h" rm -rf /etc/redis-ha/redis.pass /etc/redis-ha/sentinel.pass /var/cache/redis-ha-ansible
     in_host "$h" dpkg -r redis-ha-ocf >"$STATE/drill-d-dpkg.log" 2>&1 || die "drill d: dpkg -r failed: $(tail -n 5 "$STATE/drill-d-dpkg.log")"
     # dpkg -r keeps the configuration (a conffile) and the runtime files of tmpfiles.d
-    # (the sync lock, /run/redis-ha: postrm removes them at purge); anything else is a
+    # (/run/redis-ha and its locks: postrm removes them at purge); anything else is a
     # leftover.
     left=$(ours_left "$h")
-    [[ $(grep -v -e '^file /etc/redis-ha$' -e '^file /run/lock/redis-ha-sync.lock$' -e '^file /run/redis-ha$' <<<"$left" | grep -c .) == 0 ]] ||
+    [[ $(grep -v -e '^file /etc/redis-ha$' -e '^file /run/redis-ha$' <<<"$left" | grep -c .) == 0 ]] ||
         die "drill d: after dpkg -r, $h still holds: $(paste -sd' ' <<<"$left")"
     say "after dpkg -r: only the configuration and runtime files are left ($(paste -sd' ' <<<"$left"))"
     in_host "$h" dpkg -P redis-ha-ocf >>"$STATE/drill-d-dpkg.log" 2>&1 || die "drill d: dpkg -P failed"

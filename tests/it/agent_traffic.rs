@@ -2,7 +2,7 @@
 //! client actually gets on the read and write ports, and what iptables lists, as Pacemaker
 //! drives start, stop, monitor and validate-all.
 
-use std::fs::OpenOptions;
+use std::fs::File;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -33,8 +33,8 @@ pub(crate) const AGENTS: [Kind; 2] = [READ, WRITE];
 /// The agents' default filter chain.
 pub(crate) const CHAIN: &str = "REDIS-HA";
 
-/// The host-wide lock every agent and `redis-ha ports` take (Debian has `/run/lock`).
-const HOST_LOCK: &str = "/run/lock/redis-ha.lock";
+/// The host-wide lock every agent and `redis-ha ports` take, in our own run directory.
+const HOST_LOCK: &str = "/run/redis-ha/host.lock";
 
 /// Short enough to keep the DROP cases fast, long enough for a namespace on a busy host.
 const DROP_WAIT: Duration = Duration::from_millis(400);
@@ -730,12 +730,8 @@ fn not_root_is_a_permission_error_and_changes_nothing() {
 fn start_gives_up_on_a_held_host_lock_with_a_reason_and_changes_nothing() {
     let node = Node::new("lock");
     let before = node.tables();
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(HOST_LOCK)
-        .unwrap();
+    // `redis-ha ports install` made it; a read-only descriptor is all flock needs.
+    let file = File::open(HOST_LOCK).unwrap();
     // Held for about a second: every other test's agent waits on this lock too.
     let held = Flock::lock(file, FlockArg::LockExclusive)
         .map_err(|(_, e)| e)

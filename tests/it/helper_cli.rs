@@ -81,37 +81,6 @@ fn reconfig_for_another_master_gives_up() {
     assert!(out.stderr.contains("\"cache\""), "{out}");
 }
 
-/// Sentinel runs its scripts as `redis`; the sync lock may have been created by root
-/// (`redis-ha sync` by hand, 0644). It must still lock: the run goes on to ask the
-/// cluster (none answers here, a retry), not stop at the lock file.
-#[test]
-fn a_lock_file_root_created_still_locks_for_another_user() {
-    let dir = TempDir::new("lock-user");
-    std::fs::write(
-        dir.join("redis-ha.conf"),
-        "master_name = redis-ha\nsentinel = 127.0.0.1:1\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        dir.join("redis-ha.conf"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o644),
-    )
-    .unwrap();
-    // The helper's own lock path; creating it as root is what `redis-ha sync` does.
-    let lock = std::path::Path::new("/run/lock/redis-ha-sync.lock");
-    if !lock.exists() {
-        std::fs::File::create(lock).unwrap();
-    }
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(dir.persona("redis-ha"))
-        .args(["sync", "--config"])
-        .arg(dir.join("redis-ha.conf"));
-    let out = run(&mut cmd).expect(1);
-    assert!(!out.stderr.contains("lock"), "{out}");
-    assert!(out.stderr.contains("cibadmin --query failed"), "{out}");
-}
-
 /// Sentinel passes an event's description as it is: a newline in it must not make a log
 /// line of its own.
 #[test]

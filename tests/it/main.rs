@@ -14,6 +14,7 @@ mod cluster;
 mod handoff;
 mod helper_cli;
 mod install;
+mod locks;
 mod peer_tools;
 mod ports;
 mod sentinels;

@@ -202,7 +202,7 @@ fn meta_data_as_nobody_is_identical_and_writes_nothing() {
         let made: Vec<_> = fs::read_dir(&cwd).unwrap().collect();
         assert!(made.is_empty(), "meta-data wrote {made:?} into its cwd");
         // The host lock is the one other file the agent opens; root's agents create it.
-        let lock = Path::new("/run/lock/redis-ha.lock");
+        let lock = Path::new("/run/redis-ha/host.lock");
         if let Ok(meta) = fs::metadata(lock) {
             assert_ne!(
                 meta.uid(),

@@ -2,7 +2,7 @@
 # The Debian package as a user meets it (run by `make test` after `make deb`, as root):
 # dpkg -i; Pacemaker's tools, pcs and crmsh show the agents' documentation; the man
 # pages render without warnings; systemd-analyze accepts the units and the Sentinel
-# drop-in, which widens nothing; tmpfiles made the sync lock and /run/redis-ha; the ACL
+# drop-in, which widens nothing; tmpfiles made /run/redis-ha and its locks; the ACL
 # snippets (tests/package/acl.sh) and the backup round trip
 # (tests/package/backup.sh) against the installed files; then dpkg -r and dpkg -P
 # leave nothing behind. `make install` is undone first (dpkg would take over its
@@ -138,13 +138,17 @@ for unit in "${units[@]}"; do
 done
 ok "the package enables none of its units (the administrator or the Ansible role does)"
 if getent group redis >/dev/null; then
-  [[ $(stat -c '%U:%G %a' /run/lock/redis-ha-sync.lock) == "root:redis 660" ]] ||
-    fail "/run/lock/redis-ha-sync.lock is $(stat -c '%U:%G %a' /run/lock/redis-ha-sync.lock), not root:redis 660"
-  ok "postinst made /run/lock/redis-ha-sync.lock root:redis 0660"
-  [[ $(stat -c '%U:%G %a' /run/redis-ha) == "root:redis 750" ]] ||
-    fail "/run/redis-ha is $(stat -c '%U:%G %a' /run/redis-ha), not root:redis 750"
-  ok "postinst made /run/redis-ha root:redis 0750 (the sync service's socket goes there)"
+  for want in "/run/redis-ha directory root:redis 750" "/run/redis-ha/host.lock regular empty file root:root 600" \
+    "/run/redis-ha/sync.lock regular empty file root:redis 640"; do
+    path=${want%% *}
+    [[ "$path $(stat -c '%F %U:%G %a' "$path")" == "$want" ]] ||
+      fail "$path is $(stat -c '%F %U:%G %a' "$path" 2>&1), not ${want#* }"
+  done
+  ok "postinst made /run/redis-ha root:redis 0750, its host.lock root:root 0600 and sync.lock root:redis 0640"
 fi
+[[ ! -e /run/lock/redis-ha.lock && ! -e /run/lock/redis-ha-sync.lock ]] ||
+  fail "postinst left the locks of earlier builds in /run/lock"
+ok "no lock of ours is left in the world-writable /run/lock"
 
 step "the ACL snippets (tests/package/acl.sh)"
 bash tests/package/acl.sh
@@ -174,7 +178,6 @@ ok "dpkg -r removed everything but $conffile"
 dpkg -P "$pkg" >/dev/null
 left=$(leftovers purge)
 [[ -z $left ]] || fail "dpkg -P left: $left"
-[[ ! -e /run/lock/redis-ha-sync.lock ]] || fail "dpkg -P left /run/lock/redis-ha-sync.lock"
 [[ ! -e /run/redis-ha ]] || fail "dpkg -P left /run/redis-ha"
 ok "dpkg -P removed everything, ${#new_dirs[@]} directories of its own included"
 
