@@ -137,6 +137,67 @@ pub(crate) fn is_block_rule(spec: &[String]) -> bool {
     refuses && port.is_some() && block_tag_port(tag) == port
 }
 
+/// A `redis-ha ports` REDIRECT as listed: `[-o lo] -p tcp -m tcp --dport P`, tag
+/// `redis-ha:ports:P:T`, `-j REDIRECT --to-ports T`.
+pub(crate) fn is_redirect_rule(spec: &[String]) -> bool {
+    let w: Vec<&str> = spec.iter().map(String::as_str).collect();
+    let w = match w.as_slice() {
+        ["-o", "lo", rest @ ..] => rest,
+        all => all,
+    };
+    let [
+        "-p",
+        "tcp",
+        "-m",
+        "tcp",
+        "--dport",
+        p,
+        "-m",
+        "comment",
+        "--comment",
+        tag,
+        "-j",
+        "REDIRECT",
+        "--to-ports",
+        t,
+    ] = w
+    else {
+        return false;
+    };
+    decimal(p).is_some() && decimal(t).is_some() && *tag == format!("redis-ha:ports:{p}:{t}")
+}
+
+/// A `redis-ha ports --mark` rule as listed: `-p tcp -m tcp --dport P`, tag
+/// `redis-ha:mark:P`, `-j MARK --set-xmark 0xP/0xffffffff`.
+pub(crate) fn is_mark_rule(spec: &[String]) -> bool {
+    let w: Vec<&str> = spec.iter().map(String::as_str).collect();
+    let [
+        "-p",
+        "tcp",
+        "-m",
+        "tcp",
+        "--dport",
+        p,
+        "-m",
+        "comment",
+        "--comment",
+        tag,
+        "-j",
+        "MARK",
+        "--set-xmark",
+        mark,
+    ] = w.as_slice()
+    else {
+        return false;
+    };
+    let port = decimal(p);
+    port.is_some()
+        && *tag == format!("redis-ha:mark:{p}")
+        && mark
+            .strip_suffix("/0xffffffff")
+            .is_some_and(|m| hex(m) == port)
+}
+
 /// The port of a block tag `redis-ha:OWNER:PORT` (OWNER letters and digits).
 fn block_tag_port(tag: &str) -> Option<u16> {
     let (owner, port) = tag.strip_prefix("redis-ha:")?.split_once(':')?;
@@ -179,7 +240,7 @@ mod tests {
     /// misses that are someone else's.
     #[test]
     fn our_rules_are_recognised_by_their_exact_shape() {
-        let table: [(&str, Shape, &str, bool); 13] = [
+        let table: [(&str, Shape, &str, bool); 20] = [
             (
                 "conntrack reset",
                 is_block_rule,
@@ -251,6 +312,48 @@ mod tests {
                 "the marker is not a block rule",
                 is_block_rule,
                 "-m comment --comment redis-ha:chain",
+                false,
+            ),
+            (
+                "redirect",
+                is_redirect_rule,
+                "-p tcp -m tcp --dport 6380 -m comment --comment \"redis-ha:ports:6380:6379\" -j REDIRECT --to-ports 6379",
+                true,
+            ),
+            (
+                "local redirect",
+                is_redirect_rule,
+                "-o lo -p tcp -m tcp --dport 6381 -m comment --comment \"redis-ha:ports:6381:6379\" -j REDIRECT --to-ports 6379",
+                true,
+            ),
+            (
+                "redirect elsewhere than its tag says",
+                is_redirect_rule,
+                "-p tcp -m tcp --dport 6380 -m comment --comment \"redis-ha:ports:6380:6379\" -j REDIRECT --to-ports 22",
+                false,
+            ),
+            (
+                "someone's redirect",
+                is_redirect_rule,
+                "-p tcp -m tcp --dport 80 -j REDIRECT --to-ports 8080",
+                false,
+            ),
+            (
+                "mark",
+                is_mark_rule,
+                "-p tcp -m tcp --dport 6380 -m comment --comment \"redis-ha:mark:6380\" -j MARK --set-xmark 0x18ec/0xffffffff",
+                true,
+            ),
+            (
+                "mark of another value",
+                is_mark_rule,
+                "-p tcp -m tcp --dport 6380 -m comment --comment \"redis-ha:mark:6380\" -j MARK --set-xmark 0x1/0xffffffff",
+                false,
+            ),
+            (
+                "a block rule in mangle",
+                is_mark_rule,
+                "-p tcp -m tcp --dport 6380 -m comment --comment \"redis-ha:RedisLBReadBlock:6380\" -j DROP",
                 false,
             ),
         ];

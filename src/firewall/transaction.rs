@@ -59,9 +59,9 @@ impl Script {
         self.lines.is_empty()
     }
 
-    /// The whole input for `iptables-restore --noflush`.
-    pub(crate) fn text(&self) -> String {
-        let mut text = String::from("*filter\n");
+    /// The whole input for `iptables-restore --noflush`, changing `table`.
+    pub(crate) fn text_in(&self, table: &str) -> String {
+        let mut text = format!("*{table}\n");
         for line in &self.lines {
             text.push_str(line);
             text.push('\n');
@@ -556,7 +556,7 @@ mod tests {
     fn the_script_is_one_filter_transaction() {
         let got = plan(&listing(&[]), &[ensure(W, false)], &[]).unwrap();
         assert_eq!(
-            got.text(),
+            got.text_in("filter"),
             format!(
                 "*filter\n{ADD_CHAIN}\n{ADD_MARKER}\n{ADD_JUMP}\n{}\nCOMMIT\n",
                 add(W)

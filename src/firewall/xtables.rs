@@ -158,9 +158,20 @@ impl Xtables {
         family: Family,
         script: &Script,
     ) -> Result<(), FirewallError> {
+        self.restore_in(backend, family, "filter", script)
+    }
+
+    /// `restore` of a script for `table`.
+    fn restore_in(
+        &self,
+        backend: Backend,
+        family: Family,
+        table: &str,
+        script: &Script,
+    ) -> Result<(), FirewallError> {
         let program = self.restore_program(backend, family);
         let args = strings(&["--noflush"]);
-        let text = script.text();
+        let text = script.text_in(table);
         // The script on one line, so it fits in an exit reason.
         let shown = format!("<<< '{}'", text.trim_end().replace('\n', "; "));
         let (command, done) = self.exec(program, &args, Some((&text, &shown)))?;
@@ -223,21 +234,24 @@ impl Xtables {
             .collect())
     }
 
-    /// `-N CHAIN`, content when it already exists.
-    pub(crate) fn create_chain(
+    /// `-N CHAIN` with our marker rule in it, in one transaction: a chain of ours is never
+    /// seen unmarked (and so never taken for someone else's).
+    pub(crate) fn create_marked_chain(
         &self,
         backend: Backend,
         family: Family,
-        table: &str,
+        table: &'static str,
         chain: &str,
     ) -> Result<(), FirewallError> {
-        let args = strings(&["-t", table, "-N", chain]);
-        match self.run(backend, family, &args) {
-            Err(FirewallError::Failed { stderr, .. }) if stderr.contains("already exists") => {
-                Ok(())
-            }
-            other => other.map(|_| ()),
-        }
+        let marker = super::owned::marker(table, chain);
+        let script = Script {
+            lines: vec![
+                format!("-N {chain}"),
+                format!("-A {chain} {}", marker.spec.join(" ")),
+            ],
+            deleted: 0,
+        };
+        self.restore_in(backend, family, table, &script)
     }
 
     /// Whether this backend's program for `family` is iptables-nft (whose rules live in
