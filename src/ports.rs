@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::config::GuardSettings;
+use crate::firewall::owned::{self, Standing};
 use crate::firewall::{Backend, Families, Family, FirewallError, MatchBy, Port, Rule, Xtables};
 use crate::lock::{HostLock, LockError, LockFile};
 
@@ -74,6 +75,20 @@ struct OwnChain {
     rules: Vec<Rule>,
 }
 
+/// Tells a rule we write in a chain from anyone else's, as `iptables -S` lists it.
+type Shape = fn(&[String]) -> bool;
+
+/// Which rules of ours each of our chains holds.
+fn shape_of(name: &str) -> Shape {
+    if name == MARK_CHAIN {
+        owned::is_mark_rule
+    } else {
+        owned::is_redirect_rule
+    }
+}
+
+const MARK_CHAIN: &str = "REDIS-HA-MARK";
+
 impl OwnChain {
     fn jumps(&self) -> Vec<Rule> {
         self.from
@@ -138,9 +153,9 @@ fn desired(cfg: &PortsConfig) -> Vec<OwnChain> {
         // mangle runs before nat, so the port is still the public one here.
         chains.push(OwnChain {
             table: "mangle",
-            name: "REDIS-HA-MARK",
+            name: MARK_CHAIN,
             from: &["PREROUTING", "OUTPUT"],
-            rules: ports.iter().map(|&p| mark("REDIS-HA-MARK", p)).collect(),
+            rules: ports.iter().map(|&p| mark(MARK_CHAIN, p)).collect(),
         });
     }
     chains
@@ -151,7 +166,7 @@ fn all_chains() -> [(&'static str, &'static str, &'static [&'static str]); 3] {
     [
         ("nat", "REDIS-HA-PRE", &["PREROUTING"]),
         ("nat", "REDIS-HA-OUT", &["OUTPUT"]),
-        ("mangle", "REDIS-HA-MARK", &["PREROUTING", "OUTPUT"]),
+        ("mangle", MARK_CHAIN, &["PREROUTING", "OUTPUT"]),
     ]
 }
 
@@ -166,15 +181,58 @@ fn xtables(wait: Duration) -> Xtables {
     Xtables::new(wait * 4, wait, false)
 }
 
+/// Where one of our chains stands in one family; `NotOurs` when someone else's.
+fn standing(
+    x: &Xtables,
+    backend: Backend,
+    family: Family,
+    table: &'static str,
+    name: &str,
+) -> Result<Standing, FirewallError> {
+    let listing = x.listing(backend, family, table)?;
+    let standing = owned::standing(&listing, name, shape_of(name));
+    if let Standing::Foreign(why) = standing {
+        return Err(FirewallError::NotOurs {
+            chain: format!("{table}/{name}"),
+            program: backend.program(family).to_string(),
+            why,
+        });
+    }
+    Ok(standing)
+}
+
 pub(crate) fn install(cfg: &PortsConfig, wait: Duration) -> Result<String, PortsError> {
     checked(cfg)?;
     let _lock = HostLock::acquire(&LockFile::host(), wait)?;
     let x = xtables(wait);
     let mut report = String::new();
     let wanted = desired(cfg);
+    // Every chain of every family checked before anything changes: a chain of our name
+    // that is someone else's is neither filled nor cleaned.
+    let mut standings = Vec::new();
     for &family in cfg.families.list() {
         for chain in &wanted {
-            x.create_chain(cfg.backend, family, chain.table, chain.name)?;
+            standings.push(standing(&x, cfg.backend, family, chain.table, chain.name)?);
+        }
+    }
+    let mut standings = standings.into_iter();
+    for &family in cfg.families.list() {
+        for chain in &wanted {
+            match standings.next().expect("one standing per chain and family") {
+                Standing::Missing => {
+                    x.create_marked_chain(cfg.backend, family, chain.table, chain.name)?
+                }
+                // An earlier release's chain: marked now.
+                Standing::Earlier => {
+                    let marker = owned::marker(chain.table, chain.name);
+                    x.change(
+                        cfg.backend,
+                        family,
+                        &crate::firewall::op_args("-I", &marker),
+                    )?;
+                }
+                Standing::Ours | Standing::Foreign(_) => {}
+            }
             for rule in &chain.rules {
                 if x.ensure(cfg.backend, family, rule, false)? {
                     let _ = writeln!(report, "added {}", describe(family, rule));
@@ -185,9 +243,13 @@ pub(crate) fn install(cfg: &PortsConfig, wait: Duration) -> Result<String, Ports
                     let _ = writeln!(report, "added {}", describe(family, &jump));
                 }
             }
+            // Stale: rules of ours the configuration no longer wants. Never a rule we did
+            // not write.
             let tags = chain.tags();
+            let shape = shape_of(chain.name);
             for rule in x.rules(cfg.backend, family, chain.table, chain.name)? {
-                if !tag_of(&rule.spec).is_some_and(|t| tags.contains(&t)) {
+                let wanted = tag_of(&rule.spec).is_some_and(|t| tags.contains(&t));
+                if shape(&rule.spec) && !wanted {
                     x.change(cfg.backend, family, &crate::firewall::op_args("-D", &rule))?;
                     let _ = writeln!(report, "removed stale {}", describe(family, &rule));
                 }
@@ -199,7 +261,7 @@ pub(crate) fn install(cfg: &PortsConfig, wait: Duration) -> Result<String, Ports
                 cfg.backend,
                 family,
                 "mangle",
-                "REDIS-HA-MARK",
+                MARK_CHAIN,
                 &["PREROUTING", "OUTPUT"],
                 &mut report,
             )?;
@@ -247,7 +309,9 @@ pub(crate) fn remove(cfg: &PortsConfig, wait: Duration) -> Result<String, PortsE
     Ok(report)
 }
 
-/// Deletes the jumps to one of our chains, then the chain with its rules.
+/// Deletes our jumps to one of our chains and our rules in it, then the chain (marker
+/// included) when it is ours. A chain of our name that is someone else's, or holds a rule
+/// we did not write, stays with their rules, and the report says so.
 fn remove_chain(
     x: &Xtables,
     backend: Backend,
@@ -257,20 +321,43 @@ fn remove_chain(
     from: &[&str],
     report: &mut String,
 ) -> Result<(), FirewallError> {
-    if x.list(backend, family, table, name)?.is_none() {
+    let listing = x.listing(backend, family, table)?;
+    if !listing.has_chain(name) {
         return Ok(());
     }
+    let standing = owned::standing(&listing, name, shape_of(name));
     for from in from {
         x.delete_all(backend, family, &Rule::jump_from(table, from, name))?;
     }
-    let arg = |op: &str| ["-t", table, op, name].map(String::from).to_vec();
-    x.change(backend, family, &arg("-F"))?;
-    x.change(backend, family, &arg("-X"))?;
-    let _ = writeln!(
-        report,
-        "removed {} chain {table}/{name}",
-        family_word(family)
-    );
+    let shape = shape_of(name);
+    for rule in listing.rules_in(name) {
+        if shape(&rule.spec) || owned::is_marker(&rule.spec) {
+            let ours = Rule {
+                table,
+                chain: name.to_string(),
+                spec: rule.spec.clone(),
+            };
+            x.change(backend, family, &crate::firewall::op_args("-D", &ours))?;
+        }
+    }
+    match standing {
+        Standing::Foreign(why) => {
+            let _ = writeln!(
+                report,
+                "left {} chain {table}/{name} in place: it is not one redis-ha created ({why})",
+                family_word(family)
+            );
+        }
+        Standing::Missing | Standing::Ours | Standing::Earlier => {
+            let arg = ["-t", table, "-X", name].map(String::from).to_vec();
+            x.change(backend, family, &arg)?;
+            let _ = writeln!(
+                report,
+                "removed {} chain {table}/{name}",
+                family_word(family)
+            );
+        }
+    }
     Ok(())
 }
 

@@ -47,6 +47,9 @@ impl<F: Firewall> Agent<'_, F> {
         let params = self.params()?;
         if self.env.check_level >= 10 {
             self.firewall.installed(&params.block)?;
+            // Reading the tables needs root, like start.
+            self.require_root()?;
+            self.firewall.chain_usable(&params.block)?;
         }
         Ok(OcfCode::Success)
     }
@@ -57,6 +60,9 @@ impl<F: Firewall> Agent<'_, F> {
         // Before the state file: a start that cannot run iptables leaves no trace.
         self.firewall.installed(block)?;
         let _lock = self.lock()?;
+        // Before anything changes: a chain that is not ours is refused with nothing
+        // changed, not even the block of earlier parameters lifted.
+        self.firewall.chain_usable(block)?;
         if let Some(old) = self.state.read(self.kind)
             && old.block != *block
         {

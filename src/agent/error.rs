@@ -39,7 +39,10 @@ pub(crate) enum AgentError {
 impl AgentError {
     pub(crate) fn code(&self) -> OcfCode {
         match self {
-            AgentError::Config(_) => OcfCode::ErrConfigured,
+            // The chain named is someone else's: invalid wherever it is so named.
+            AgentError::Config(_) | AgentError::Firewall(FirewallError::NotOurs { .. }) => {
+                OcfCode::ErrConfigured
+            }
             AgentError::NotRoot => OcfCode::ErrPerm,
             AgentError::Firewall(
                 FirewallError::NotInstalled { .. } | FirewallError::ChangerMissing { .. },

@@ -220,6 +220,41 @@ fn bad_parameters_change_nothing() {
     assert!(!StateFile::new(&dir.0, AgentKind::Write, Some("w")).exists());
 }
 
+/// `chain=` naming a chain that is someone else's: start, monitor and a host-level
+/// validate-all say so with 6 and change nothing; stop still succeeds.
+#[test]
+fn a_chain_that_is_not_ours_is_not_configured_and_changes_nothing() {
+    let dir = Scratch::new("notours");
+    let fw = FakeFirewall {
+        not_ours: true,
+        ..Default::default()
+    };
+    let e = env(&dir, &[]);
+    let level10 = env(&dir, &[("OCF_CHECK_LEVEL", "10")]);
+    let foreign = [("chain", "FOREIGN")];
+    let run = |e: &OcfEnv, f: &dyn Fn(&Agent<'_, FakeFirewall>) -> i32| {
+        with_agent(&dir, &fw, e, &foreign, true, f)
+    };
+    assert_eq!(run(&e, &|a| code(a.start())), 6, "start");
+    assert!(!StateFile::new(&dir.0, AgentKind::Write, Some("w")).exists());
+    assert_eq!(run(&e, &|a| code(a.monitor())), 6, "monitor");
+    assert_eq!(run(&level10, &|a| code(a.validate())), 6, "validate-all 10");
+    assert_eq!(
+        run(&e, &|a| code(a.validate())),
+        0,
+        "validate-all 0: parameters only"
+    );
+    assert_eq!(fw.applies.get(), 0, "{:?}", fw.calls.borrow());
+    assert_eq!(run(&e, &|a| code(a.stop())), 0, "stop");
+    let reason = with_agent(&dir, &fw, &e, &foreign, true, |a| {
+        a.start().unwrap_err().to_string()
+    });
+    assert!(
+        reason.starts_with("chain FOREIGN is not one redis-ha created"),
+        "{reason}"
+    );
+}
+
 #[test]
 fn stop_with_now_invalid_parameters_removes_what_start_installed() {
     let dir = Scratch::new("stopinvalid");

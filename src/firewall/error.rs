@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use super::owned::Why;
+
 /// A failed iptables run, with enough text to act on.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum FirewallError {
@@ -13,6 +15,17 @@ pub(crate) enum FirewallError {
         "{program} is not installed (not found on PATH): the rules that {lister} lists cannot be changed without it"
     )]
     ChangerMissing { program: String, lister: String },
+    /// A chain we were asked to jump to or fill exists and is not ours.
+    #[error(
+        "chain {chain} is not one redis-ha created ({program}): {why}. redis-ha does not \
+         jump to, fill or delete a chain that is not its own: use another chain name, or \
+         remove that chain (or rule) if it is a leftover"
+    )]
+    NotOurs {
+        chain: String,
+        program: String,
+        why: Why,
+    },
     #[error("{program} needs root: {stderr}")]
     Permission { program: String, stderr: String },
     #[error("the xtables lock stayed busy: {stderr}")]

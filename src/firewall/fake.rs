@@ -3,6 +3,7 @@
 
 use std::cell::{Cell, RefCell};
 
+use super::owned::Why;
 use super::{Backend, Block, ChainName, Families, Firewall, FirewallError, Presence};
 
 /// A firewall that keeps its blocks in memory and records what it was asked.
@@ -12,6 +13,8 @@ pub(crate) struct FakeFirewall {
     pub(crate) calls: RefCell<Vec<String>>,
     pub(crate) missing: bool,
     pub(crate) broken: bool,
+    /// The blocks' chain exists and is someone else's.
+    pub(crate) not_ours: bool,
     /// The generation `ruleset_version` reports (None: a backend without one).
     pub(crate) generation: Cell<Option<u32>>,
     /// How many `apply` calls came (the real one makes one transaction per family each).
@@ -34,9 +37,31 @@ impl FakeFirewall {
         }
         Ok(())
     }
+
+    fn refuse_foreign(&self, block: &Block) -> Result<(), FirewallError> {
+        if self.not_ours {
+            return Err(FirewallError::NotOurs {
+                chain: block.chain.to_string(),
+                program: "iptables".into(),
+                why: Why::Rule {
+                    chain: block.chain.to_string(),
+                    text: "-j ACCEPT".into(),
+                },
+            });
+        }
+        Ok(())
+    }
 }
 
 impl Firewall for FakeFirewall {
+    fn chain_usable(&self, block: &Block) -> Result<(), FirewallError> {
+        self.fail()?;
+        self.calls
+            .borrow_mut()
+            .push(format!("chain_usable {}", block.chain));
+        self.refuse_foreign(block)
+    }
+
     fn installed(&self, _: &Block) -> Result<(), FirewallError> {
         self.fail()
     }
@@ -50,6 +75,7 @@ impl Firewall for FakeFirewall {
         self.calls
             .borrow_mut()
             .push(format!("presence {}", block.tag()));
+        self.refuse_foreign(block)?;
         Ok(if self.blocks.borrow().contains(block) {
             Presence::Present
         } else {
@@ -61,6 +87,7 @@ impl Firewall for FakeFirewall {
     /// ensured blocks go in; records one line per block asked for.
     fn apply(&self, ensure: &[Block], lift: &[Block]) -> Result<bool, FirewallError> {
         self.fail()?;
+        ensure.iter().try_for_each(|b| self.refuse_foreign(b))?;
         self.applies.set(self.applies.get() + 1);
         let mut calls = self.calls.borrow_mut();
         calls.extend(ensure.iter().map(|b| format!("ensure {}", b.tag())));

@@ -3,6 +3,7 @@
 
 use super::block::{Backend, Block, ChainName, Families, Family};
 use super::error::FirewallError;
+use super::owned::{self, Standing};
 use super::rule::Rule;
 use super::save::{self, Listing};
 use super::transaction::{self, Ensure, Lift, Script, Tag};
@@ -19,29 +20,48 @@ impl Iptables {
         Self { x }
     }
 
-    /// One family's change: read the table, decide, write it in one transaction. Other
-    /// programs may change the table between our read and our write (the host lock only
-    /// keeps our own out): a rule we delete already gone, a chain we create already there.
-    /// The kernel then refuses the whole script, nothing is applied, and we decide again
-    /// from a fresh read, once.
-    fn transact(
+    /// One family's change decided from `listing`; `NotOurs` when an ensure's chain is
+    /// someone else's.
+    fn decide(
         &self,
         backend: Backend,
         family: Family,
         ensure: &[&Block],
         lift: &[Lift],
+        listing: &Listing,
+    ) -> Result<Script, FirewallError> {
+        let ensure = self.ensures(backend, family, ensure, listing)?;
+        transaction::plan(listing, &ensure, lift).map_err(|refused| FirewallError::NotOurs {
+            chain: refused.chain,
+            program: backend.program(family).to_string(),
+            why: refused.why,
+        })
+    }
+
+    /// Writes one family's decided change in one transaction. Other programs may change the
+    /// table between our read and our write (the host lock only keeps our own out): a rule
+    /// we delete already gone, a chain we create already there. The kernel then refuses the
+    /// whole script, nothing is applied, and we decide again from a fresh read, once.
+    fn write(
+        &self,
+        backend: Backend,
+        family: Family,
+        ensure: &[&Block],
+        lift: &[Lift],
+        mut script: Script,
     ) -> Result<Script, FirewallError> {
         let mut retried = false;
         loop {
-            let listing = self.x.listing(backend, family, "filter")?;
-            let ensure = self.ensures(backend, family, ensure, &listing)?;
-            let script = transaction::plan(&listing, &ensure, lift);
             if script.is_empty() {
                 return Ok(script);
             }
             match self.x.restore(backend, family, &script) {
                 Ok(()) => return Ok(script),
-                Err(FirewallError::Failed { .. }) if !retried => retried = true,
+                Err(FirewallError::Failed { .. }) if !retried => {
+                    retried = true;
+                    let listing = self.x.listing(backend, family, "filter")?;
+                    script = self.decide(backend, family, ensure, lift, &listing)?;
+                }
                 Err(FirewallError::NotInstalled { program }) => {
                     return Err(FirewallError::ChangerMissing {
                         program,
@@ -51,6 +71,34 @@ impl Iptables {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// The block's chain in each of its families, as one parallel listing each, with the
+    /// `-C` of `checks` alongside; `NotOurs` when the chain is someone else's in any.
+    fn standing(
+        &self,
+        block: &Block,
+        checks: &[(Backend, Family, &Rule)],
+    ) -> Result<(Vec<Listing>, Vec<bool>), FirewallError> {
+        let tables: Vec<(Backend, Family)> = block
+            .families
+            .list()
+            .iter()
+            .map(|&f| (block.backend, f))
+            .collect();
+        let (listings, found) = self.x.listings_and_checks(&tables, "filter", checks)?;
+        for (&(backend, family), listing) in tables.iter().zip(&listings) {
+            if let Standing::Foreign(why) =
+                owned::standing(listing, block.chain.as_str(), owned::is_block_rule)
+            {
+                return Err(FirewallError::NotOurs {
+                    chain: block.chain.to_string(),
+                    program: backend.program(family).to_string(),
+                    why,
+                });
+            }
+        }
+        Ok((listings, found))
     }
 
     /// The blocks' rules, each with whether it is there. The listing cannot tell our rule
@@ -126,6 +174,12 @@ impl Firewall for Iptables {
         }
     }
 
+    fn chain_usable(&self, block: &Block) -> Result<(), FirewallError> {
+        self.standing(block, &[]).map(|_| ())
+    }
+
+    /// The listing answers for the chain and the jump; `-C` for the rule, whose exact
+    /// form only iptables can compare (all at once, in parallel).
     fn presence(&self, block: &Block) -> Result<Presence, FirewallError> {
         let jump = Rule::jump(&block.chain);
         let rules: Vec<(Family, Rule)> = block
@@ -134,25 +188,30 @@ impl Firewall for Iptables {
             .iter()
             .map(|&f| (f, Rule::block(block, f)))
             .collect();
-        let mut checks = Vec::with_capacity(rules.len() * 2);
-        for (family, rule) in &rules {
-            checks.push((block.backend, *family, rule));
-            checks.push((block.backend, *family, &jump));
-        }
-        let found = self.x.check_all(&checks)?;
-        let per_family: Vec<Presence> = found
-            .chunks(2)
-            .map(|pair| match (pair[0], pair[1]) {
-                (true, true) => Presence::Present,
-                (false, _) => Presence::Absent,
-                (true, false) => Presence::Partial,
+        let checks: Vec<(Backend, Family, &Rule)> = rules
+            .iter()
+            .map(|(family, rule)| (block.backend, *family, rule))
+            .collect();
+        let (listings, found) = self.standing(block, &checks)?;
+        let per_family: Vec<Presence> = listings
+            .iter()
+            .zip(found)
+            .map(|(listing, rule)| {
+                let jumped = listing.rules_in("INPUT").any(|r| r.spec == jump.spec);
+                match (rule, jumped) {
+                    (true, true) => Presence::Present,
+                    (false, _) => Presence::Absent,
+                    (true, false) => Presence::Partial,
+                }
             })
             .collect();
         Ok(combine(&per_family))
     }
 
     fn apply(&self, ensure: &[Block], lift: &[Block]) -> Result<bool, FirewallError> {
-        let mut changed = false;
+        // Every family decided before any is written: a chain that is not ours in one
+        // family changes none.
+        let mut decided = Vec::new();
         for (backend, family) in tables_of(ensure.iter().chain(lift)) {
             let ensure: Vec<&Block> = ensure
                 .iter()
@@ -166,7 +225,15 @@ impl Firewall for Iptables {
                     tag: Tag::Exact(b.tag()),
                 })
                 .collect();
-            changed |= !self.transact(backend, family, &ensure, &lift)?.is_empty();
+            let listing = self.x.listing(backend, family, "filter")?;
+            let script = self.decide(backend, family, &ensure, &lift, &listing)?;
+            decided.push((backend, family, ensure, lift, script));
+        }
+        let mut changed = false;
+        for (backend, family, ensure, lift, script) in decided {
+            changed |= !self
+                .write(backend, family, &ensure, &lift, script)?
+                .is_empty();
         }
         Ok(changed)
     }
@@ -184,7 +251,9 @@ impl Firewall for Iptables {
         }];
         let mut removed = 0;
         for &family in families.list() {
-            removed += self.transact(backend, family, &[], &lift)?.deleted;
+            let listing = self.x.listing(backend, family, "filter")?;
+            let script = self.decide(backend, family, &[], &lift, &listing)?;
+            removed += self.write(backend, family, &[], &lift, script)?.deleted;
         }
         Ok(removed)
     }

@@ -7,6 +7,7 @@ mod error;
 pub(crate) mod fake;
 mod generation;
 mod iptables;
+pub(crate) mod owned;
 mod rule;
 pub(crate) mod save;
 mod transaction;
@@ -37,10 +38,15 @@ pub(crate) trait Firewall {
     /// (this boot, this network namespace, nf_tables' generation), or `None` when the
     /// backend has no such thing (legacy).
     fn ruleset_version(&self, block: &Block) -> Option<String>;
-    /// Whether the block is in force; never mistakes a failing iptables for "absent".
+    /// `Ok` when the block's chain may be used in every family: it does not exist yet, or
+    /// it is ours (see `owned`); `NotOurs` otherwise. Changes nothing.
+    fn chain_usable(&self, block: &Block) -> Result<(), FirewallError>;
+    /// Whether the block is in force; never mistakes a failing iptables for "absent", nor
+    /// a rule in a chain that is not ours for a block (`NotOurs`).
     fn presence(&self, block: &Block) -> Result<Presence, FirewallError>;
     /// Puts every block of `ensure` in force (its chain, the jump to it from the top of
-    /// INPUT, its rule) and lifts every block of `lift` (each rule in its chain that carries
+    /// INPUT, its rule; `NotOurs`, and nothing changed in any family, when a chain exists
+    /// that is not ours) and lifts every block of `lift` (each rule in its chain that carries
     /// its tag, every copy; the chain and its jump too once no rule is left in it), in ONE
     /// ruleset transaction per address family (and backend), none where nothing needs to
     /// change. A block in both is replaced: its old rules go and its rule is in force. Idempotent;

@@ -4,6 +4,7 @@
 //! missing": the script holds exactly the changes the listing calls for, and a listing
 //! that is stale by the time the script runs makes the script fail, not half-apply.
 
+use super::owned::{self, Standing, Why, is_block_rule, is_marker};
 use super::rule::Rule;
 use super::save::{Listed, Listing};
 
@@ -33,8 +34,10 @@ pub(crate) enum Tag {
 }
 
 impl Lift {
+    /// Only a rule of our shape: one that merely carries our tag is someone else's.
     fn takes(&self, rule: &Listed) -> bool {
         rule.chain == self.chain
+            && is_block_rule(&rule.spec)
             && rule.comment().is_some_and(|c| match &self.tag {
                 Tag::Exact(tag) => c == tag,
                 Tag::Prefix(prefix) => c.starts_with(prefix.as_str()),
@@ -56,9 +59,9 @@ impl Script {
         self.lines.is_empty()
     }
 
-    /// The whole input for `iptables-restore --noflush`.
-    pub(crate) fn text(&self) -> String {
-        let mut text = String::from("*filter\n");
+    /// The whole input for `iptables-restore --noflush`, changing `table`.
+    pub(crate) fn text_in(&self, table: &str) -> String {
+        let mut text = format!("*{table}\n");
         for line in &self.lines {
             text.push_str(line);
             text.push('\n');
@@ -68,11 +71,21 @@ impl Script {
     }
 }
 
-/// The script that makes `listing` hold every `ensure` rule (with its chain and the jump
-/// to it) and none of the rules `lift` takes, and that drops a chain of a lift with its
-/// jumps once no rule is left in it. In order: deletions, new chains, jumps, rules, then
-/// the jumps and chains that go.
-pub(crate) fn plan(listing: &Listing, ensure: &[Ensure], lift: &[Lift]) -> Script {
+/// A chain an ensure would jump to and fill, and that is not ours (see `owned`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NotOurs {
+    pub(crate) chain: String,
+    pub(crate) why: Why,
+}
+
+/// The script that makes `listing` hold every `ensure` rule (with its chain, marked, and
+/// the jump to it) and none of the rules `lift` takes; refused whole when an ensure's
+/// chain is not ours. A lift takes only rules of ours; once none is left in its chain, our
+/// jumps to it go, and the chain too when it is ours and no one else jumps to it: a chain
+/// holding someone else's rule is never deleted, nor is their rule. In order: deletions,
+/// new chains (with their marker), markers of adopted chains, jumps, rules, then the
+/// jumps and chains that go.
+pub(crate) fn plan(listing: &Listing, ensure: &[Ensure], lift: &[Lift]) -> Result<Script, NotOurs> {
     let mut script = Script::default();
     let lifted: Vec<&Listed> = listing
         .rules()
@@ -91,8 +104,22 @@ pub(crate) fn plan(listing: &Listing, ensure: &[Ensure], lift: &[Lift]) -> Scrip
             continue;
         }
         kept_chains.push(chain);
-        if !listing.has_chain(chain) {
-            script.push(format!("-N {}", quote(chain)));
+        let marker = owned::marker("filter", chain);
+        match owned::standing(listing, chain, is_block_rule) {
+            Standing::Missing => {
+                script.push(format!("-N {}", quote(chain)));
+                script.push(format!("-A {} {}", quote(chain), words(&marker.spec)));
+            }
+            Standing::Ours => {}
+            Standing::Earlier => {
+                script.push(format!("-I {} 1 {}", quote(chain), words(&marker.spec)))
+            }
+            Standing::Foreign(why) => {
+                return Err(NotOurs {
+                    chain: chain.to_string(),
+                    why,
+                });
+            }
         }
         if jumps_to(listing, chain).next().is_none() {
             script.push(format!("-I INPUT 1 {}", words(&jump(chain).spec)));
@@ -122,11 +149,12 @@ pub(crate) fn plan(listing: &Listing, ensure: &[Ensure], lift: &[Lift]) -> Scrip
             continue;
         }
         dropped.push(chain);
-        let left = listing
+        let left: Vec<&Listed> = listing
             .rules_in(chain)
             .filter(|r| !lifted.iter().any(|d| std::ptr::eq(*d, *r)))
-            .count();
-        if left > 0 {
+            .collect();
+        // Rules of ours still in it (the other agent's, the guard's) need the jump.
+        if left.iter().any(|r| is_block_rule(&r.spec)) {
             continue;
         }
         let ours: Vec<&Listed> = jumps_to(listing, chain).collect();
@@ -134,16 +162,25 @@ pub(crate) fn plan(listing: &Listing, ensure: &[Ensure], lift: &[Lift]) -> Scrip
             script.push(format!("-D {} {}", quote(&j.chain), j.text));
         }
         // A chain someone else still jumps to stays (deleting it would fail the whole
-        // script); what matters for us is that it is empty.
-        let foreign = listing
+        // script), and so does one that is not ours: what matters for us is that nothing
+        // of ours is in it, nor jumps to it.
+        let foreign_jump = listing
             .rules()
             .iter()
             .any(|r| r.target() == Some(chain) && !ours.iter().any(|o| std::ptr::eq(*o, r)));
-        if !foreign {
+        let is_ours = matches!(
+            owned::standing(listing, chain, is_block_rule),
+            Standing::Ours | Standing::Earlier
+        );
+        if is_ours && !foreign_jump {
+            // By name, not `-F`: a rule someone added since our listing fails the script.
+            for m in left.iter().filter(|r| is_marker(&r.spec)) {
+                script.push(format!("-D {} {}", quote(chain), m.text));
+            }
             script.push(format!("-X {}", quote(chain)));
         }
     }
-    script
+    Ok(script)
 }
 
 impl Script {
@@ -197,6 +234,11 @@ mod tests {
     const W: &str = "redis-ha:RedisLBWriteBlock:6381";
     const R: &str = "redis-ha:RedisLBReadBlock:6380";
 
+    /// The port a tag names (`redis-ha:OWNER:PORT`).
+    fn port(tag: &str) -> &str {
+        tag.rsplit(':').next().unwrap()
+    }
+
     /// Our block rule for a tag, as we build it (`-S` would print `"tag"` quoted).
     fn rule(tag: &str) -> Rule {
         Rule::new(
@@ -206,7 +248,7 @@ mod tests {
                 "-p",
                 "tcp",
                 "--dport",
-                "6381",
+                port(tag),
                 "-m",
                 "comment",
                 "--comment",
@@ -218,7 +260,10 @@ mod tests {
     }
 
     fn listed(tag: &str) -> String {
-        format!("-A {CHAIN} -p tcp -m tcp --dport 6381 -m comment --comment \"{tag}\" -j DROP")
+        format!(
+            "-A {CHAIN} -p tcp -m tcp --dport {} -m comment --comment \"{tag}\" -j DROP",
+            port(tag)
+        )
     }
 
     fn listing(lines: &[String]) -> Listing {
@@ -230,7 +275,13 @@ mod tests {
         Listing::parse(&text)
     }
 
+    /// Our chain, marked, as `-S` lists it.
     fn chain() -> String {
+        format!("-N {CHAIN}\n-A {CHAIN} -m comment --comment \"redis-ha:chain\"")
+    }
+
+    /// A chain of that name without our marker: an earlier release's, or someone's.
+    fn unmarked() -> String {
         format!("-N {CHAIN}")
     }
 
@@ -253,16 +304,22 @@ mod tests {
     }
 
     const ADD_CHAIN: &str = "-N REDIS-HA";
+    const ADD_MARKER: &str = "-A REDIS-HA -m comment --comment redis-ha:chain";
+    const ADOPT: &str = "-I REDIS-HA 1 -m comment --comment redis-ha:chain";
+    const DEL_MARKER: &str = "-D REDIS-HA -m comment --comment \"redis-ha:chain\"";
     const ADD_JUMP: &str = "-I INPUT 1 -m comment --comment redis-ha -j REDIS-HA";
     const DEL_JUMP: &str = "-D INPUT -m comment --comment redis-ha -j REDIS-HA";
     const DEL_CHAIN: &str = "-X REDIS-HA";
 
     fn add(tag: &str) -> String {
-        format!("-A {CHAIN} -p tcp --dport 6381 -m comment --comment {tag} -j DROP")
+        format!(
+            "-A {CHAIN} -p tcp --dport {} -m comment --comment {tag} -j DROP",
+            port(tag)
+        )
     }
 
     fn del(tag: &str) -> String {
-        format!("-D {CHAIN} -p tcp -m tcp --dport 6381 -m comment --comment \"{tag}\" -j DROP")
+        format!("-D {}", listed(tag).strip_prefix("-A ").unwrap())
     }
 
     #[test]
@@ -275,14 +332,13 @@ mod tests {
             want: Vec<String>,
             deleted: usize,
         }
-        let s = |v: &[&str]| v.iter().map(|l| l.to_string()).collect::<Vec<_>>();
         let table = [
             Case {
-                name: "start on a bare table: chain, jump, rule",
+                name: "start on a bare table: chain with its marker, jump, rule",
                 listing: vec![],
                 ensure: vec![ensure(W, false)],
                 lift: vec![],
-                want: vec![ADD_CHAIN.into(), ADD_JUMP.into(), add(W)],
+                want: vec![ADD_CHAIN.into(), ADD_MARKER.into(), ADD_JUMP.into(), add(W)],
                 deleted: 0,
             },
             Case {
@@ -322,7 +378,7 @@ mod tests {
                 listing: vec![chain(), jumped(), listed(W)],
                 ensure: vec![],
                 lift: vec![lift(W)],
-                want: vec![del(W), DEL_JUMP.into(), DEL_CHAIN.into()],
+                want: vec![del(W), DEL_JUMP.into(), DEL_MARKER.into(), DEL_CHAIN.into()],
                 deleted: 1,
             },
             Case {
@@ -343,6 +399,7 @@ mod tests {
                     del(W),
                     DEL_JUMP.into(),
                     DEL_JUMP.into(),
+                    DEL_MARKER.into(),
                     DEL_CHAIN.into(),
                 ],
                 deleted: 2,
@@ -352,7 +409,7 @@ mod tests {
                 listing: vec![chain(), jumped()],
                 ensure: vec![],
                 lift: vec![lift(W)],
-                want: vec![DEL_JUMP.into(), DEL_CHAIN.into()],
+                want: vec![DEL_JUMP.into(), DEL_MARKER.into(), DEL_CHAIN.into()],
                 deleted: 0,
             },
             Case {
@@ -364,11 +421,65 @@ mod tests {
                 deleted: 0,
             },
             Case {
-                name: "stop leaves an untagged rule, and so the chain and jump",
-                listing: vec![chain(), jumped(), listed(W), format!("-A {CHAIN} -j RETURN")],
+                name: "stop next to someone's rule: ours and our jump go, theirs and the chain stay",
+                listing: vec![
+                    chain(),
+                    jumped(),
+                    listed(W),
+                    format!("-A {CHAIN} -j RETURN"),
+                ],
                 ensure: vec![],
                 lift: vec![lift(W)],
-                want: vec![del(W)],
+                want: vec![del(W), DEL_JUMP.into()],
+                deleted: 1,
+            },
+            Case {
+                name: "stop in someone's chain where an earlier start put our rule after their ACCEPT",
+                listing: vec![
+                    unmarked(),
+                    format!("-A {CHAIN} -j ACCEPT"),
+                    jumped(),
+                    listed(W),
+                ],
+                ensure: vec![],
+                lift: vec![lift(W)],
+                want: vec![del(W), DEL_JUMP.into()],
+                deleted: 1,
+            },
+            Case {
+                name: "stop without a start leaves someone's empty chain alone",
+                listing: vec![unmarked()],
+                ensure: vec![],
+                lift: vec![lift(W)],
+                want: vec![],
+                deleted: 0,
+            },
+            Case {
+                name: "stop never takes a rule that only carries our tag",
+                listing: vec![
+                    chain(),
+                    jumped(),
+                    format!("-A {CHAIN} -m comment --comment \"{W}\" -j ACCEPT"),
+                ],
+                ensure: vec![],
+                lift: vec![lift(W)],
+                want: vec![DEL_JUMP.into()],
+                deleted: 0,
+            },
+            Case {
+                name: "start in an earlier release's chain: marked, then the rule",
+                listing: vec![unmarked(), jumped(), listed(R)],
+                ensure: vec![ensure(W, false)],
+                lift: vec![],
+                want: vec![ADOPT.into(), add(W)],
+                deleted: 0,
+            },
+            Case {
+                name: "stop of an earlier release's last rule: rule, jump, chain",
+                listing: vec![unmarked(), jumped(), listed(W)],
+                ensure: vec![],
+                lift: vec![lift(W)],
+                want: vec![del(W), DEL_JUMP.into(), DEL_CHAIN.into()],
                 deleted: 1,
             },
             Case {
@@ -397,7 +508,13 @@ mod tests {
                 listing: vec![],
                 ensure: vec![ensure(W, false), ensure(R, false)],
                 lift: vec![],
-                want: vec![ADD_CHAIN.into(), ADD_JUMP.into(), add(W), add(R)],
+                want: vec![
+                    ADD_CHAIN.into(),
+                    ADD_MARKER.into(),
+                    ADD_JUMP.into(),
+                    add(W),
+                    add(R),
+                ],
                 deleted: 0,
             },
             Case {
@@ -422,17 +539,13 @@ mod tests {
                     chain: CHAIN.into(),
                     tag: Tag::Prefix("redis-ha:RedisLBWriteBlock:".into()),
                 }],
-                want: s(&[
-                    "-D REDIS-HA -p tcp -m tcp --dport 6381 -m comment --comment \"redis-ha:RedisLBWriteBlock:7000\" -j DROP",
-                ])
-                .into_iter()
-                .chain([del(W)])
-                .collect(),
+                want: vec![del("redis-ha:RedisLBWriteBlock:7000"), del(W)],
                 deleted: 2,
             },
         ];
         for case in table {
-            let got = plan(&listing(&case.listing), &case.ensure, &case.lift);
+            let got = plan(&listing(&case.listing), &case.ensure, &case.lift)
+                .unwrap_or_else(|e| panic!("{}: refused: {e:?}", case.name));
             assert_eq!(got.lines, case.want, "{}", case.name);
             assert_eq!(got.deleted, case.deleted, "{}", case.name);
             assert_eq!(got.is_empty(), case.want.is_empty(), "{}", case.name);
@@ -441,11 +554,66 @@ mod tests {
 
     #[test]
     fn the_script_is_one_filter_transaction() {
-        let got = plan(&listing(&[]), &[ensure(W, false)], &[]);
+        let got = plan(&listing(&[]), &[ensure(W, false)], &[]).unwrap();
         assert_eq!(
-            got.text(),
-            format!("*filter\n{ADD_CHAIN}\n{ADD_JUMP}\n{}\nCOMMIT\n", add(W))
+            got.text_in("filter"),
+            format!(
+                "*filter\n{ADD_CHAIN}\n{ADD_MARKER}\n{ADD_JUMP}\n{}\nCOMMIT\n",
+                add(W)
+            )
         );
+    }
+
+    /// Jumping to, or filling, a chain that is not ours is refused whole: no line at all.
+    #[test]
+    fn an_ensure_into_a_chain_that_is_not_ours_is_refused() {
+        let accept = format!("-A {CHAIN} -j ACCEPT");
+        let table: [(&str, Vec<String>, Vec<Lift>, Why); 4] = [
+            (
+                "someone's chain holding ACCEPT",
+                vec![unmarked(), accept.clone()],
+                vec![],
+                Why::Rule {
+                    chain: CHAIN.into(),
+                    text: "-j ACCEPT".into(),
+                },
+            ),
+            (
+                "someone's empty chain",
+                vec![unmarked()],
+                vec![],
+                Why::Unmarked,
+            ),
+            (
+                "our marked chain with a rule someone added",
+                vec![chain(), jumped(), listed(R), accept.clone()],
+                vec![],
+                Why::Rule {
+                    chain: CHAIN.into(),
+                    text: "-j ACCEPT".into(),
+                },
+            ),
+            (
+                "the guard's round that also lifts",
+                vec![unmarked(), accept],
+                vec![lift(R)],
+                Why::Rule {
+                    chain: CHAIN.into(),
+                    text: "-j ACCEPT".into(),
+                },
+            ),
+        ];
+        for (name, lines, lift, why) in table {
+            let got = plan(&listing(&lines), &[ensure(W, false)], &lift);
+            assert_eq!(
+                got,
+                Err(NotOurs {
+                    chain: CHAIN.into(),
+                    why
+                }),
+                "{name}"
+            );
+        }
     }
 
     #[test]

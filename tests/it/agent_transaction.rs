@@ -254,7 +254,11 @@ fn start_when_the_chain_appeared_meanwhile_reads_again_and_blocks() {
         let node = Node::with_ports(&format!("txn-new-{backend}"), Some(&["--backend", backend]));
         let lister = lister(backend);
         let agent = || node.agent(WRITE).param("backend", backend);
-        let wrapper = Wrapper::new(&node, "new", backend, &format!("{lister} -N {CHAIN}"), None);
+        // Created as we create it: with our marker.
+        let racer = format!(
+            "{lister} -N {CHAIN} && {lister} -A {CHAIN} -m comment --comment redis-ha:chain"
+        );
+        let wrapper = Wrapper::new(&node, "new", backend, &racer, None);
         let out = agent().path(&wrapper.path()).run("start");
         assert_eq!(out.code, 0, "{backend}\n{out}");
         assert_eq!(
@@ -272,6 +276,49 @@ fn start_when_the_chain_appeared_meanwhile_reads_again_and_blocks() {
         agent().run("monitor").expect(0);
         node.assert_blocked(&[6381], backend);
         agent().run("stop").expect(0);
+    }
+}
+
+/// Someone else's chain of our name appears between our read and our write: the fresh
+/// read after the refused transaction finds it is not ours, and start adds nothing to it.
+#[test]
+fn start_when_someone_elses_chain_appeared_meanwhile_is_refused() {
+    for backend in ["nft", "legacy"] {
+        let node = Node::with_ports(
+            &format!("txn-alien-{backend}"),
+            Some(&["--backend", backend]),
+        );
+        let lister = lister(backend);
+        let wrapper = Wrapper::new(
+            &node,
+            "alien",
+            backend,
+            &format!("{lister} -N {CHAIN}"),
+            None,
+        );
+        let out = node
+            .agent(WRITE)
+            .param("backend", backend)
+            .path(&wrapper.path())
+            .run("start");
+        assert_eq!(out.code, 6, "{backend}\n{out}");
+        assert_reason(&out, "without our marker rule");
+        assert_eq!(
+            wrapper.runs(),
+            1,
+            "{backend}: refused once, not retried\n{out}"
+        );
+        assert_eq!(
+            run_ok(node.server().cmd(&lister).args(["-S", CHAIN])),
+            format!("-N {CHAIN}\n"),
+            "{backend}: left as they made it"
+        );
+        assert!(
+            node.jumps(&lister).is_empty(),
+            "{backend}\n{}",
+            node.tables()
+        );
+        node.assert_blocked(&[], backend);
     }
 }
 

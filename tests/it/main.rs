@@ -6,6 +6,7 @@ mod fixture;
 mod util;
 
 mod acl;
+mod agent_chains;
 mod agent_cli;
 mod agent_traffic;
 mod agent_transaction;

@@ -242,3 +242,131 @@ fn install_closed_refuses_both_ports_with_the_guards_rules_unless_the_guard_is_o
         );
     }
 }
+
+/// A chain of our name that holds someone else's rule: install neither fills it nor
+/// deletes their rule as "stale" (issue 15), and remove leaves it with their rule.
+#[test]
+fn install_refuses_a_chain_holding_someones_rule_and_remove_keeps_their_rule() {
+    let ns = Netns::new("ports-foreign");
+    let theirs = [
+        "-p",
+        "tcp",
+        "--dport",
+        "8080",
+        "-j",
+        "REDIRECT",
+        "--to-ports",
+        "80",
+    ];
+    crate::util::run_ok(ns.cmd("iptables").args(["-t", "nat", "-N", "REDIS-HA-PRE"]));
+    crate::util::run_ok(
+        ns.cmd("iptables")
+            .args(["-t", "nat", "-A", "REDIS-HA-PRE"])
+            .args(theirs),
+    );
+    let listed = "-A REDIS-HA-PRE -p tcp -m tcp --dport 8080 -j REDIRECT --to-ports 80";
+    let before = nat_and_mangle(&ns);
+    let out = ports(&ns, &["install"]).expect(1);
+    assert!(
+        out.stderr
+            .contains("chain nat/REDIS-HA-PRE is not one redis-ha created")
+            && out.stderr.contains(listed),
+        "{out}"
+    );
+    assert_eq!(
+        nat_and_mangle(&ns),
+        before,
+        "a refused install changed the tables"
+    );
+
+    let out = ports(&ns, &["remove"]).expect(0);
+    assert!(
+        out.stdout
+            .contains("left ipv4 chain nat/REDIS-HA-PRE in place"),
+        "{out}"
+    );
+    assert!(nat_and_mangle(&ns).contains(listed), "their rule is gone");
+
+    // Someone's empty chain of our name is not ours either.
+    crate::util::run_ok(ns.cmd("iptables").args(["-t", "nat", "-F", "REDIS-HA-PRE"]));
+    let out = ports(&ns, &["install"]).expect(1);
+    assert!(out.stderr.contains("without our marker rule"), "{out}");
+    ports(&ns, &["remove"]).expect(0);
+    let left = nat_and_mangle(&ns);
+    assert!(
+        left.contains("-N REDIS-HA-PRE"),
+        "their empty chain is gone\n{left}"
+    );
+}
+
+/// Chains an earlier release installed (no marker) are adopted, not refused.
+#[test]
+fn install_adopts_the_chains_of_an_earlier_release() {
+    let ns = Netns::new("ports-upgrade");
+    let _redis = Redis::start(&ns);
+    ports(&ns, &["install", "--mark"]).expect(0);
+    // What an earlier release left: the same rules, without the markers.
+    for (table, chain) in [
+        ("nat", "REDIS-HA-PRE"),
+        ("nat", "REDIS-HA-OUT"),
+        ("mangle", "REDIS-HA-MARK"),
+    ] {
+        crate::util::run_ok(ns.cmd("iptables").args([
+            "-t",
+            table,
+            "-D",
+            chain,
+            "-m",
+            "comment",
+            "--comment",
+            "redis-ha:chain",
+        ]));
+    }
+    assert!(!nat_and_mangle(&ns).contains("redis-ha:chain"));
+    let out = ports(&ns, &["install", "--mark"]).expect(0);
+    assert!(
+        !out.stdout.contains("added") && !out.stdout.contains("removed"),
+        "{out}"
+    );
+    assert_eq!(
+        nat_and_mangle(&ns)
+            .matches("--comment \"redis-ha:chain\"")
+            .count(),
+        3,
+        "{}",
+        nat_and_mangle(&ns)
+    );
+    assert_eq!(ns.probe(sock("127.0.0.1", 6381)), Probe::Pong);
+    ports(&ns, &["remove"]).expect(0);
+    assert!(
+        !nat_and_mangle(&ns).contains("REDIS-HA"),
+        "{}",
+        nat_and_mangle(&ns)
+    );
+}
+
+/// `install --closed` puts the guard's rules in the agents' chain: never in a `REDIS-HA`
+/// that is someone else's.
+#[test]
+fn install_closed_refuses_someones_redis_ha_chain() {
+    let ns = Netns::new("ports-closed-foreign");
+    let dir = crate::util::TempDir::new("ports-closed-foreign");
+    let conf = dir.join("on.conf");
+    std::fs::write(&conf, "master_name = m\n").unwrap();
+    crate::util::run_ok(ns.cmd("iptables").args(["-N", "REDIS-HA"]));
+    crate::util::run_ok(ns.cmd("iptables").args(["-A", "REDIS-HA", "-j", "ACCEPT"]));
+    let filter = || crate::util::run_ok(ns.cmd("iptables").args(["-S"]));
+    let before = filter();
+    let out = ports(
+        &ns,
+        &["install", "--closed", "--config", conf.to_str().unwrap()],
+    )
+    .expect(1);
+    assert!(
+        out.stderr
+            .contains("chain REDIS-HA is not one redis-ha created")
+            && out.stderr.contains("-A REDIS-HA -j ACCEPT"),
+        "{out}"
+    );
+    assert_eq!(filter(), before, "the filter table changed");
+}
