@@ -145,32 +145,32 @@ pub(crate) fn is_redirect_rule(spec: &[String]) -> bool {
         ["-o", "lo", rest @ ..] => rest,
         all => all,
     };
-    let [
-        "-p",
-        "tcp",
-        "-m",
-        "tcp",
-        "--dport",
-        p,
-        "-m",
-        "comment",
-        "--comment",
-        tag,
-        "-j",
-        "REDIRECT",
-        "--to-ports",
-        t,
-    ] = w
-    else {
-        return false;
-    };
-    decimal(p).is_some() && decimal(t).is_some() && *tag == format!("redis-ha:ports:{p}:{t}")
+    tagged_tcp(w, "REDIRECT", "--to-ports").is_some_and(|(p, tag, t)| {
+        decimal(p).is_some() && decimal(t).is_some() && tag == format!("redis-ha:ports:{p}:{t}")
+    })
 }
 
 /// A `redis-ha ports --mark` rule as listed: `-p tcp -m tcp --dport P`, tag
 /// `redis-ha:mark:P`, `-j MARK --set-xmark 0xP/0xffffffff`.
 pub(crate) fn is_mark_rule(spec: &[String]) -> bool {
     let w: Vec<&str> = spec.iter().map(String::as_str).collect();
+    tagged_tcp(&w, "MARK", "--set-xmark").is_some_and(|(p, tag, mark)| {
+        let port = decimal(p);
+        port.is_some()
+            && tag == format!("redis-ha:mark:{p}")
+            && mark
+                .strip_suffix("/0xffffffff")
+                .is_some_and(|m| hex(m) == port)
+    })
+}
+
+/// `-p tcp -m tcp --dport P -m comment --comment TAG -j TARGET OPTION VALUE`, the shape
+/// of every `redis-ha ports` rule: (P, TAG, VALUE).
+fn tagged_tcp<'a>(
+    w: &[&'a str],
+    target: &str,
+    option: &str,
+) -> Option<(&'a str, &'a str, &'a str)> {
     let [
         "-p",
         "tcp",
@@ -183,19 +183,14 @@ pub(crate) fn is_mark_rule(spec: &[String]) -> bool {
         "--comment",
         tag,
         "-j",
-        "MARK",
-        "--set-xmark",
-        mark,
-    ] = w.as_slice()
+        t,
+        o,
+        value,
+    ] = w
     else {
-        return false;
+        return None;
     };
-    let port = decimal(p);
-    port.is_some()
-        && *tag == format!("redis-ha:mark:{p}")
-        && mark
-            .strip_suffix("/0xffffffff")
-            .is_some_and(|m| hex(m) == port)
+    (*t == target && *o == option).then_some((*p, *tag, *value))
 }
 
 /// The port of a block tag `redis-ha:OWNER:PORT` (OWNER letters and digits).
