@@ -706,6 +706,11 @@ EOF
     for q in "${CLUSTER_HOSTS[@]}"; do [[ $(cib_role x "$q") == primary ]] && break; done
     [[ $(cib_role x "$q") == primary && $q != "$p" ]] ||
         die "drill acl: no other host is primary after the switchover: $(roles_line)"
+    # Settled: the old master converted by a Sentinel, every host agreeing (the drills
+    # after this one find the primary by its Redis's ROLE).
+    old_is_replica() { [[ $(redis_role_of "$p") == slave ]]; }
+    wait_for 60 "$p's Redis a replica after the switchover" old_is_replica ||
+        die "drill acl: $p was not converted after the switchover: $(roles_line)"
     wait_for 60 "redis-ha status exit 0 on every host after the switchover" status_all_ok ||
         die "drill acl: the cluster did not settle after the switchover: $(roles_line)"
     moved=$(grep -o 'writes were refused for [0-9]* ms' "$STATE/drill-acl-switchover.out" | head -n 1)
