@@ -4,6 +4,7 @@
 //! syncs Sentinel's scripts hand over (`asked`).
 
 mod asked;
+mod caught_up;
 mod error;
 mod every;
 mod once;

@@ -27,6 +27,9 @@ pub(crate) struct Report {
     pub(crate) held: Vec<NodeName>,
     /// What a switchover that died left behind, and what became of it.
     pub(crate) left: Vec<String>,
+    /// Nodes whose reads stay refused until their Redis has caught up with the primary,
+    /// and why.
+    pub(crate) behind: Vec<(NodeName, String)>,
 }
 
 impl Report {
@@ -66,6 +69,12 @@ impl Report {
                 self.waited.as_millis(),
                 self.wait_reads,
                 if self.wait_reads == 1 { "" } else { "s" }
+            ));
+        }
+        for (node, why) in &self.behind {
+            line.push_str(&format!(
+                "; {node} stays {} until it has caught up with the primary ({why})",
+                Role::Fail
             ));
         }
         if !self.given_up.is_empty() {

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::SyncError;
+use super::caught_up::{CATCH_UP_POLL, CATCH_UP_WAIT, Lag, lag};
 use super::plan::{hold, plan};
 use super::report::Report;
 use crate::cluster::{Cluster, ClusterState, NodeName, PRIORITIES_ATTRIBUTE, PriorityRecord, Role};
@@ -78,6 +79,7 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
         if report.mapping_errors.iter().any(|e| e.is_config_error()) {
             return Err(SyncError::UnknownNodes);
         }
+        self.confirm_caught_up(report, &state, &mut assignment);
         report.plan = plan(&state.roles, &assignment.desired, &assignment.down);
         if !self.dry_run {
             self.apply(report, &state)?;
@@ -86,6 +88,55 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
             Ok(())
         } else {
             Err(SyncError::Unmapped)
+        }
+    }
+
+    /// Gives a node its reads back (`replica` from `fail` or unset) only once its Redis has
+    /// what the primary acknowledged (see `caught_up`); until then it stays `fail` and a
+    /// later sync looks again. Waits up to [`CATCH_UP_WAIT`] when this sync promotes
+    /// nobody (a promotion is not delayed for reads). Without Redis credentials, as before:
+    /// the Sentinels' word.
+    fn confirm_caught_up(
+        &self,
+        report: &mut Report,
+        state: &ClusterState,
+        assignment: &mut crate::observe::Assignment,
+    ) {
+        let (Some(redis), Some((primary_node, primary))) = (self.redis, assignment.primary.clone())
+        else {
+            return;
+        };
+        let granting: Vec<NodeName> = assignment
+            .desired
+            .iter()
+            .filter(|(n, role)| {
+                **role == Role::Replica
+                    && !matches!(state.role(n), Some(Role::Replica | Role::Primary))
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        let promoting = state.role(&primary_node) != Some(Role::Primary);
+        let wait = if promoting || self.dry_run {
+            Duration::ZERO
+        } else {
+            CATCH_UP_WAIT
+        };
+        let start = Instant::now();
+        for node in granting {
+            let Some(addr) = assignment.redis.get(&node).and_then(|a| a.first()) else {
+                continue;
+            };
+            loop {
+                match lag(redis, &primary, addr) {
+                    Lag::CaughtUp => break,
+                    Lag::Behind(why) if start.elapsed() >= wait => {
+                        assignment.desired.insert(node.clone(), Role::Fail);
+                        report.behind.push((node.clone(), why));
+                        break;
+                    }
+                    Lag::Behind(_) => std::thread::sleep(CATCH_UP_POLL),
+                }
+            }
         }
     }
 

@@ -512,3 +512,43 @@ fn priorities_a_dead_switchover_left_are_restored_once_its_time_has_passed() {
         "{line}"
     );
 }
+
+#[test]
+fn a_returning_replica_gets_its_reads_back_only_once_it_has_caught_up() {
+    use super::caught_up::tests::{Servers, master, replica};
+    let (c, s) = (config(), FakeSentinels::agreeing(1, 0, &[]));
+    let cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("fail")]);
+    cl.set_epoch(Some(0));
+    let servers = Servers::default();
+    let primary = redis(1).to_string();
+    servers.set(&primary, master(500));
+    servers.set(&redis(2).to_string(), replica(&primary, true, 500));
+    // Linked after a full resync, the stream held back: not yet.
+    servers.set(&redis(3).to_string(), replica(&primary, true, 300));
+    let run = || {
+        Sync {
+            config: &c,
+            sentinels: &s,
+            cluster: &cl,
+            redis: Some(&servers),
+            resolve: &no_dns,
+            dry_run: false,
+        }
+        .run()
+    };
+    let started = std::time::Instant::now();
+    let (report, result) = run();
+    result.unwrap();
+    assert!(started.elapsed() >= super::caught_up::CATCH_UP_WAIT);
+    assert!(cl.writes().is_empty(), "{:?}", cl.writes());
+    let line = report.summary(false);
+    assert!(
+        line.contains("node3 stays fail until it has caught up with the primary (offset 300 of the primary's 500)"),
+        "{line}"
+    );
+    // Caught up: replica.
+    servers.set(&redis(3).to_string(), replica(&primary, true, 500));
+    let (_, result) = run();
+    result.unwrap();
+    assert_eq!(cl.writes(), ["node3=replica"]);
+}
