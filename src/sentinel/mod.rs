@@ -12,6 +12,8 @@ pub(crate) use addr::{
 };
 pub(crate) use client::{RedisClients, RedisSentinels};
 pub(crate) use events::{Event, Subscription};
+#[cfg(feature = "fuzzing")]
+pub(crate) use {parse::view, wire::next_reply};
 
 use std::time::Duration;
 
