@@ -11,7 +11,7 @@ AGENTS  := RedisLBReadBlock RedisLBWriteBlock
 # Sentinel's scripts: under /usr/lib, the only place Debian's sandboxed Sentinel may run.
 SCRIPTS := sentinel-reconfig sentinel-notify
 
-.PHONY: all build install install-files uninstall deb test test-hosts lint bench bench-failover bench-switchover demo clean
+.PHONY: all build install install-files uninstall deb test test-hosts lint fuzz bench bench-failover bench-switchover demo clean
 
 all: build
 
@@ -47,9 +47,22 @@ deb: build
 	gzip -9n $(DEB_STAGE)/man/*
 	$(CARGO) deb --no-build
 
+# The fuzz entry points (src/fuzz_api.rs) only build with the feature `fuzzing`: linted
+# here too, so they cannot rot between `make fuzz` runs (the fuzz crate's own files are
+# a few lines each; rustfmt alone, so CI never builds libFuzzer).
 lint:
 	$(CARGO) fmt --all -- --check
+	rustfmt --edition 2024 --check fuzz/fuzz_targets/*.rs
 	$(CARGO) clippy --release --locked --all-targets -- -D warnings
+	$(CARGO) clippy --release --locked --lib --features fuzzing -- -D warnings
+
+# The fuzz targets (fuzz/, libFuzzer on the stable toolchain, see fuzz/run.sh): builds
+# them, runs each for FUZZ_SECONDS (60 by default; FUZZ_TARGETS= picks), prints runs,
+# seconds, coverage and corpus size per target; exits 1 on any finding, kept in
+# fuzz/artifacts/TARGET/. Not part of `make test` or CI: six targets take minutes.
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) CARGO=$(CARGO) bash fuzz/run.sh
 
 # Needs root (network namespaces, iptables) and the packages .ci/deps installs.
 # Installs into $(PREFIX) first: crm_resource only finds agents under /usr/lib/ocf.

@@ -10,8 +10,8 @@ use crate::firewall::{Families, MatchBy, Port};
 use crate::process::Process;
 use crate::run_dir::RUN_DIR;
 use crate::sentinel::{
-    AclUser, Addr, Credentials, RedisClients, RedisSentinels, SENTINEL_PORT, canonical_host,
-    parse_addr, read_password,
+    AclUser, Addr, Credentials, RedisClients, RedisSentinels, SENTINEL_PORT, host_of, parse_addr,
+    read_password,
 };
 
 /// Where the config lives unless `REDIS_HA_CONFIG` says otherwise.
@@ -316,7 +316,17 @@ impl Config {
                     redis_user = Some((AclUser::parse(key, value).map_err(|m| err(n, m))?, n))
                 }
                 (Some("node"), Some(name), None) => {
-                    let addrs: Vec<String> = value.split_whitespace().map(canonical_host).collect();
+                    let addrs = value
+                        .split_whitespace()
+                        .map(|a| {
+                            host_of(a).ok_or_else(|| {
+                                err(
+                                    n,
+                                    format!("node {name}: {a:?} is not a host name or address"),
+                                )
+                            })
+                        })
+                        .collect::<Result<Vec<String>, _>>()?;
                     if nodes.insert(name.to_string(), addrs).is_some() {
                         return Err(err(n, format!("node {name} is mapped twice")));
                     }
@@ -678,6 +688,44 @@ mod tests {
         assert_eq!(c.policy.promote_at, PromoteAt::SelectedSlave);
         let c = Config::parse("master_name = m\npromote_at = foreseen\n", "x").unwrap();
         assert_eq!(c.policy.promote_at, PromoteAt::Foreseen);
+    }
+
+    #[test]
+    fn an_address_of_only_dots_names_no_host() {
+        // Found by `make fuzz` (target config): `.` was canonicalised to an empty host
+        // and accepted, as a node's address and as a Sentinel.
+        let table = [
+            (
+                "master_name=d\nnode e=.",
+                2,
+                "node e: \".\" is not a host name or address",
+            ),
+            (
+                "master_name=d\nnode e = 10.0.0.5 ...",
+                2,
+                "\"...\" is not a host",
+            ),
+            ("master_name=d\nsentinel = .", 2, "expected HOST:PORT"),
+            (
+                "master_name=d\nsentinel = ..:26379",
+                2,
+                "expected HOST:PORT",
+            ),
+        ];
+        for (text, line, want) in table {
+            match Config::parse(text, "x") {
+                Err(ConfigError::Line {
+                    line: l, message, ..
+                }) => {
+                    assert_eq!(l, line, "{text:?}");
+                    assert!(message.contains(want), "{text:?}: {message}");
+                }
+                other => panic!("{text:?}: {other:?}"),
+            }
+        }
+        // A fully qualified name keeps working: only its final dot goes.
+        let c = Config::parse("master_name=d\nnode e = Node1.Example.\n", "x").unwrap();
+        assert_eq!(c.nodes["e"], ["node1.example"]);
     }
 
     #[test]

@@ -41,6 +41,11 @@ mod process;
 mod run_dir;
 mod sentinel;
 
+/// The parsers of what other programs hand us, for the fuzz targets in `fuzz/` only.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz_api;
+
 /// The admin CLI's clap definition, for `packaging/manpages.rs` (redis-ha.8).
 #[doc(hidden)]
 pub use cli::command as cli_command;

@@ -4,6 +4,10 @@
 mod actions;
 mod error;
 mod params;
+#[cfg(feature = "fuzzing")]
+pub(crate) use params::{
+    from_lines as params_from_lines, from_process as params_from_process, to_pairs,
+};
 mod state;
 #[cfg(test)]
 mod tests;
@@ -40,7 +44,7 @@ pub(crate) fn run(kind: AgentKind, p: &Process) -> i32 {
     }
     let env = OcfEnv::from_process(p);
     let log = Logger::from_process(p, kind.name(), env.instance.as_deref());
-    let params = params::parse(kind, |name| p.var(&format!("OCF_RESKEY_{name}")));
+    let params = params::from_process(kind, p);
     let wait = params
         .as_ref()
         .ok()

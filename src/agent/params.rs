@@ -5,6 +5,7 @@ use std::time::Duration;
 use crate::blocks::{AgentKind, CHAIN};
 use crate::firewall::block::BadValue;
 use crate::firewall::{Backend, Block, ChainName, Families, MatchBy, Port, RejectWith};
+use crate::process::Process;
 
 /// Every parameter the agents take, with its default: the meta-data must say the same
 /// (a unit test compares them). `None` means "derived" (see `wait`).
@@ -67,6 +68,20 @@ pub(crate) fn parse<'a>(
         },
     };
     Ok(Params { block, wait })
+}
+
+/// The resource's parameters as execd hands them over: `OCF_RESKEY_<name>`.
+pub(crate) fn from_process(kind: AgentKind, p: &Process) -> Result<Params, BadValue> {
+    parse(kind, |name| p.var(&format!("OCF_RESKEY_{name}")))
+}
+
+/// The parameters in `name=value` lines (the state file, as [`to_pairs`] wrote it);
+/// lines without `=` are skipped, the first of a name counts.
+pub(crate) fn from_lines(kind: AgentKind, text: &str) -> Result<Params, BadValue> {
+    let pairs: Vec<(&str, &str)> = text.lines().filter_map(|l| l.split_once('=')).collect();
+    parse(kind, |k| {
+        pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| *v)
+    })
 }
 
 /// The parameters that reproduce `block` through `parse` (for the state file).

@@ -84,11 +84,7 @@ impl StateFile {
     /// The recorded block; `None` when there is no state file or it cannot be read back.
     pub(crate) fn read(&self, kind: AgentKind) -> Option<Params> {
         let text = fs::read_to_string(&self.path).ok()?;
-        let pairs: Vec<(&str, &str)> = text.lines().filter_map(|l| l.split_once('=')).collect();
-        params::parse(kind, |k| {
-            pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| *v)
-        })
-        .ok()
+        params::from_lines(kind, &text).ok()
     }
 
     pub(crate) fn remove(&self) -> io::Result<()> {

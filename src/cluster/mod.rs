@@ -7,6 +7,8 @@ mod history;
 mod pacemaker;
 
 pub(crate) use cib::Cib;
+#[cfg(feature = "fuzzing")]
+pub(crate) use cib::parse as parse_cib;
 pub(crate) use pacemaker::Pacemaker;
 
 use std::collections::{BTreeMap, BTreeSet};

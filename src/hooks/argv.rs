@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 
-use crate::sentinel::{Addr, canonical_host};
+use crate::sentinel::{Addr, host_of};
 
 /// `client-reconfig-script`: `<master> <role> <state> <from-ip> <from-port> <to-ip> <to-port>`.
 /// The arguments only trigger a sync: the truth is read from the Sentinels.
@@ -120,7 +120,7 @@ impl Reconfig {
                 .ok_or_else(|| bad(n, what, "not empty"))
         };
         let addr = |n: usize, host, port| -> Result<Addr, ArgvError> {
-            let host = canonical_host(&nonempty(n, host)?);
+            let host = host_of(&w[n - 1]).ok_or_else(|| bad(n, host, "a host name or address"))?;
             let port = w[n]
                 .parse::<u16>()
                 .ok()
@@ -229,6 +229,26 @@ mod tests {
             ArgvError::NotUtf8(6),
             "names the argument, not the count"
         );
+    }
+
+    #[test]
+    fn a_host_of_only_dots_is_refused() {
+        // Found by `make fuzz` (target sentinel_argv), as it fed it: `.` was
+        // canonicalised to an empty host and accepted.
+        let found = args(&["r", "leader", "9", ".", "6", ".", "6"]);
+        assert_eq!(
+            Reconfig::parse(&found).unwrap_err().to_string(),
+            "argument 4 (from-ip) is \".\": a host name or address"
+        );
+        let mut to = args(&["m", "observer", "start", "10.0.0.1", "6379", "...", "6379"]);
+        assert!(
+            Reconfig::parse(&to)
+                .unwrap_err()
+                .to_string()
+                .starts_with("argument 6 (to-ip) is \"...\""),
+        );
+        to[5] = "Node2.".into();
+        assert_eq!(Reconfig::parse(&to).unwrap().to.host, "node2");
     }
 
     #[test]

@@ -9,6 +9,8 @@ mod argv;
 mod fallback;
 
 use argv::{ArgvError, Notify, Reconfig};
+#[cfg(feature = "fuzzing")]
+pub(crate) use argv::{Notify as NotifyArgs, Reconfig as ReconfigArgs};
 
 use crate::config::{self, Config};
 use crate::exit::HelperExit;

@@ -134,13 +134,16 @@ pub(crate) fn parse_addr(value: &str, default_port: u16) -> Result<Addr, String>
     } else {
         (value, default_port)
     };
-    if host.is_empty() || port == 0 {
-        return Err(bad());
+    match host_of(host) {
+        Some(host) if port != 0 => Ok(Addr { host, port }),
+        _ => Err(bad()),
     }
-    Ok(Addr {
-        host: canonical_host(host),
-        port,
-    })
+}
+
+/// `host` in canonical form, `None` when nothing is left of it: empty, or only the dots
+/// a fully qualified name ends with (`.` names no host).
+pub(crate) fn host_of(host: &str) -> Option<String> {
+    Some(canonical_host(host)).filter(|h| !h.is_empty())
 }
 
 /// IP addresses in canonical form (so `fd00::0012` equals `fd00::12`), names lowercased.

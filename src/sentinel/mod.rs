@@ -8,10 +8,13 @@ mod parse;
 mod wire;
 
 pub(crate) use addr::{
-    AclUser, Addr, Credentials, SENTINEL_PORT, canonical_host, parse_addr, read_password, resolve,
+    AclUser, Addr, Credentials, SENTINEL_PORT, canonical_host, host_of, parse_addr, read_password,
+    resolve,
 };
 pub(crate) use client::{RedisClients, RedisSentinels};
 pub(crate) use events::{Event, Subscription};
+#[cfg(feature = "fuzzing")]
+pub(crate) use {parse::view, wire::next_reply};
 
 use std::time::Duration;
 

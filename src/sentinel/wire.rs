@@ -61,9 +61,7 @@ pub(crate) fn exchange(
     let mut start = 0;
     let mut chunk = [0u8; 8192];
     while replies.len() < expected {
-        if let Some(len) = frame(&buf[start..])? {
-            let value = redis::parse_redis_value(&buf[start..start + len])
-                .map_err(|e| WireError::Protocol(e.to_string()))?;
+        if let Some((value, len)) = next_reply(&buf[start..])? {
             replies.push(value);
             start += len;
             continue;
@@ -136,6 +134,17 @@ fn connect(addr: &Addr, timeout: Duration, left: Duration) -> Result<TcpStream, 
         }
     }
     Err(last.unwrap_or_else(late))
+}
+
+/// The first complete reply in `buf` and how many bytes it took, `None` while it is
+/// incomplete: framed here (bounded), then decoded by the redis crate.
+pub(crate) fn next_reply(buf: &[u8]) -> Result<Option<(Value, usize)>, WireError> {
+    let Some(len) = frame(buf)? else {
+        return Ok(None);
+    };
+    let value =
+        redis::parse_redis_value(&buf[..len]).map_err(|e| WireError::Protocol(e.to_string()))?;
+    Ok(Some((value, len)))
 }
 
 /// The length of the first complete RESP2 value in `buf`, `None` while it is incomplete.
