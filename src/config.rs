@@ -190,6 +190,19 @@ fn strip_comment(raw: &str) -> &str {
     raw
 }
 
+/// The longest `timeout_ms`: one exchange with a Sentinel (resolving, connecting, the
+/// answers) may take. A Sentinel on the cluster's network answers in milliseconds: a
+/// longer timeout only lengthens the wait for a dead one. An observation asks in at most
+/// three rounds one after another (the configured Sentinels, those they name, the
+/// replicas' own offsets): 15 s at this cap, which leaves a script's sync that queued
+/// 20 s for the lock (`sync::once`) room for its Pacemaker tools before Sentinel kills it
+/// at 60 s. It is also the most the isolation guard gives them (half of
+/// `guard_react_ms`'s 10 s).
+const MAX_TIMEOUT_MS: u64 = 5_000;
+
+/// The longest `block_wait_ms`.
+const MAX_BLOCK_WAIT_MS: u64 = 60_000;
+
 /// The most a config file may hold: ours is a few KiB with every comment.
 pub(crate) const MAX_CONFIG_BYTES: u64 = 64 * 1024;
 
@@ -334,9 +347,11 @@ impl Config {
                 (Some("node"), _, _) => {
                     return Err(err(n, "expected `node NAME = ADDRESS [ADDRESS...]`".into()));
                 }
-                (Some("timeout_ms"), None, _) => timeout = millis(value).map_err(|m| err(n, m))?,
+                (Some("timeout_ms"), None, _) => {
+                    timeout = millis(value, MAX_TIMEOUT_MS).map_err(|m| err(n, m))?
+                }
                 (Some("block_wait_ms"), None, _) => {
-                    block_wait = millis(value).map_err(|m| err(n, m))?
+                    block_wait = millis(value, MAX_BLOCK_WAIT_MS).map_err(|m| err(n, m))?
                 }
                 (Some("guard"), None, _) => {
                     guard.enabled = match value {
@@ -346,9 +361,9 @@ impl Config {
                     }
                 }
                 (Some("guard_react_ms"), None, _) => {
-                    guard.react = millis(value)
+                    guard.react = millis(value, 10_000)
                         .ok()
-                        .filter(|d| (200..=10_000).contains(&d.as_millis()))
+                        .filter(|d| d.as_millis() >= 200)
                         .ok_or_else(|| {
                             err(
                                 n,
@@ -466,11 +481,11 @@ fn auth_file(
     }
 }
 
-fn millis(value: &str) -> Result<Duration, String> {
+fn millis(value: &str, max: u64) -> Result<Duration, String> {
     match value.parse::<u64>() {
-        Ok(ms) if (1..=60_000).contains(&ms) => Ok(Duration::from_millis(ms)),
+        Ok(ms) if (1..=max).contains(&ms) => Ok(Duration::from_millis(ms)),
         _ => Err(format!(
-            "expected milliseconds from 1 to 60000, got {value:?}"
+            "expected milliseconds from 1 to {max}, got {value:?}"
         )),
     }
 }
@@ -734,6 +749,8 @@ mod tests {
         assert_eq!(c.sentinels[0].to_string(), "127.0.0.1:26379");
         assert_eq!(c.timeout, Duration::from_secs(1));
         assert!(c.nodes.is_empty());
+        let c = Config::parse("master_name = m\ntimeout_ms = 5000\n", "x").unwrap();
+        assert_eq!(c.timeout, Duration::from_secs(5), "the longest timeout_ms");
         assert_eq!(c.sync_socket, Path::new("/run/redis-ha/sync.sock"));
         let c = Config::parse("master_name = m\nsync_socket = /tmp/s.sock\n", "x").unwrap();
         assert_eq!(c.sync_socket, Path::new("/tmp/s.sock"));
@@ -756,7 +773,16 @@ mod tests {
             ),
             (
                 "master_name = m\ntimeout_ms = 0\n",
-                "x:2: expected milliseconds",
+                "x:2: expected milliseconds from 1 to 5000, got \"0\"",
+            ),
+            // One exchange must end long before Sentinel kills the script at 60 s.
+            (
+                "master_name = m\ntimeout_ms = 60000\n",
+                "x:2: expected milliseconds from 1 to 5000, got \"60000\"",
+            ),
+            (
+                "master_name = m\nblock_wait_ms = 60001\n",
+                "x:2: expected milliseconds from 1 to 60000",
             ),
             ("master_name = m\nguard = yes\n", "x:2: expected on or off"),
             (

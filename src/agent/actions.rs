@@ -63,6 +63,15 @@ impl<F: Firewall> Agent<'_, F> {
         // Before anything changes: a chain that is not ours is refused with nothing
         // changed, not even the block of earlier parameters lifted.
         self.firewall.chain_usable(block)?;
+        // Before the state file: a refused start leaves nothing for its stop to remove.
+        if let Some(other) = self.sharer(block) {
+            return Err(AgentError::Shared {
+                port: block.port.to_string(),
+                agent: self.kind.name(),
+                other: other.resource(self.kind),
+                state: other.path().to_path_buf(),
+            });
+        }
         if let Some(old) = self.state.read(self.kind)
             && old.block != *block
         {
@@ -104,6 +113,17 @@ impl<F: Firewall> Agent<'_, F> {
             self.remove_by_tag()?;
         }
         for block in &blocks {
+            // Another resource's rule (this one's start was refused, or both started
+            // before starts refused a shared port): it stays for that one's stop.
+            if let Some(other) = self.sharer(block) {
+                self.log.info(&format!(
+                    "port {} stays blocked: its rule is {} resource {}'s",
+                    block.port,
+                    self.kind.name(),
+                    other.resource(self.kind)
+                ));
+                continue;
+            }
             match self.firewall.remove_block(block) {
                 Ok(()) => {}
                 // Start records a block only once it found iptables: without one, and
@@ -128,9 +148,33 @@ impl<F: Firewall> Agent<'_, F> {
         Ok(OcfCode::Success)
     }
 
+    /// Another resource of this agent on this host whose recorded block is `block`'s
+    /// rule (the same tag: agent and port).
+    fn sharer(&self, block: &Block) -> Option<StateFile> {
+        self.state
+            .others(self.kind)
+            .into_iter()
+            .find(|(_, params)| {
+                params
+                    .as_ref()
+                    .is_some_and(|p| p.block.tag() == block.tag())
+            })
+            .map(|(other, _)| other)
+    }
+
     /// Neither the state file nor the parameters say what was installed: remove every
-    /// rule tagged with this agent's name from the default chain, in both families.
+    /// rule tagged with this agent's name from the default chain, in both families,
+    /// unless another resource of this agent runs here (those rules may be its).
     fn remove_by_tag(&self) -> Result<(), AgentError> {
+        if let Some((other, _)) = self.state.others(self.kind).first() {
+            self.log.warn(&format!(
+                "nothing says what this resource installed, and {} resource {} runs here: \
+                 no rule removed",
+                self.kind.name(),
+                other.resource(self.kind)
+            ));
+            return Ok(());
+        }
         let chain = ChainName::parse(CHAIN).expect("the default chain name is valid");
         let prefix = Block::tag_prefix(self.kind.name());
         for families in [Families::Ipv4, Families::Ipv6] {
@@ -168,6 +212,10 @@ impl<F: Firewall> Agent<'_, F> {
             return Ok(OcfCode::Success);
         }
         match self.firewall.presence(block) {
+            // The rule is another resource's, which this one never started.
+            Ok(Presence::Present) if !self.state.exists() && self.sharer(block).is_some() => {
+                Ok(OcfCode::NotRunning)
+            }
             Ok(Presence::Present) => {
                 self.log.debug(&format!("port {} is blocked", block.port));
                 if let Some(v) = &version

@@ -31,6 +31,18 @@ pub(crate) enum AgentError {
         state: PathBuf,
     },
     #[error(
+        "port {port} is already blocked by {agent} resource {other} (state file {}): two \
+         resources of one agent on one port would share one rule, and stopping either would \
+         lift the other's block; give each its own port",
+        state.display()
+    )]
+    Shared {
+        port: String,
+        agent: &'static str,
+        other: String,
+        state: PathBuf,
+    },
+    #[error(
         "port {port} is only partly blocked: a rule or the jump from INPUT to {chain} is missing"
     )]
     Partial { port: String, chain: String },
@@ -40,9 +52,10 @@ impl AgentError {
     pub(crate) fn code(&self) -> OcfCode {
         match self {
             // The chain named is someone else's: invalid wherever it is so named.
-            AgentError::Config(_) | AgentError::Firewall(FirewallError::NotOurs { .. }) => {
-                OcfCode::ErrConfigured
-            }
+            // Two resources configured on one port: invalid wherever both run.
+            AgentError::Config(_)
+            | AgentError::Firewall(FirewallError::NotOurs { .. })
+            | AgentError::Shared { .. } => OcfCode::ErrConfigured,
             AgentError::NotRoot => OcfCode::ErrPerm,
             AgentError::Firewall(
                 FirewallError::NotInstalled { .. } | FirewallError::ChangerMissing { .. },

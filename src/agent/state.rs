@@ -53,6 +53,16 @@ impl StateFile {
         &self.path
     }
 
+    /// The resource this file is for, as its name spells it (the instance name, with
+    /// what is unsafe in a file name replaced).
+    pub(crate) fn resource(&self, kind: AgentKind) -> String {
+        let name = self.path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        name.strip_prefix(&format!("redis-ha-{}-", kind.name()))
+            .and_then(|n| n.strip_suffix(".state"))
+            .unwrap_or(name)
+            .to_string()
+    }
+
     pub(crate) fn exists(&self) -> bool {
         self.path.exists()
     }
@@ -83,14 +93,48 @@ impl StateFile {
 
     /// The recorded block; `None` when there is no state file or it cannot be read back.
     pub(crate) fn read(&self, kind: AgentKind) -> Option<Params> {
-        let text = fs::read_to_string(&self.path).ok()?;
-        params::from_lines(kind, &text).ok()
+        read_at(&self.path, kind)
+    }
+
+    /// The state files of the other resources of this agent on this host (beside this
+    /// one in `HA_RSCTMP`), with what each recorded (`None`: unreadable).
+    pub(crate) fn others(&self, kind: AgentKind) -> Vec<(StateFile, Option<Params>)> {
+        let Some(dir) = self.path.parent() else {
+            return Vec::new();
+        };
+        let prefix = format!("redis-ha-{}-", kind.name());
+        let Ok(entries) = fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut others: Vec<(StateFile, Option<Params>)> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|path| {
+                *path != self.path
+                    && path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".state"))
+            })
+            .map(|path| {
+                let params = read_at(&path, kind);
+                (StateFile { path }, params)
+            })
+            .collect();
+        others.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+        others
     }
 
     pub(crate) fn remove(&self) -> io::Result<()> {
         remove_if_there(&self.verified_path())?;
         remove_if_there(&self.path)
     }
+}
+
+/// The block recorded in the state file at `path`.
+fn read_at(path: &Path, kind: AgentKind) -> Option<Params> {
+    let text = fs::read_to_string(path).ok()?;
+    params::from_lines(kind, &text).ok()
 }
 
 fn pairs_text(block: &Block) -> String {

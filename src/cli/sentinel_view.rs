@@ -110,7 +110,7 @@ pub(crate) fn render(v: &SentinelView) -> String {
         };
         line(&key("link-down-ms"), &down);
     }
-    let mut peers: Vec<_> = v.sentinels.iter().collect();
+    let mut peers: Vec<_> = v.sentinels.iter().map(|p| &p.addr).collect();
     peers.sort();
     for p in peers {
         line("peer", p);
@@ -121,7 +121,7 @@ pub(crate) fn render(v: &SentinelView) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sentinel::{MasterView, ReplicaView, SentinelError};
+    use crate::sentinel::{MasterView, Peer, ReplicaView, SentinelError};
 
     fn addr(host: &str, port: u16) -> Addr {
         Addr {
@@ -143,6 +143,7 @@ mod tests {
         };
         let view = SentinelView {
             sentinel: addr("fd00::1", 26379),
+            id: Some("s1".into()),
             master: MasterView {
                 addr: addr("10.0.0.2", 6379),
                 flags: vec!["master".into()],
@@ -159,7 +160,12 @@ mod tests {
                 replica("10.0.0.3", &["slave"], Some(addr("10.0.0.2", 6379))),
                 replica("10.0.0.1", &["s_down", "slave", "disconnected"], None),
             ],
-            sentinels: vec![addr("10.0.0.3", 26379), addr("10.0.0.1", 26379)],
+            sentinels: ["10.0.0.3", "10.0.0.1"]
+                .map(|host| Peer {
+                    addr: addr(host, 26379),
+                    id: None,
+                })
+                .into(),
         };
         assert_eq!(
             render(&view),

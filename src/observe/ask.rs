@@ -30,7 +30,7 @@ pub(crate) fn ask<S: Sentinels + Sync>(
         for answer in at_once(config, sentinels, &round) {
             match answer {
                 Ok(view) => {
-                    next.extend(view.sentinels.iter().cloned());
+                    next.extend(view.sentinels.iter().map(|peer| peer.addr.clone()));
                     views.push(view);
                 }
                 Err(e @ (SentinelError::UnknownMaster { .. } | SentinelError::Auth { .. })) => {

@@ -12,7 +12,7 @@ use crate::cluster::{
 };
 use crate::config::Config;
 use crate::sentinel::{
-    Addr, Candidacy, MasterView, ReplicaView, SentinelError, SentinelView, Sentinels,
+    Addr, Candidacy, MasterView, Peer, ReplicaView, SentinelError, SentinelView, Sentinels,
 };
 
 /// A config following `redis-ha` through Sentinel 1, node N's Redis on 10.0.0.N, with
@@ -43,6 +43,19 @@ pub(crate) fn redis(n: u8) -> Addr {
 
 pub(crate) fn sentinel(n: u8) -> Addr {
     addr(&format!("10.0.0.{n}"), 26379)
+}
+
+/// Sentinel `n`'s id (`SENTINEL MYID`).
+pub(crate) fn sentinel_id(n: u8) -> String {
+    format!("{n:040}")
+}
+
+/// Sentinel `n` as another Sentinel knows it.
+pub(crate) fn peer(n: u8) -> Peer {
+    Peer {
+        addr: sentinel(n),
+        id: Some(sentinel_id(n)),
+    }
 }
 
 type Answers = BTreeMap<Addr, Result<SentinelView, String>>;
@@ -161,9 +174,10 @@ pub(crate) fn master1_view(s: u8, flags: &str, replicas: Vec<ReplicaView>) -> Se
         .then_some(Duration::from_millis(300));
     SentinelView {
         sentinel: sentinel(s),
+        id: Some(sentinel_id(s)),
         master,
         replicas,
-        sentinels: (1..=3).filter(|&o| o != s).map(sentinel).collect(),
+        sentinels: (1..=3).filter(|&o| o != s).map(peer).collect(),
     }
 }
 
@@ -172,6 +186,7 @@ pub(crate) fn master1_view(s: u8, flags: &str, replicas: Vec<ReplicaView>) -> Se
 pub(crate) fn view(s: u8, master: u8, epoch: u64, down_replicas: &[u8]) -> SentinelView {
     SentinelView {
         sentinel: sentinel(s),
+        id: Some(sentinel_id(s)),
         master: master_view(master, epoch, "master"),
         replicas: (1..=3)
             .filter(|&r| r != master)
@@ -192,7 +207,7 @@ pub(crate) fn view(s: u8, master: u8, epoch: u64, down_replicas: &[u8]) -> Senti
                 }
             })
             .collect(),
-        sentinels: (1..=3).filter(|&o| o != s).map(sentinel).collect(),
+        sentinels: (1..=3).filter(|&o| o != s).map(peer).collect(),
     }
 }
 

@@ -71,18 +71,18 @@ pub(crate) fn decide(
     policy: &Policy,
     offsets: &Offsets,
 ) -> Result<Truth, NoMajority> {
-    let mut known: BTreeSet<Addr> = configured.iter().map(Addr::canonical).collect();
-    for view in views {
-        known.insert(view.sentinel.canonical());
-        known.extend(view.sentinels.iter().map(Addr::canonical));
+    let Count {
+        reached,
+        known,
+        kept,
+    } = count(views, configured);
+    if reached * 2 <= known {
+        return Err(NoMajority { reached, known });
     }
-    let reached: BTreeSet<Addr> = views.iter().map(|v| v.sentinel.canonical()).collect();
-    if reached.len() * 2 <= known.len() {
-        return Err(NoMajority {
-            reached: reached.len(),
-            known: known.len(),
-        });
-    }
+    // One view per Sentinel: one reached under two addresses says nothing twice.
+    let all = views;
+    let unique: Vec<SentinelView> = kept.iter().map(|&at| all[at].clone()).collect();
+    let views = &unique[..];
     // The failover leader bumps its config-epoch at `+promoted-slave` but names the new
     // master only at its own `+switch-master`, about a second later: until then its view
     // carries the new epoch, the old master's address and `failover_in_progress`. Of
@@ -131,9 +131,9 @@ pub(crate) fn decide(
             epoch: leader.master.config_epoch,
             roles,
             down,
-            reached: reached.len(),
-            known: known.len(),
-            newest: leader_at,
+            reached,
+            known,
+            newest: kept[leader_at],
             ask_offsets: Vec::new(),
         });
     }
@@ -229,11 +229,79 @@ pub(crate) fn decide(
         epoch: newest.master.config_epoch,
         roles,
         down,
-        reached: reached.len(),
-        known: known.len(),
-        newest: newest_at,
+        reached,
+        known,
+        newest: kept[newest_at],
         ask_offsets,
     })
+}
+
+/// How many Sentinels answered, of how many known, and which views to decide from.
+#[derive(Debug, PartialEq, Eq)]
+struct Count {
+    reached: usize,
+    known: usize,
+    /// The index of the first view of each Sentinel, in order.
+    kept: Vec<usize>,
+}
+
+/// A Sentinel as counted: by its id where an answer or a peer list gives one for its
+/// address, else by the address (an address nobody vouches for counts as a Sentinel of
+/// its own: it can only make a majority harder to reach).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Who<'a> {
+    Id(&'a str),
+    Address(Addr),
+}
+
+/// Counts the Sentinels by id (`SENTINEL MYID`, the peers' `runid`), not by address: one
+/// Sentinel configured under three addresses, or reached under one it is announced
+/// under and another it is configured under, is one Sentinel, of which the others it
+/// knows are as many more. `known` is every Sentinel configured, reached or named by an
+/// answer; `reached` those that answered.
+fn count(views: &[SentinelView], configured: &[Addr]) -> Count {
+    let mut ids: BTreeMap<Addr, &str> = BTreeMap::new();
+    for view in views {
+        for peer in &view.sentinels {
+            if let Some(id) = &peer.id {
+                ids.insert(peer.addr.canonical(), id);
+            }
+        }
+    }
+    // What a Sentinel says of itself wins over what others remember of that address.
+    for view in views {
+        if let Some(id) = &view.id {
+            ids.insert(view.sentinel.canonical(), id);
+        }
+    }
+    let who = |addr: &Addr| {
+        let addr = addr.canonical();
+        match ids.get(&addr) {
+            Some(id) => Who::Id(id),
+            None => Who::Address(addr),
+        }
+    };
+    let mut known: BTreeSet<Who> = configured.iter().map(who).collect();
+    let mut reached: BTreeSet<Who> = BTreeSet::new();
+    let mut kept = Vec::new();
+    for (at, view) in views.iter().enumerate() {
+        let me = who(&view.sentinel);
+        if reached.insert(me.clone()) {
+            kept.push(at);
+        }
+        known.insert(me);
+        for peer in &view.sentinels {
+            known.insert(match &peer.id {
+                Some(id) => Who::Id(id),
+                None => who(&peer.addr),
+            });
+        }
+    }
+    Count {
+        reached: reached.len(),
+        known: known.len(),
+        kept,
+    }
 }
 
 /// The truth once the leader promotes `promoted`: it is the primary. The old master is
@@ -305,7 +373,7 @@ mod tests {
 
     use crate::config::PromoteAt;
 
-    use crate::observe::fake::{addr as a, master_view, redis, sentinel};
+    use crate::observe::fake::{addr as a, master_view, peer, redis, sentinel, sentinel_id};
 
     fn replica(n: u8, master: u8, flags: &str, link_ok: bool) -> ReplicaView {
         ReplicaView {
@@ -323,14 +391,119 @@ mod tests {
     fn view(s: u8, m: u8, epoch: u64, flags: &str, replicas: Vec<ReplicaView>) -> SentinelView {
         SentinelView {
             sentinel: sentinel(s),
+            id: Some(sentinel_id(s)),
             master: master_view(m, epoch, flags),
             replicas,
             sentinels: [1, 2, 3]
                 .into_iter()
                 .filter(|&o| o != s)
-                .map(sentinel)
+                .map(peer)
                 .collect(),
         }
+    }
+
+    /// `v` as answered at another address (configured or announced twice).
+    fn at(host: &str, mut v: SentinelView) -> SentinelView {
+        v.sentinel = a(host, 26379);
+        v
+    }
+
+    #[test]
+    fn sentinels_count_by_id_not_by_address() {
+        let s = |host: &str| a(host, 26379);
+        let alone = |mut v: SentinelView| {
+            v.sentinels.clear();
+            v
+        };
+        let no_myid = |mut v: SentinelView| {
+            v.id = None;
+            v
+        };
+        let unknown_id = |mut v: SentinelView| {
+            v.sentinels.iter_mut().for_each(|p| p.id = None);
+            v
+        };
+        // (case, views, configured, Ok(reached, known) or Err(reached, known))
+        type Case = (
+            &'static str,
+            Vec<SentinelView>,
+            Vec<Addr>,
+            Result<(usize, usize), (usize, usize)>,
+        );
+        let table: Vec<Case> = vec![
+            (
+                "one Sentinel of three under three addresses is one of three",
+                vec![
+                    healthy(1),
+                    at("10.0.1.1", healthy(1)),
+                    at("10.0.2.1", healthy(1)),
+                ],
+                vec![sentinel(1), s("10.0.1.1"), s("10.0.2.1")],
+                Err((1, 3)),
+            ),
+            (
+                "a lone Sentinel under two addresses is a majority of one",
+                vec![alone(healthy(1)), at("10.0.1.1", alone(healthy(1)))],
+                vec![sentinel(1), s("10.0.1.1")],
+                Ok((1, 1)),
+            ),
+            (
+                "two of three, one of them also reached under an alias",
+                vec![healthy(1), at("10.0.1.1", healthy(1)), healthy(2)],
+                vec![sentinel(1), s("10.0.1.1"), sentinel(2)],
+                Ok((2, 3)),
+            ),
+            (
+                "configured under an alias, announced under its own address: once",
+                vec![healthy(1), at("10.0.2.2", healthy(2))],
+                vec![sentinel(1), s("10.0.2.2")],
+                Ok((2, 3)),
+            ),
+            (
+                "a configured address nobody vouches for counts as one more",
+                vec![healthy(1), healthy(2)],
+                vec![sentinel(1), sentinel(2), sentinel(3), s("10.0.9.9")],
+                Err((2, 4)),
+            ),
+            (
+                "a peer without an id counts by its address",
+                vec![unknown_id(healthy(1)), healthy(2)],
+                vec![sentinel(1), sentinel(2)],
+                Ok((2, 3)),
+            ),
+            (
+                "one that refuses SENTINEL MYID (an older ACL) is named by its peers",
+                vec![no_myid(healthy(1)), healthy(2), no_myid(healthy(3))],
+                vec![sentinel(1), sentinel(2), sentinel(3)],
+                Ok((3, 3)),
+            ),
+            (
+                "refusing it, under three unvouched addresses: three (the defence needs MYID)",
+                vec![
+                    no_myid(healthy(1)),
+                    at("10.0.1.1", no_myid(healthy(1))),
+                    at("10.0.2.1", no_myid(healthy(1))),
+                ],
+                vec![sentinel(1), s("10.0.1.1"), s("10.0.2.1")],
+                Ok((3, 5)),
+            ),
+        ];
+        for (case, views, configured, want) in table {
+            let got = decide_auto(&views, &configured)
+                .map(|t| (t.reached, t.known))
+                .map_err(|e| (e.reached, e.known));
+            assert_eq!(got, want, "{case}");
+        }
+    }
+
+    #[test]
+    fn the_newest_view_is_named_in_the_answers_as_given() {
+        // The first two answers are one Sentinel's: the decision names the third view.
+        let newer = view(2, 2, 5, "master", vec![replica(1, 2, "slave", true)]);
+        let views = [healthy(1), at("10.0.1.1", healthy(1)), newer];
+        let t = decide_auto(&views, &[sentinel(1)]).unwrap();
+        assert_eq!(t.newest, 2);
+        assert_eq!(t.epoch, 5);
     }
 
     fn healthy(s: u8) -> SentinelView {

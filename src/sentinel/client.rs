@@ -27,11 +27,12 @@ impl Sentinels for RedisSentinels {
         for sub in ["MASTER", "REPLICAS", "SENTINELS"] {
             pipe.cmd("SENTINEL").arg(sub).arg(master_name);
         }
+        pipe.cmd("SENTINEL").arg("MYID");
         let replies = exchange(sentinel, self.timeout, self.credentials.as_ref(), &pipe)?;
-        let [master, replicas, sentinels] = &replies[..] else {
+        let [master, replicas, sentinels, myid] = &replies[..] else {
             unreachable!("one reply per command");
         };
-        parse::view(sentinel, master_name, master, replicas, sentinels)
+        parse::view(sentinel, master_name, master, replicas, sentinels, myid)
     }
 
     fn failover(&self, sentinel: &Addr, master_name: &str) -> Result<(), SentinelError> {

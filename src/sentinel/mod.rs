@@ -1,5 +1,5 @@
-//! What the Sentinels say: one Sentinel's view of the monitored master, its replicas and
-//! the other Sentinels, read with plain `SENTINEL MASTER/REPLICAS/SENTINELS` commands.
+//! What the Sentinels say: one Sentinel's view of the monitored master, its replicas, the
+//! other Sentinels and its own id, read with plain `SENTINEL MASTER/REPLICAS/SENTINELS/MYID`.
 
 mod addr;
 mod client;
@@ -81,10 +81,24 @@ pub(crate) struct Candidacy {
 pub(crate) struct SentinelView {
     /// The Sentinel that answered.
     pub(crate) sentinel: Addr,
+    /// Its own id (`SENTINEL MYID`): what tells one Sentinel reached under several
+    /// addresses from several Sentinels. `None` where it refuses the command (an ACL
+    /// user from before this release lacks `+sentinel|myid`): then the peers' lists
+    /// name it, as they name every Sentinel they have met.
+    pub(crate) id: Option<String>,
     pub(crate) master: MasterView,
     pub(crate) replicas: Vec<ReplicaView>,
-    /// The other Sentinels it knows (`SENTINEL SENTINELS`), by announced address.
-    pub(crate) sentinels: Vec<Addr>,
+    /// The other Sentinels it knows (`SENTINEL SENTINELS`).
+    pub(crate) sentinels: Vec<Peer>,
+}
+
+/// Another Sentinel as one Sentinel knows it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Peer {
+    /// Its announced address.
+    pub(crate) addr: Addr,
+    /// Its id (`runid`, the `SENTINEL MYID` it announces); `None` where not yet known.
+    pub(crate) id: Option<String>,
 }
 
 impl MasterView {

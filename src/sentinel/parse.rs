@@ -6,7 +6,8 @@ use std::time::Duration;
 use redis::Value;
 
 use super::{
-    Addr, Candidacy, Credentials, MasterView, ReplicaView, Replication, SentinelError, SentinelView,
+    Addr, Candidacy, Credentials, MasterView, Peer, ReplicaView, Replication, SentinelError,
+    SentinelView,
 };
 
 /// One entry of a `SENTINEL MASTER/REPLICAS/SENTINELS` reply: its fields in wire order.
@@ -169,8 +170,14 @@ pub(crate) fn replica(f: &Fields) -> Result<ReplicaView, String> {
     })
 }
 
-pub(crate) fn sentinel(f: &Fields) -> Result<Addr, String> {
-    f.addr()
+pub(crate) fn sentinel(f: &Fields) -> Result<Peer, String> {
+    Ok(Peer {
+        addr: f.addr()?,
+        id: f
+            .get("runid")
+            .filter(|id| !id.is_empty())
+            .map(str::to_string),
+    })
 }
 
 /// What the reply to `AUTH` means: any error there is about our credentials, and says
@@ -193,16 +200,17 @@ pub(crate) fn auth_reply(
     }
 }
 
-/// The replies to `SENTINEL MASTER`, `SENTINEL REPLICAS` and `SENTINEL SENTINELS`, in that
-/// order, as one view.
+/// The replies to `SENTINEL MASTER`, `SENTINEL REPLICAS`, `SENTINEL SENTINELS` and
+/// `SENTINEL MYID`, in that order, as one view.
 pub(crate) fn view(
     sentinel: &Addr,
     master_name: &str,
     master_reply: &Value,
     replicas_reply: &Value,
     sentinels_reply: &Value,
+    myid_reply: &Value,
 ) -> Result<SentinelView, SentinelError> {
-    for reply in [master_reply, replicas_reply, sentinels_reply] {
+    for reply in [master_reply, replicas_reply, sentinels_reply, myid_reply] {
         if let Value::ServerError(e) = reply {
             return Err(server_error(sentinel, master_name, e.code(), e.details()));
         }
@@ -220,8 +228,10 @@ pub(crate) fn view(
     let sentinels = records(sentinels_reply)
         .and_then(|list| list.iter().map(self::sentinel).collect())
         .map_err(|r| protocol("SENTINEL SENTINELS", r))?;
+    let id = text(myid_reply).ok().filter(|id| !id.is_empty());
     Ok(SentinelView {
         sentinel: sentinel.clone(),
+        id,
         master,
         replicas,
         sentinels,
@@ -390,8 +400,14 @@ mod tests {
             &resp(c.master),
             &resp(c.replicas),
             &resp(c.sentinels),
+            &myid(),
         )
         .unwrap_or_else(|e| panic!("{}: {e}", c.name))
+    }
+
+    /// `SENTINEL MYID`'s answer.
+    fn myid() -> Value {
+        Value::BulkString(b"d3b8cc1e6b1f4d9e0a5e9c1f8c2b7a6e5d4c3b2a".to_vec())
     }
 
     struct ReplicaWant {
@@ -505,11 +521,25 @@ mod tests {
                 assert_eq!(r.link_down.as_millis(), w.link_down_ms.into(), "{name}");
                 assert!(r.repl_offset.is_some(), "{name} {}", w.addr);
             }
+            assert_eq!(
+                got.id.as_deref(),
+                Some("d3b8cc1e6b1f4d9e0a5e9c1f8c2b7a6e5d4c3b2a"),
+                "{name}"
+            );
             let mut peers = got.sentinels.clone();
             peers.sort();
             assert_eq!(
                 peers,
-                [addr("10.213.1.12", 26379), addr("10.213.1.13", 26379)],
+                [
+                    Peer {
+                        addr: addr("10.213.1.12", 26379),
+                        id: Some("149a614cc53ad894edd3fefb5a5d3735af632e8a".into())
+                    },
+                    Peer {
+                        addr: addr("10.213.1.13", 26379),
+                        id: Some("56b22858243c9af478c482c545ba0ee534942290".into())
+                    }
+                ],
                 "{name}"
             );
         }
@@ -597,7 +627,7 @@ mod tests {
         let ok = resp(include_bytes!("testdata/healthy.master.resp"));
         for (line, want) in table {
             let reply = resp(line);
-            let err = view(&s1(), "redis-ha", &reply, &reply, &reply).unwrap_err();
+            let err = view(&s1(), "redis-ha", &reply, &reply, &reply, &reply).unwrap_err();
             let got = match &err {
                 SentinelError::UnknownMaster { name, .. } => {
                     assert_eq!(name, "redis-ha");
@@ -609,7 +639,7 @@ mod tests {
             };
             assert_eq!(got, want, "{}", String::from_utf8_lossy(line));
             // The first error wins even when an earlier reply was fine.
-            let err2 = view(&s1(), "redis-ha", &ok, &reply, &reply).unwrap_err();
+            let err2 = view(&s1(), "redis-ha", &ok, &reply, &reply, &reply).unwrap_err();
             assert_eq!(err2.to_string(), err.to_string());
         }
     }
@@ -695,14 +725,14 @@ mod tests {
             (b":5\r\n", "pairs"),
         ];
         for (bytes, want) in table {
-            let err = view(&s1(), "redis-ha", &resp(bytes), &empty, &empty).unwrap_err();
+            let err = view(&s1(), "redis-ha", &resp(bytes), &empty, &empty, &myid()).unwrap_err();
             assert!(
                 matches!(err, SentinelError::Protocol { .. }) && err.to_string().contains(want),
                 "{err}"
             );
         }
         // A replica list that is not a list.
-        let err = view(&s1(), "redis-ha", &ok, &resp(b"+OK\r\n"), &empty).unwrap_err();
+        let err = view(&s1(), "redis-ha", &ok, &resp(b"+OK\r\n"), &empty, &myid()).unwrap_err();
         assert!(err.to_string().contains("SENTINEL REPLICAS"), "{err}");
     }
 
@@ -717,7 +747,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(flat, map);
-        assert_eq!(sentinel(&map).unwrap(), addr("10.0.0.1", 26379));
+        assert_eq!(sentinel(&map).unwrap().addr, addr("10.0.0.1", 26379));
     }
 
     #[test]
@@ -726,7 +756,7 @@ mod tests {
             b"*4\r\n$2\r\nip\r\n$13\r\nfd00:213:1::1\r\n$4\r\nport\r\n$4\r\n6379\r\n",
         ))
         .unwrap();
-        let a = sentinel(&f).unwrap();
+        let a = sentinel(&f).unwrap().addr;
         assert_eq!(a.host, "fd00:213:1::1");
         assert_eq!(a.to_string(), "[fd00:213:1::1]:6379");
     }

@@ -56,12 +56,12 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
             }
         })?;
         let truth = &mapped.verdict.truth;
-        report.sentinels_reached = mapped.verdict.views.len();
+        report.sentinels_reached = truth.reached;
         let known: std::collections::BTreeSet<_> = mapped
             .verdict
             .views
             .iter()
-            .flat_map(|v| std::iter::once(&v.sentinel).chain(&v.sentinels))
+            .flat_map(|v| std::iter::once(&v.sentinel).chain(v.sentinels.iter().map(|p| &p.addr)))
             .cloned()
             .collect();
         report.sentinels = known.into_iter().collect();

@@ -260,7 +260,7 @@ fn a_wrong_user_or_a_missing_rule_fails_and_says_why() {
         "{status}"
     );
     s.set.set_helper_rules(true, &redis_rules);
-    for sub in ["master", "replicas", "sentinels"] {
+    for sub in ["master", "replicas", "sentinels", "myid"] {
         s.set.set_helper_rules(
             false,
             &without(&sentinel_rules, &format!("+sentinel|{sub}")),

@@ -138,3 +138,39 @@ fn stop_without_iptables_after_a_start_fails_and_keeps_the_rule() {
     let rules = ns.dump("iptables-save");
     assert!(!rules.contains("redis-ha:RedisLBWriteBlock"), "{rules}");
 }
+
+/// Two resources of one agent on one port would share one rule: stopping either would
+/// lift the other's block behind its back. The second start is refused as misconfigured
+/// (6, naming the first), leaving no state file; the first keeps the port blocked.
+#[test]
+fn a_second_resource_of_one_agent_on_one_port_is_refused() {
+    let dir = TempDir::new("same-port");
+    let ns = Netns::new("sameport");
+    let agent = dir.persona("RedisLBWriteBlock");
+    let call = |instance: &str, port: &str| {
+        AgentCall::new(&ns, &agent, dir.path())
+            .instance(instance)
+            .param("port", port)
+    };
+    call("wb1", "6381").run("start").expect(0);
+    let second = call("wb2", "6381").run("start").expect(6);
+    assert!(
+        second
+            .exit_reason()
+            .is_some_and(|r| r.contains("6381") && r.contains("wb1")),
+        "the reason names the port and the first resource\n{second}"
+    );
+    assert!(
+        !dir.join("redis-ha-RedisLBWriteBlock-wb2.state").exists(),
+        "the refused start left a state file"
+    );
+    call("wb2", "6381").run("monitor").expect(7);
+    call("wb2", "6381").run("stop").expect(0);
+    // The refused resource's stop lifted nothing: the first still blocks its port.
+    call("wb1", "6381").run("monitor").expect(0);
+    // On another port the second resource has a rule of its own.
+    call("wb2", "7381").run("start").expect(0);
+    call("wb1", "6381").run("stop").expect(0);
+    call("wb2", "7381").run("monitor").expect(0);
+    call("wb2", "7381").run("stop").expect(0);
+}
