@@ -167,6 +167,14 @@ pub(crate) struct Replication {
     pub(crate) last_io: Option<u64>,
 }
 
+impl Replication {
+    /// A master's `master_repl_offset`: what it has acknowledged so far (None: not a
+    /// master, or no offset).
+    pub(crate) fn master_offset(&self) -> Option<u64> {
+        self.offset.filter(|_| self.role == "master")
+    }
+}
+
 /// Asks one Redis server about its replication, and sets the one setting a switchover
 /// changes.
 pub(crate) trait RedisServers {

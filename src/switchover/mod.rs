@@ -296,14 +296,11 @@ where
             .redis
             .replication(&m.primary.1)
             .map_err(|e| before(failed(e)))?;
-        let last = match (info.role.as_str(), info.offset) {
-            ("master", Some(offset)) => offset,
-            _ => {
-                return Err(before(Stop::Failed(format!(
-                    "{} is no longer a master with an offset ({})",
-                    m.primary.1, info.role
-                ))));
-            }
+        let Some(last) = info.master_offset() else {
+            return Err(before(Stop::Failed(format!(
+                "{} is no longer a master with an offset ({})",
+                m.primary.1, info.role
+            ))));
         };
         self.wait(deadline, "the target to catch up", || {
             let info = self.redis.replication(&m.target.1).ok()?;

@@ -31,7 +31,7 @@ pub(crate) fn lag(redis: &dyn RedisServers, primary: &Addr, replica: &Addr) -> L
         Ok(p) => p,
         Err(e) => return Lag::Behind(format!("the primary cannot be asked: {e}")),
     };
-    let Some(wanted) = p.offset.filter(|_| p.role == "master") else {
+    let Some(wanted) = p.master_offset() else {
         return Lag::Behind(format!("the primary {primary} says role {}", p.role));
     };
     let r = match redis.replication(replica) {
