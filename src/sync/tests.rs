@@ -108,13 +108,17 @@ fn a_block_that_never_starts_stops_the_promotion_and_asks_for_a_retry() {
     let mut cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
     cl.block_after = u32::MAX;
     let err = sync(&c, &s, &cl, false).unwrap_err();
-    assert_eq!(err.exit().code(), 1, "{err}");
-    assert!(
-        err.to_string()
-            .contains("node1 demoted but RedisLBWriteBlock not running there"),
-        "{err}"
+    assert_retries_naming(
+        &err,
+        "node1 demoted but RedisLBWriteBlock not running there",
     );
     assert_eq!(cl.roles(), some(&["fail", "replica", "replica"]));
+}
+
+/// The sync asks Sentinel to retry (exit 1), and says why.
+fn assert_retries_naming(err: &SyncError, why: &str) {
+    assert_eq!(err.exit().code(), 1, "{err}");
+    assert!(err.to_string().contains(why), "{err}");
 }
 
 /// Node2 promoted after node1's crash, node3 still following the dead node1 (not
@@ -140,12 +144,7 @@ fn a_replica_left_behind_has_its_reads_refused_before_the_promotion() {
     // Node3's read block never starts: no promotion.
     cl.set_read_blocks(&["node1"]);
     let err = sync(&c, &s, &cl, false).unwrap_err();
-    assert_eq!(err.exit().code(), 1, "{err}");
-    assert!(
-        err.to_string()
-            .contains("node3 demoted but RedisLBReadBlock not running there"),
-        "{err}"
-    );
+    assert_retries_naming(&err, "node3 demoted but RedisLBReadBlock not running there");
     assert_eq!(cl.roles(), some(&["fail", "replica", "fail"]));
     // Where it starts as the rules say, the promotion follows it.
     let cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
