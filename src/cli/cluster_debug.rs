@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use crate::cluster::{Cluster, ClusterState, NodeName, Pacemaker, Role};
+use crate::cluster::{Cluster, ClusterState, NodeName, Pacemaker, Role, Write};
 use crate::exit::HelperExit;
 
 #[derive(Debug, Args)]
@@ -31,6 +31,24 @@ enum DebugOp {
     },
     /// Print `active` if RedisLBWriteBlock-clone runs on NODE, else `inactive`.
     WriteBlock { node: String },
+    /// Write in one transaction, as the sync does: NODE=ROLE and NODE:epoch=N, in order.
+    Write {
+        #[arg(required = true, value_parser = parse_write)]
+        writes: Vec<(NodeName, Write)>,
+    },
+}
+
+fn parse_write(v: &str) -> Result<(NodeName, Write), String> {
+    if let Some((node, epoch)) = v.split_once(":epoch=") {
+        let epoch = epoch
+            .parse()
+            .map_err(|_| format!("{epoch:?} is not an epoch (a number)"))?;
+        return Ok((NodeName(node.to_string()), Write::Epoch(epoch)));
+    }
+    let (node, role) = v
+        .split_once('=')
+        .ok_or_else(|| format!("{v:?}: expected NODE=ROLE or NODE:epoch=N"))?;
+    Ok((NodeName(node.to_string()), Write::Role(parse_role(role)?)))
 }
 
 fn parse_role(v: &str) -> Result<Role, String> {
@@ -56,6 +74,10 @@ pub(crate) fn run(args: DebugArgs) -> HelperExit {
         DebugOp::SetRole { node, role } => cluster
             .set_role(&NodeName(node.clone()), role)
             .map(|()| format!("{node} {role}\n")),
+        DebugOp::Write { writes } => cluster
+            .state()
+            .and_then(|s| cluster.write(&s, &writes))
+            .map(|()| String::new()),
         DebugOp::WriteBlock { node } => cluster
             .state()
             .map(|s| s.write_blocks.contains(&NodeName(node)))
@@ -93,6 +115,7 @@ mod tests {
             online: Default::default(),
             holds: Default::default(),
             priorities_left: Default::default(),
+            homes: Default::default(),
         };
         assert_eq!(state_text(&state), "quorate yes\nnode1 primary\nnode2 -\n");
         let lost = ClusterState {
@@ -104,6 +127,7 @@ mod tests {
             online: Default::default(),
             holds: Default::default(),
             priorities_left: Default::default(),
+            homes: Default::default(),
         };
         assert_eq!(state_text(&lost), "quorate no\n");
     }

@@ -8,8 +8,8 @@ use quick_xml::events::{BytesStart, Event};
 
 use super::history;
 use super::{
-    ClusterError, ClusterState, EPOCH_ATTRIBUTE, HOLD_ATTRIBUTE, NodeName, PRIORITIES_ATTRIBUTE,
-    ROLE_ATTRIBUTE, Role, RoleValue,
+    ClusterError, ClusterState, EPOCH_ATTRIBUTE, HOLD_ATTRIBUTE, NodeHome, NodeName,
+    PRIORITIES_ATTRIBUTE, ROLE_ATTRIBUTE, Role, RoleValue,
 };
 use crate::blocks::AgentKind;
 
@@ -134,6 +134,9 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
     let mut node: Option<NodeName> = None;
     // node_state may name its node by id only.
     let mut names_by_id: BTreeMap<String, NodeName> = BTreeMap::new();
+    let mut homes: BTreeMap<NodeName, NodeHome> = BTreeMap::new();
+    // The id of the node attribute set we are inside.
+    let mut set: Option<String> = None;
     loop {
         let event = reader.read_event().map_err(|e| CibError::Malformed {
             position: reader.buffer_position(),
@@ -145,6 +148,7 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
             Event::End(_) => {
                 match stack.pop() {
                     Some(At::Node | At::NodeState) => node = None,
+                    Some(At::NodeAttributes) => set = None,
                     Some(At::LrmResource) => in_block = None,
                     _ => {}
                 }
@@ -170,7 +174,11 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
                 if let Some(name) = &node {
                     roles.insert(name.clone(), None);
                     if let Some(id) = attr(&element, "id") {
-                        names_by_id.insert(id, name.clone());
+                        names_by_id.insert(id.clone(), name.clone());
+                        homes.entry(name.clone()).or_insert(NodeHome {
+                            id,
+                            nvpairs: BTreeMap::new(),
+                        });
                     }
                 }
             }
@@ -185,6 +193,7 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
                     );
                 }
             }
+            At::NodeAttributes => set = attr(&element, "id"),
             At::LrmResource => {
                 // An anonymous clone's instances are recorded under the primitive's id,
                 // older Pacemakers add `:N`.
@@ -206,6 +215,14 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
         {
             let value = attr(&element, "value");
             let permanent = parent == Some(At::NodeAttributes);
+            if permanent
+                && let (Some(name), Some(set), Some(id)) = (&node, &set, attr(&element, "id"))
+                && let Some(home) = homes.get_mut(name)
+            {
+                home.nvpairs
+                    .entry(attribute.clone())
+                    .or_insert_with(|| (set.clone(), id));
+            }
             match (attribute.as_str(), &node) {
                 (ROLE_ATTRIBUTE, Some(name)) => {
                     if let Some(value) = value {
@@ -284,6 +301,7 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
                 .collect(),
             holds,
             priorities_left,
+            homes,
         },
         transient_roles,
     })

@@ -161,6 +161,72 @@ pub(crate) struct ClusterState {
     pub(crate) holds: BTreeMap<NodeName, u64>,
     /// Nodes carrying a `PRIORITIES_ATTRIBUTE`, with its raw value.
     pub(crate) priorities_left: BTreeMap<NodeName, String>,
+    /// Where each node's permanent attributes are, to write several in one transaction.
+    pub(crate) homes: BTreeMap<NodeName, NodeHome>,
+}
+
+/// Where a node's permanent attributes are in the CIB: what [`Cluster::write`] needs to
+/// change several at once, in one `cibadmin --modify`, as `crm_attribute` would one by
+/// one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct NodeHome {
+    /// The `<node>`'s id (Corosync's node id).
+    pub(crate) id: String,
+    /// Each attribute's first nvpair (the one the rules and our parser read), by name:
+    /// its attribute set's id and its own.
+    pub(crate) nvpairs: BTreeMap<String, (String, String)>,
+}
+
+impl NodeHome {
+    /// The attribute set and nvpair ids a write of `name` goes to: the existing nvpair,
+    /// else the ids `crm_attribute` makes (`nodes-<id>`, `nodes-<id>-<name>`), so a write
+    /// of ours and one of crm_attribute's never make two nvpairs of one name.
+    pub(crate) fn place(&self, name: &str) -> (String, String) {
+        self.nvpairs.get(name).cloned().unwrap_or_else(|| {
+            let set = sanitize_id(&format!("nodes-{}", self.id));
+            let nvpair = sanitize_id(&format!("{set}-{name}"));
+            (set, nvpair)
+        })
+    }
+}
+
+/// An XML id as Pacemaker's `crm_xml_sanitize_id` makes one: every character outside
+/// `[A-Za-z0-9_.-]` becomes `.`.
+fn sanitize_id(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '.'
+            }
+        })
+        .collect()
+}
+
+/// One permanent node attribute the sync writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Write {
+    /// `redis_role`.
+    Role(Role),
+    /// The Sentinel config-epoch the roles are written from ([`EPOCH_ATTRIBUTE`]).
+    Epoch(u64),
+}
+
+impl Write {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Write::Role(_) => ROLE_ATTRIBUTE,
+            Write::Epoch(_) => EPOCH_ATTRIBUTE,
+        }
+    }
+
+    pub(crate) fn value(self) -> String {
+        match self {
+            Write::Role(role) => role.word().to_string(),
+            Write::Epoch(epoch) => epoch.to_string(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -208,8 +274,11 @@ pub(crate) trait Cluster {
 
     /// Writes a permanent `redis_role` for `node`.
     fn set_role(&self, node: &NodeName, role: Role) -> Result<(), ClusterError>;
-    /// Records the Sentinel `config-epoch` the roles are being written from, on `node`.
-    fn record_epoch(&self, node: &NodeName, epoch: u64) -> Result<(), ClusterError>;
+    /// Writes permanent node attributes in one CIB transaction: all or none, one
+    /// transition of the scheduler. `state` is the read the sync planned from (where the
+    /// attributes are).
+    fn write(&self, state: &ClusterState, writes: &[(NodeName, Write)])
+    -> Result<(), ClusterError>;
     /// Holds `node` from `primary` until `until` (Unix seconds), or lifts the hold (None).
     fn set_hold(&self, node: &NodeName, until: Option<u64>) -> Result<(), ClusterError>;
     /// Records on `node` the priorities a switchover is changing, or deletes the record.

@@ -1,14 +1,17 @@
-//! The real `Cluster`: cibadmin, crm_attribute and crm_resource, each bounded in time.
+//! The real `Cluster`: cibadmin and crm_attribute, each bounded in time.
 
+use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
 use super::cib::{self, Cib};
 use super::failure::{self, Failure};
 use super::{
-    Cluster, ClusterError, EPOCH_ATTRIBUTE, HOLD_ATTRIBUTE, NodeName, PRIORITIES_ATTRIBUTE,
-    PriorityRecord, ROLE_ATTRIBUTE, Role,
+    Cluster, ClusterError, ClusterState, HOLD_ATTRIBUTE, NodeName, PRIORITIES_ATTRIBUTE,
+    PriorityRecord, ROLE_ATTRIBUTE, Role, Write,
 };
+use quick_xml::escape::escape;
+
 use crate::child::{self, End};
 
 /// Runs Pacemaker's tools from PATH; they inherit our environment, so `CIB_file` works
@@ -91,8 +94,70 @@ impl Cluster for Pacemaker {
         self.node_attribute(node, PRIORITIES_ATTRIBUTE, record.map(|r| r.to_string()))
     }
 
-    /// A permanent node attribute, like the roles.
-    fn record_epoch(&self, node: &NodeName, epoch: u64) -> Result<(), ClusterError> {
-        self.node_attribute(node, EPOCH_ATTRIBUTE, Some(epoch.to_string()))
+    /// One `cibadmin --modify` of the nodes section: one CIB transaction however many
+    /// attributes, where `crm_attribute` takes one each (and a node-name lookup).
+    fn write(
+        &self,
+        state: &ClusterState,
+        writes: &[(NodeName, Write)],
+    ) -> Result<(), ClusterError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let xml = modification(state, writes)?;
+        self.run(
+            "cibadmin",
+            &["--modify", "--scope", "nodes", "--xml-text", &xml],
+        )
+        .map(|_| ())
     }
+}
+
+/// A node's attribute sets by id, each with its nvpairs (id, what).
+type Sets = BTreeMap<String, Vec<(String, Write)>>;
+
+/// The `<nodes>` document `cibadmin --modify` merges by id: each node with only its id
+/// (nothing of it changes), each attribute set and nvpair where [`NodeHome::place`] puts
+/// them.
+fn modification(
+    state: &ClusterState,
+    writes: &[(NodeName, Write)],
+) -> Result<String, ClusterError> {
+    let mut by_node: BTreeMap<&NodeName, Sets> = BTreeMap::new();
+    for (node, write) in writes {
+        let home = state
+            .homes
+            .get(node)
+            .ok_or_else(|| ClusterError::Permanent {
+                command: "cibadmin --modify".into(),
+                reason: format!("node {node} is not in the CIB's nodes section"),
+            })?;
+        let (set, nvpair) = home.place(write.name());
+        by_node
+            .entry(node)
+            .or_default()
+            .entry(set)
+            .or_default()
+            .push((nvpair, *write));
+    }
+    let mut xml = String::from("<nodes>");
+    for (node, sets) in by_node {
+        let id = &state.homes[node].id;
+        xml.push_str(&format!("<node id=\"{}\">", escape(id)));
+        for (set, nvpairs) in sets {
+            xml.push_str(&format!("<instance_attributes id=\"{}\">", escape(&set)));
+            for (id, write) in nvpairs {
+                xml.push_str(&format!(
+                    "<nvpair id=\"{}\" name=\"{}\" value=\"{}\"/>",
+                    escape(&id),
+                    write.name(),
+                    write.value()
+                ));
+            }
+            xml.push_str("</instance_attributes>");
+        }
+        xml.push_str("</node>");
+    }
+    xml.push_str("</nodes>");
+    Ok(xml)
 }

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::cluster::{
-    Cib, Cluster, ClusterError, ClusterState, NodeName, PriorityRecord, Role, RoleValue,
+    Cib, Cluster, ClusterError, ClusterState, NodeName, PriorityRecord, Role, RoleValue, Write,
 };
 use crate::config::Config;
 use crate::sentinel::{
@@ -281,6 +281,18 @@ struct ClusterRecord {
     epoch: Option<u64>,
 }
 
+impl ClusterRecord {
+    fn set_role(&mut self, node: &NodeName, role: Role) {
+        self.roles.insert(node.clone(), Some(RoleValue::Is(role)));
+        let primaries = self
+            .roles
+            .values()
+            .filter(|v| v.as_ref().and_then(RoleValue::role) == Some(Role::Primary))
+            .count();
+        self.max_primaries = self.max_primaries.max(primaries);
+    }
+}
+
 impl FakeCluster {
     pub(crate) fn new(roles: &[Option<&str>]) -> Self {
         let roles = roles
@@ -396,15 +408,33 @@ impl Cluster for FakeCluster {
                 online: state.roles.keys().cloned().collect(),
                 holds: state.holds.clone(),
                 priorities_left: state.priorities.clone(),
+                homes: Default::default(),
             },
             transient_roles: state.transient.clone(),
         })
     }
 
-    fn record_epoch(&self, node: &NodeName, epoch: u64) -> Result<(), ClusterError> {
+    /// Under one lock, so nobody reads half of it, and recorded as one entry: one CIB
+    /// transaction (`node1 epoch=1; node1=fail`).
+    fn write(&self, _: &ClusterState, writes: &[(NodeName, Write)]) -> Result<(), ClusterError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
         let mut state = self.state.lock().unwrap();
-        state.writes.push(format!("{node} epoch={epoch}"));
-        state.epoch = Some(epoch);
+        let mut done = Vec::new();
+        for (node, write) in writes {
+            match *write {
+                Write::Epoch(epoch) => {
+                    done.push(format!("{node} epoch={epoch}"));
+                    state.epoch = Some(epoch);
+                }
+                Write::Role(role) => {
+                    done.push(format!("{node}={role}"));
+                    state.set_role(node, role);
+                }
+            }
+        }
+        state.writes.push(done.join("; "));
         Ok(())
     }
 
@@ -443,13 +473,7 @@ impl Cluster for FakeCluster {
     fn set_role(&self, node: &NodeName, role: Role) -> Result<(), ClusterError> {
         let mut state = self.state.lock().unwrap();
         state.writes.push(format!("{node}={role}"));
-        state.roles.insert(node.clone(), Some(RoleValue::Is(role)));
-        let primaries = state
-            .roles
-            .values()
-            .filter(|v| v.as_ref().and_then(RoleValue::role) == Some(Role::Primary))
-            .count();
-        state.max_primaries = state.max_primaries.max(primaries);
+        state.set_role(node, role);
         Ok(())
     }
 }

@@ -295,8 +295,12 @@ mod tests {
         fn set_role(&self, node: &NodeName, role: Role) -> Result<(), ClusterError> {
             self.inner.set_role(node, role)
         }
-        fn record_epoch(&self, node: &NodeName, epoch: u64) -> Result<(), ClusterError> {
-            self.inner.record_epoch(node, epoch)
+        fn write(
+            &self,
+            state: &crate::cluster::ClusterState,
+            writes: &[(NodeName, crate::cluster::Write)],
+        ) -> Result<(), ClusterError> {
+            self.inner.write(state, writes)
         }
         fn set_hold(&self, node: &NodeName, until: Option<u64>) -> Result<(), ClusterError> {
             self.inner.set_hold(node, until)

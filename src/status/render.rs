@@ -347,6 +347,7 @@ mod tests {
                 online: nodes.iter().map(|node| n(node)).collect(),
                 holds: Default::default(),
                 priorities_left: Default::default(),
+                homes: Default::default(),
             },
             transient_roles: BTreeMap::new(),
         };

@@ -7,7 +7,9 @@ use super::SyncError;
 use super::caught_up::{CATCH_UP_POLL, CATCH_UP_WAIT, Lag, lag};
 use super::plan::{hold, plan};
 use super::report::Report;
-use crate::cluster::{Cluster, ClusterState, NodeName, PRIORITIES_ATTRIBUTE, PriorityRecord, Role};
+use crate::cluster::{
+    Cluster, ClusterState, NodeName, PRIORITIES_ATTRIBUTE, PriorityRecord, Role, Write,
+};
 use crate::config::Config;
 use crate::observe::{Mapped, ObserveError, Resolve, observe_in_order, verdict};
 use crate::sentinel::{RedisServers, Sentinels, parse_addr};
@@ -237,9 +239,10 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
         Ok(())
     }
 
-    /// Writes the plan: the epoch first (from then on a sync with an older view writes
-    /// nothing), the demotions, then, once the ex-primaries' writes are refused and the
-    /// CIB still says what we planned from, the promotion.
+    /// Writes the plan: the epoch and the demotions in one transaction (from then on a
+    /// sync with an older view writes nothing), then, once the ex-primaries' writes and
+    /// the demoted nodes' reads are refused and the CIB still says what we planned from,
+    /// the promotion.
     fn apply(&self, report: &mut Report, before: &ClusterState) -> Result<(), SyncError> {
         let plan = report.plan.clone();
         let first = plan
@@ -248,31 +251,36 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
             .map(|(n, _)| n)
             .or(plan.promotion.as_ref());
         let new_epoch = before.applied_epoch.is_none_or(|e| e < report.epoch);
-        if let Some(node) = first
-            && new_epoch
-        {
-            self.cluster.record_epoch(node, report.epoch)?;
-        }
-        for (node, role) in &plan.demotions {
-            self.cluster.set_role(node, *role)?;
-            report.written.push((node.clone(), *role));
-        }
+        let mut writes: Vec<(NodeName, Write)> = first
+            .filter(|_| new_epoch)
+            .map(|node| (node.clone(), Write::Epoch(report.epoch)))
+            .into_iter()
+            .collect();
+        writes.extend(
+            plan.demotions
+                .iter()
+                .map(|(node, role)| (node.clone(), Write::Role(*role))),
+        );
         let Some(promotion) = &plan.promotion else {
+            self.cluster.write(before, &writes)?;
+            report.written.extend(plan.demotions);
             return Ok(());
         };
         // Nothing written before it and nobody to wait for: the CIB this sync read first
         // is as recent as a second read would be (only the Sentinels were asked since),
         // so the promotion goes at once. The common case at a crash: the lost master's
         // node was demoted by an earlier sync, when the Sentinels first called it down.
-        if plan.demotions.is_empty()
+        if writes.is_empty()
             && plan.wait_for.is_empty()
             && reads_open(&plan.read_wait, before).is_empty()
-            && !new_epoch
         {
-            self.cluster.set_role(promotion, Role::Primary)?;
+            self.cluster
+                .write(before, &[(promotion.clone(), Write::Role(Role::Primary))])?;
             report.written.push((promotion.clone(), Role::Primary));
             return Ok(());
         }
+        self.cluster.write(before, &writes)?;
+        report.written.extend(plan.demotions.iter().cloned());
         // One query per round answers both questions: are the ex-primaries' writes
         // refused yet, and does the CIB still say what we planned from (another node's
         // sync, from another view, may have written since we read)?
@@ -281,7 +289,7 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
         let mut wait_for = plan.wait_for.clone();
         let mut read_wait = plan.read_wait.clone();
         let mut asked = Instant::now();
-        loop {
+        let now = loop {
             let now = self.cluster.state()?;
             rounds += 1;
             if let Some(applied) = now.applied_epoch.filter(|&e| e > report.epoch) {
@@ -314,7 +322,7 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
                 .collect();
             let reads_open = reads_open(&read_wait, &now);
             if open.is_empty() && reads_open.is_empty() {
-                break;
+                break now;
             }
             if start.elapsed() >= self.config.block_wait {
                 report.waited = start.elapsed();
@@ -327,14 +335,15 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
                 });
             }
             std::thread::sleep(Duration::from_millis(50));
-        }
+        };
         // Reading the CIB after the demotion is how a sync waits for the block: even the
         // first read counts (the re-check rides on it).
         if !plan.wait_for.is_empty() || !plan.read_wait.is_empty() {
             report.waited = start.elapsed();
             report.wait_reads = rounds;
         }
-        self.cluster.set_role(promotion, Role::Primary)?;
+        self.cluster
+            .write(&now, &[(promotion.clone(), Write::Role(Role::Primary))])?;
         report.written.push((promotion.clone(), Role::Primary));
         Ok(())
     }

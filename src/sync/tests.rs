@@ -48,9 +48,7 @@ fn first_sync_sets_every_role_and_a_second_writes_nothing() {
     assert_eq!(
         cl.writes(),
         [
-            "node2 epoch=0",
-            "node2=replica",
-            "node3=replica",
+            "node2 epoch=0; node2=replica; node3=replica",
             "read",
             "node1=primary"
         ]
@@ -80,13 +78,7 @@ fn switchover_demotes_waits_for_the_block_then_promotes() {
     sync(&c, &s, &cl, false).unwrap();
     assert_eq!(
         cl.writes(),
-        [
-            "node1 epoch=1",
-            "node1=fail",
-            "read",
-            "read",
-            "node2=primary"
-        ]
+        ["node1 epoch=1; node1=fail", "read", "read", "node2=primary"]
     );
     assert_eq!(cl.max_primaries(), 1);
 }
@@ -98,7 +90,7 @@ fn a_dead_primary_is_failed_and_not_waited_for() {
     sync(&c, &s, &cl, false).unwrap();
     assert_eq!(
         cl.writes(),
-        ["node1 epoch=1", "node1=fail", "read", "node2=primary"]
+        ["node1 epoch=1; node1=fail", "read", "node2=primary"]
     );
 }
 
@@ -152,9 +144,7 @@ fn a_replica_left_behind_has_its_reads_refused_before_the_promotion() {
     assert_eq!(
         cl.writes(),
         [
-            "node1 epoch=1",
-            "node1=fail",
-            "node3=fail",
+            "node1 epoch=1; node1=fail; node3=fail",
             "read",
             "read",
             "node2=primary"
@@ -349,7 +339,7 @@ fn while_the_master_is_lost_its_replicas_stay_replicas() {
     let cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
     sync(&c, &s, &cl, false).unwrap();
     // The dead primary is failed, nobody promoted, the replicas keep serving reads.
-    assert_eq!(cl.writes(), ["node1 epoch=0", "node1=fail"]);
+    assert_eq!(cl.writes(), ["node1 epoch=0; node1=fail"]);
     assert_eq!(cl.roles(), some(&["fail", "replica", "replica"]));
 }
 

@@ -108,6 +108,56 @@ fn set_role_writes_a_permanent_attribute() {
     assert_eq!(query("forever").expect(0).stdout, "primary\n");
 }
 
+/// The sync's writes, in one `cibadmin --modify`: an nvpair set by someone else under
+/// another id is changed, not doubled; a new one gets `crm_attribute`'s ids, so a later
+/// `crm_attribute` changes the same; a node missing from the CIB writes nothing at all.
+#[test]
+fn one_transaction_writes_where_crm_attribute_would() {
+    let c = CibCluster::new(&NODES);
+    run_ok(c.cmd("cibadmin").args([
+        "--modify",
+        "--scope",
+        "nodes",
+        "--xml-text",
+        r#"<nodes><node id="2"><instance_attributes id="by-hand"><nvpair id="by-hand-role" name="redis_role" value="replica"/></instance_attributes></node></nodes>"#,
+    ]));
+    debug(
+        &c,
+        &[
+            "write",
+            "node1:epoch=4",
+            "node1=fail",
+            "node2=primary",
+            "node3=replica",
+        ],
+    )
+    .expect(0);
+    let nodes = run_ok(c.cmd("cibadmin").args(["--query", "--scope", "nodes"]));
+    for expected in [
+        r#"<nvpair id="nodes-1-redis-ha-config-epoch" name="redis-ha-config-epoch" value="4"/>"#,
+        r#"<nvpair id="nodes-1-redis_role" name="redis_role" value="fail"/>"#,
+        r#"<nvpair id="by-hand-role" name="redis_role" value="primary"/>"#,
+        r#"<nvpair id="nodes-3-redis_role" name="redis_role" value="replica"/>"#,
+    ] {
+        assert!(nodes.contains(expected), "{expected} missing from\n{nodes}");
+    }
+    assert_eq!(nodes.matches("name=\"redis_role\"").count(), 3, "{nodes}");
+    // crm_attribute finds exactly one to change (several would be an error).
+    c.set_role("node1", Some("replica"));
+    c.set_role("node2", Some("replica"));
+    assert_eq!(
+        c.roles().into_values().collect::<Vec<_>>(),
+        [
+            Some("replica".into()),
+            Some("replica".into()),
+            Some("replica".into())
+        ]
+    );
+    let out = debug(&c, &["write", "node1=fail", "nodeX=primary"]).expect(2);
+    assert!(out.stderr.contains("node nodeX is not in the CIB"), "{out}");
+    assert_eq!(c.roles()["node1"].as_deref(), Some("replica"));
+}
+
 /// The block follows the status the scheduler writes, not the attribute: after each
 /// change it moves only once the transition has run.
 #[test]
