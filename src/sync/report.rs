@@ -30,6 +30,11 @@ pub(crate) struct Report {
     /// Nodes whose reads stay refused until their Redis has caught up with the primary,
     /// and why.
     pub(crate) behind: Vec<(NodeName, String)>,
+    /// Reading the CIB and asking the Sentinels, before any decision.
+    pub(crate) observing: Duration,
+    /// In CIB writes (one transaction each), and how many.
+    pub(crate) writing: Duration,
+    pub(crate) transactions: u32,
 }
 
 impl Report {
@@ -69,6 +74,15 @@ impl Report {
                 self.waited.as_millis(),
                 self.wait_reads,
                 if self.wait_reads == 1 { "" } else { "s" }
+            ));
+        }
+        if self.transactions > 0 {
+            line.push_str(&format!(
+                "; observed in {} ms, {} CIB write{} in {} ms",
+                self.observing.as_millis(),
+                self.transactions,
+                if self.transactions == 1 { "" } else { "s" },
+                self.writing.as_millis()
             ));
         }
         for (node, why) in &self.behind {

@@ -46,7 +46,9 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
     }
 
     fn run_into(&self, report: &mut Report) -> Result<(), SyncError> {
+        let started = Instant::now();
         let seen = observe_in_order(self.config, self.cluster, self.sentinels, self.resolve);
+        report.observing = started.elapsed();
         let state = seen.cib?.writable()?;
         if !state.quorate {
             return Err(SyncError::NoQuorum);
@@ -262,7 +264,7 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
                 .map(|(node, role)| (node.clone(), Write::Role(*role))),
         );
         let Some(promotion) = &plan.promotion else {
-            self.cluster.write(before, &writes)?;
+            self.write(report, before, &writes)?;
             report.written.extend(plan.demotions);
             return Ok(());
         };
@@ -274,12 +276,15 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
             && plan.wait_for.is_empty()
             && reads_open(&plan.read_wait, before).is_empty()
         {
-            self.cluster
-                .write(before, &[(promotion.clone(), Write::Role(Role::Primary))])?;
+            self.write(
+                report,
+                before,
+                &[(promotion.clone(), Write::Role(Role::Primary))],
+            )?;
             report.written.push((promotion.clone(), Role::Primary));
             return Ok(());
         }
-        self.cluster.write(before, &writes)?;
+        self.write(report, before, &writes)?;
         report.written.extend(plan.demotions.iter().cloned());
         // One query per round answers both questions: are the ex-primaries' writes
         // refused yet, and does the CIB still say what we planned from (another node's
@@ -342,10 +347,30 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
             report.waited = start.elapsed();
             report.wait_reads = rounds;
         }
-        self.cluster
-            .write(&now, &[(promotion.clone(), Write::Role(Role::Primary))])?;
+        self.write(
+            report,
+            &now,
+            &[(promotion.clone(), Write::Role(Role::Primary))],
+        )?;
         report.written.push((promotion.clone(), Role::Primary));
         Ok(())
+    }
+
+    /// One CIB transaction, timed for the report (nothing to write: none).
+    fn write(
+        &self,
+        report: &mut Report,
+        state: &ClusterState,
+        writes: &[(NodeName, Write)],
+    ) -> Result<(), SyncError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let written = self.cluster.write(state, writes);
+        report.writing += started.elapsed();
+        report.transactions += 1;
+        Ok(written?)
     }
 }
 
