@@ -22,8 +22,12 @@ pub(crate) fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// How often a sync waiting for a block asks the Sentinels again.
-const SENTINEL_RECHECK: Duration = Duration::from_millis(500);
+/// How often a sync waiting for a block asks the Sentinels again (counted from when it
+/// first asked). Often: a sync woken by the first `+sdown` planned from one Sentinel's
+/// word, and the others call the lost master down within tens of milliseconds, which
+/// ends the wait for a block that a dead node's Pacemaker may start late or never. An
+/// ask is one short exchange with each Sentinel.
+const SENTINEL_RECHECK: Duration = Duration::from_millis(100);
 
 /// The inputs and effects of one sync.
 pub(crate) struct Sync<'a, S: Sentinels, C: Cluster> {
@@ -86,7 +90,7 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
         self.confirm_caught_up(report, &state, &mut assignment);
         report.plan = plan(&state.roles, &assignment.desired, &assignment.down);
         if !self.dry_run {
-            self.apply(report, &state)?;
+            self.apply(report, &state, started)?;
         }
         if report.mapping_errors.is_empty() {
             Ok(())
@@ -245,7 +249,12 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
     /// sync with an older view writes nothing), then, once the ex-primaries' writes and
     /// the demoted nodes' reads are refused and the CIB still says what we planned from,
     /// the promotion.
-    fn apply(&self, report: &mut Report, before: &ClusterState) -> Result<(), SyncError> {
+    fn apply(
+        &self,
+        report: &mut Report,
+        before: &ClusterState,
+        mut asked: Instant,
+    ) -> Result<(), SyncError> {
         let plan = report.plan.clone();
         let first = plan
             .demotions
@@ -293,7 +302,6 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
         let mut rounds = 0;
         let mut wait_for = plan.wait_for.clone();
         let mut read_wait = plan.read_wait.clone();
-        let mut asked = Instant::now();
         let now = loop {
             let now = self.cluster.state()?;
             rounds += 1;
