@@ -355,6 +355,11 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
             report.waited = start.elapsed();
             report.wait_reads = rounds;
         }
+        // Another node's sync, from the same view, promoted it while we waited: a second
+        // write of the same value would only queue behind the transition it started.
+        if now.role(promotion) == Some(Role::Primary) {
+            return Ok(());
+        }
         self.write(
             report,
             &now,

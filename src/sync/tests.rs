@@ -297,6 +297,18 @@ fn no_promotion_when_another_node_became_primary_meanwhile() {
     assert_eq!(cl.roles(), some(&["replica", "replica", "primary"]));
 }
 
+/// Every node's sync writes the same thing at a failover: the one that finds the
+/// promotion already written by another, after its wait, writes it no second time.
+#[test]
+fn a_promotion_another_sync_wrote_meanwhile_is_not_written_again() {
+    let (c, s) = (config(), FakeSentinels::agreeing(2, 1, &[]));
+    let mut cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
+    cl.intruder = Some("node2");
+    sync(&c, &s, &cl, false).unwrap();
+    assert_eq!(cl.writes(), ["node1 epoch=1; node1=replica", "read"]);
+    assert_eq!(cl.roles(), some(&["replica", "primary", "replica"]));
+}
+
 #[test]
 fn unknown_master_name_gives_up_without_writing() {
     let mut c = config();
