@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::blocks::AgentKind;
+use crate::cluster::NodeName;
 use crate::firewall::{Families, MatchBy, Port};
 use crate::process::Process;
 use crate::run_dir::RUN_DIR;
@@ -67,6 +68,17 @@ pub(crate) struct GuardSettings {
     pub(crate) local_node: Option<String>,
     /// Where the guard records what it refuses and why, for `redis-ha status`.
     pub(crate) record_file: PathBuf,
+}
+
+impl GuardSettings {
+    /// This node's name in Pacemaker: the config's `local_node`, else the host name.
+    pub(crate) fn local_node(&self) -> NodeName {
+        NodeName(self.local_node.clone().unwrap_or_else(|| {
+            nix::sys::utsname::uname()
+                .map(|u| u.nodename().to_string_lossy().into_owned())
+                .unwrap_or_default()
+        }))
+    }
 }
 
 impl Default for GuardSettings {

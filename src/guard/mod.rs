@@ -36,15 +36,6 @@ pub(crate) enum GuardError {
     Apply(#[from] EnforceError),
 }
 
-/// This node's name in Pacemaker: the config's `local_node`, else the host name.
-pub(crate) fn local_node(settings: &GuardSettings) -> NodeName {
-    NodeName(settings.local_node.clone().unwrap_or_else(|| {
-        nix::sys::utsname::uname()
-            .map(|u| u.nodename().to_string_lossy().into_owned())
-            .unwrap_or_default()
-    }))
-}
-
 /// One round's questions, asked at once with the real clients: the CIB (bounded by the
 /// reaction time) and every Sentinel (bounded by half of it).
 fn gather(config: &Config, node: &NodeName) -> Inputs {
@@ -195,7 +186,7 @@ pub(crate) fn run(path: &Path, log: &Logger, wake: &Trigger) -> ! {
 /// One round's decision (None when the guard is off) and the record it leaves.
 fn round(config: &Config, before: Option<&Record>) -> (Record, Option<Decision>) {
     let settings = &config.guard;
-    let node = local_node(settings);
+    let node = settings.local_node();
     let now = now_ms();
     let decision = settings.enabled.then(|| refuse(&gather(config, &node)));
     let port = |kind: &str, port: Port, refused: Option<String>| {

@@ -62,7 +62,8 @@ pub(crate) fn every(p: &Process, path: &Path, period: Duration, dry_run: bool) -
                     listen(&config, &asked, p, &log);
                     listening = true;
                 }
-                let (report, result) = reporting(&config, &log, dry_run);
+                let me = config.guard.local_node();
+                let (report, result) = reporting(&config, &log, dry_run, Some(&me));
                 if !report.written.is_empty() {
                     guard.fire("the sync wrote a role".into());
                 }

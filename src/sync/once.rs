@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::SyncError;
 use super::report::Report;
 use super::run::Sync;
-use crate::cluster::Pacemaker;
+use crate::cluster::{NodeName, Pacemaker};
 use crate::config::Config;
 use crate::exit::HelperExit;
 use crate::lock::{HostLock, LockFile};
@@ -20,15 +20,16 @@ const LOCK_WAIT: Duration = Duration::from_secs(20);
 
 /// One sync; its summary line is logged whatever the outcome.
 pub(crate) fn once(config: &Config, log: &Logger, dry_run: bool) -> Result<(), SyncError> {
-    reporting(config, log, dry_run).1
+    reporting(config, log, dry_run, None).1
 }
 
 /// [`once`], with what it saw (nothing, when it could not start: the lock, the
-/// password).
+/// password); `courtesy` as [`Sync::courtesy`](super::run::Sync).
 pub(crate) fn reporting(
     config: &Config,
     log: &Logger,
     dry_run: bool,
+    courtesy: Option<&NodeName>,
 ) -> (Report, Result<(), SyncError>) {
     let start = Instant::now();
     let ready = HostLock::acquire(&LockFile::sync(), LOCK_WAIT)
@@ -47,6 +48,7 @@ pub(crate) fn reporting(
         redis: redis.as_ref().map(|r| r as &dyn RedisServers),
         resolve: &resolve,
         dry_run,
+        courtesy,
     };
     let (report, result) = sync.run();
     let outcome = match &result {

@@ -35,6 +35,8 @@ pub(crate) struct Report {
     /// In CIB writes (one transaction each), and how many.
     pub(crate) writing: Duration,
     pub(crate) transactions: u32,
+    /// The node whose own sync this one left a promotion to for `COURTESY` first.
+    pub(crate) deferred_to: Option<NodeName>,
 }
 
 impl Report {
@@ -74,6 +76,12 @@ impl Report {
                 self.waited.as_millis(),
                 self.wait_reads,
                 if self.wait_reads == 1 { "" } else { "s" }
+            ));
+        }
+        if let Some(node) = &self.deferred_to {
+            line.push_str(&format!(
+                "; after leaving the promotion to {node}'s own sync for {} ms",
+                super::run::COURTESY.as_millis()
             ));
         }
         if self.transactions > 0 {

@@ -32,6 +32,7 @@ fn sync_report(
         redis: None,
         resolve: &no_dns,
         dry_run,
+        courtesy: None,
     }
     .run()
 }
@@ -485,6 +486,7 @@ fn priorities_a_dead_switchover_left_are_restored_once_its_time_has_passed() {
             redis: Some(&redis),
             resolve: &no_dns,
             dry_run: false,
+            courtesy: None,
         }
         .run()
     };
@@ -534,6 +536,7 @@ fn a_returning_replica_gets_its_reads_back_only_once_it_has_caught_up() {
             redis: Some(&servers),
             resolve: &no_dns,
             dry_run: false,
+            courtesy: None,
         }
         .run()
     };
@@ -552,4 +555,44 @@ fn a_returning_replica_gets_its_reads_back_only_once_it_has_caught_up() {
     let (_, result) = run();
     result.unwrap();
     assert_eq!(cl.writes(), ["node3=replica"]);
+}
+
+/// In the service, every node syncs at the same events: one whose plan promotes another
+/// node leaves it to that node's own sync for a moment, then writes what is still to be
+/// written (here everything: the promoted node's sync never came, as when its service is
+/// down). The promoted node itself, and a one-shot sync, write at once.
+#[test]
+fn a_promotion_of_another_node_is_left_to_its_own_sync_first_but_not_for_good() {
+    let (c, s) = (config(), FakeSentinels::agreeing(2, 1, &[1]));
+    for (me, deferred) in [(Some("node3"), true), (Some("node2"), false), (None, false)] {
+        let cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
+        let me = me.map(|n| NodeName(n.into()));
+        let (report, result) = Sync {
+            config: &c,
+            sentinels: &s,
+            cluster: &cl,
+            redis: None,
+            resolve: &no_dns,
+            dry_run: false,
+            courtesy: me.as_ref(),
+        }
+        .run();
+        result.unwrap();
+        assert_eq!(
+            report.deferred_to,
+            deferred.then(|| NodeName("node2".into())),
+            "{me:?}"
+        );
+        assert_eq!(
+            cl.writes(),
+            ["node1 epoch=1; node1=fail", "read", "node2=primary"],
+            "{me:?}"
+        );
+        let line = report.summary(false);
+        assert_eq!(
+            line.contains("after leaving the promotion to node2's own sync"),
+            deferred,
+            "{line}"
+        );
+    }
 }
