@@ -11,7 +11,7 @@ use crate::cluster::{
     Cluster, ClusterState, NodeName, PRIORITIES_ATTRIBUTE, PriorityRecord, Role, Write,
 };
 use crate::config::Config;
-use crate::observe::{Mapped, ObserveError, Resolve, observe_in_order, verdict};
+use crate::observe::{Mapped, ObserveError, Resolve, Verdict, observe_in_order, verdict};
 use crate::sentinel::{RedisServers, Sentinels, parse_addr};
 
 /// Seconds since the Unix epoch (a clock before it counts as 0: no hold is then in force,
@@ -233,7 +233,7 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
         }
     }
 
-    /// Asks the Sentinels again while waiting: nodes whose Redis they now report down, or
+    /// What the Sentinels said again while waiting (`fresh`): nodes whose Redis they now report down, or
     /// a synced replica of `promotion`, leave `wait_for`; a view that no longer names
     /// `promotion` at our epoch stops the sync. No answer or no majority changes nothing:
     /// keep waiting.
@@ -242,10 +242,11 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
         report: &mut Report,
         promotion: &NodeName,
         state: &ClusterState,
+        fresh: Result<Verdict, ObserveError>,
         wait_for: &mut Vec<NodeName>,
         read_wait: &mut Vec<NodeName>,
     ) -> Result<(), SyncError> {
-        let Ok(verdict) = verdict(self.config, self.sentinels) else {
+        let Ok(verdict) = fresh else {
             return Ok(());
         };
         let now = Mapped::new(self.config, self.resolve, verdict, &state.nodes());
@@ -331,7 +332,19 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
         let mut wait_for = plan.wait_for.clone();
         let mut read_wait = plan.read_wait.clone();
         let now = loop {
-            let now = self.cluster.state()?;
+            // The Sentinels, when due, asked while the CIB is read: a round takes the
+            // longer of the two, not both.
+            let due = asked.elapsed() >= SENTINEL_RECHECK;
+            if due {
+                asked = Instant::now();
+            }
+            let (now, fresh) = std::thread::scope(|scope| {
+                let fresh = due.then(|| scope.spawn(|| verdict(self.config, self.sentinels)));
+                let now = self.cluster.state();
+                let fresh = fresh.map(|f| f.join().expect("asking the Sentinels does not panic"));
+                (now, fresh)
+            });
+            let now = now?;
             rounds += 1;
             if let Some(applied) = now.applied_epoch.filter(|&e| e > report.epoch) {
                 return Err(SyncError::Stale {
@@ -352,9 +365,15 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
             // A node whose Pacemaker died with it never starts its block: once the
             // Sentinels report its Redis down too (`s_down` comes down-after-milliseconds
             // after they relist the old master), nothing there takes writes.
-            if asked.elapsed() >= SENTINEL_RECHECK {
-                asked = Instant::now();
-                self.drop_down_nodes(report, promotion, &now, &mut wait_for, &mut read_wait)?;
+            if let Some(fresh) = fresh {
+                self.drop_down_nodes(
+                    report,
+                    promotion,
+                    &now,
+                    fresh,
+                    &mut wait_for,
+                    &mut read_wait,
+                )?;
             }
             let open: Vec<NodeName> = wait_for
                 .iter()
