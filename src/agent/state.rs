@@ -71,7 +71,11 @@ impl StateFile {
     /// verification, since this start is about to change the ruleset.
     pub(crate) fn write(&self, block: &Block) -> io::Result<()> {
         remove_if_there(&self.verified_path())?;
-        write_atomically(&self.path, &pairs_text(block), true)
+        let mut text = pairs_text(block);
+        if let Some(ns) = network_namespace() {
+            text.push_str(&format!("{NETNS_KEY}={ns}\n"));
+        }
+        write_atomically(&self.path, &text, true)
     }
 
     /// Remembers that `block` was seen fully in force at this ruleset version.
@@ -97,7 +101,10 @@ impl StateFile {
     }
 
     /// The state files of the other resources of this agent on this host (beside this
-    /// one in `HA_RSCTMP`), with what each recorded (`None`: unreadable).
+    /// one in `HA_RSCTMP`) and in this network namespace, with what each recorded
+    /// (`None`: unreadable). One that names another namespace is an agent with a ruleset
+    /// of its own (tests, containers sharing `HA_RSCTMP`); one that names none (written
+    /// before the namespace was recorded) counts as ours.
     pub(crate) fn others(&self, kind: AgentKind) -> Vec<(StateFile, Option<Params>)> {
         let Some(dir) = self.path.parent() else {
             return Vec::new();
@@ -116,6 +123,10 @@ impl StateFile {
                         .and_then(|n| n.to_str())
                         .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".state"))
             })
+            .filter(|path| {
+                let here = network_namespace();
+                recorded_namespace(path).is_none_or(|ns| here.is_none_or(|here| ns == here))
+            })
             .map(|path| {
                 let params = read_at(&path, kind);
                 (StateFile { path }, params)
@@ -129,6 +140,24 @@ impl StateFile {
         remove_if_there(&self.verified_path())?;
         remove_if_there(&self.path)
     }
+}
+
+/// The state file's line naming the network namespace its block is in.
+const NETNS_KEY: &str = "netns";
+
+/// This process's network namespace (`net:[4026531840]`), when /proc says.
+fn network_namespace() -> Option<String> {
+    fs::read_link("/proc/self/ns/net")
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
+}
+
+/// The network namespace the state file at `path` records, if any.
+fn recorded_namespace(path: &Path) -> Option<String> {
+    let text = fs::read_to_string(path).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(NETNS_KEY)?.strip_prefix('='))
+        .map(str::to_string)
 }
 
 /// The block recorded in the state file at `path`.

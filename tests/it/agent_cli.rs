@@ -174,3 +174,33 @@ fn a_second_resource_of_one_agent_on_one_port_is_refused() {
     call("wb2", "7381").run("monitor").expect(0);
     call("wb2", "7381").run("stop").expect(0);
 }
+
+/// A state file beside ours is another namespace's when its rule is not in force here
+/// (agents in two network namespaces sharing HA_RSCTMP, as tests and containers do): each
+/// blocks the port in its own ruleset, and one's stop lifts nothing of the other's.
+#[test]
+fn the_same_port_in_two_network_namespaces_is_two_blocks() {
+    let dir = TempDir::new("two-netns");
+    let (ns1, ns2) = (Netns::new("twons1"), Netns::new("twons2"));
+    let agent = dir.persona("RedisLBReadBlock");
+    let run = |ns: &Netns, instance: &str, action: &str| {
+        AgentCall::new(ns, &agent, dir.path())
+            .instance(instance)
+            .param("port", "6380")
+            .run(action)
+    };
+    run(&ns1, "rb1", "start").expect(0);
+    run(&ns2, "rb2", "start").expect(0);
+    run(&ns1, "rb1", "stop").expect(0);
+    run(&ns2, "rb2", "monitor").expect(0);
+    assert!(
+        ns2.dump("iptables-save")
+            .contains("redis-ha:RedisLBReadBlock")
+    );
+    assert!(
+        !ns1.dump("iptables-save")
+            .contains("redis-ha:RedisLBReadBlock")
+    );
+    run(&ns2, "rb2", "stop").expect(0);
+    run(&ns2, "rb2", "monitor").expect(7);
+}
