@@ -10,8 +10,9 @@ use crate::cluster::Pacemaker;
 use crate::config::Config;
 use crate::exit::HelperExit;
 use crate::lock::{HostLock, LockFile};
+use crate::observe::resolver;
 use crate::ocf::Logger;
-use crate::sentinel::{RedisServers, resolve};
+use crate::sentinel::RedisServers;
 
 /// How long concurrent invocations (up to 16 per Sentinel) may queue for the lock. With
 /// the sync's own bounds (1 s per Sentinel, 10 s per Pacemaker tool, the block wait) it
@@ -45,7 +46,7 @@ pub(crate) fn reporting(
         sentinels: &sentinels,
         cluster: &cluster,
         redis: redis.as_ref().map(|r| r as &dyn RedisServers),
-        resolve: &resolve,
+        resolve: &resolver(config.timeout),
         dry_run,
     };
     let (report, result) = sync.run();
