@@ -12,6 +12,7 @@ pub(crate) use addr::{
 };
 pub(crate) use client::{RedisClients, RedisSentinels};
 pub(crate) use events::{Event, Subscription};
+pub(crate) use wire::connect;
 #[cfg(feature = "fuzzing")]
 pub(crate) use {parse::view, wire::next_reply};
 

@@ -65,3 +65,27 @@ fn a_silent_name_server_costs_node_name_mapping_the_timeout_not_more() {
         );
     }
 }
+
+/// `redis-ha backup` resolves the host name the Sentinels announce for the primary: a
+/// silent name server once held it for as long as the resolver waited.
+#[test]
+fn a_silent_name_server_costs_a_backup_its_timeout_not_more() {
+    let dns = SilentDns::new("dns-backup");
+    let sentinel = CannedSentinel::start(dns.ns(), HOST_IP, "rha-dns-primary");
+    let dir = TempDir::new("dns-backup");
+    let conf = config(&dir, sentinel.addr());
+    let started = Instant::now();
+    let out = run(dns
+        .cmd(dir.persona("redis-ha"))
+        .args(["backup", "--timeout", "2", "--config"])
+        .arg(&conf)
+        .arg(dir.path()));
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "took {took:?}\n{out}");
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stderr
+            .contains("cannot reach rha-dns-primary:6379: rha-dns-primary not resolved within 2s"),
+        "{out}"
+    );
+}
