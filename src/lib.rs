@@ -9,7 +9,8 @@
 //!   `wake`, `handoff` (Sentinel's scripts asking the sync service over a socket);
 //! - effects behind traits: `cluster` (Pacemaker), `sentinel` (Sentinel and Redis),
 //!   `firewall`, `child`, `lock` (in `run_dir`), `ocf` (OCF environment and logging),
-//!   `process`, `resolve` (host names, within a deadline); and
+//!   `process`, `resolve` (host names, within a deadline), `deadline` (one for a whole
+//!   run, each step bounded by what is left); and
 //!   `blocks`, the clones' names, ports and chain, which the CIB parser reads too.
 
 // Entry and programs.
@@ -35,6 +36,7 @@ mod wake;
 mod blocks;
 mod child;
 mod cluster;
+mod deadline;
 mod firewall;
 mod lock;
 mod ocf;

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::cluster::{Cluster, NodeName, Pacemaker};
 use crate::config::{Config, ConfigError, GuardSettings};
+use crate::deadline::Deadline;
 use crate::firewall::{Iptables, Port, Xtables};
 use crate::lock::LockFile;
 use crate::observe::{Observation, Resolve, observe, resolver};
@@ -50,7 +51,10 @@ pub(crate) fn local_node(settings: &GuardSettings) -> NodeName {
 /// the config maps none, resolved within half of it too.
 fn gather(config: &Config, node: &NodeName) -> Inputs {
     let react = config.guard.react;
-    let pacemaker = Pacemaker { timeout: react };
+    let pacemaker = Pacemaker {
+        timeout: react,
+        deadline: Deadline::NONE,
+    };
     let mut sentinels = match config.sentinel_client() {
         Ok(s) => s,
         Err(e) => {

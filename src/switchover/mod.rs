@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::cluster::{Cluster, ClusterState, NodeName, Pacemaker, PriorityRecord, Role};
 use crate::config::Config;
+use crate::deadline::Deadline;
 use crate::exit::SwitchoverExit;
 use crate::observe::{Mapped, Resolve, observe_in_order, resolver, verdict};
 use crate::ocf::Logger;
@@ -72,7 +73,7 @@ pub(crate) fn run(p: &Process, config_path: &Path, request: &Request) -> Switcho
     catch_interrupts();
     let cluster = Pacemaker::for_helper();
     let sync = || {
-        let _ = crate::sync::once(&config, &log, false);
+        let _ = crate::sync::once(&config, &log, false, Deadline::NONE);
     };
     Switchover {
         config: &config,

@@ -117,6 +117,7 @@ fn switch(
             redis: Some(f),
             resolve: &no_dns,
             dry_run: false,
+            deadline: crate::deadline::Deadline::NONE,
         }
         .run();
     };

@@ -13,6 +13,7 @@ use super::asked::{self, Asked};
 use super::once::reporting;
 use super::watch::Watch;
 use crate::config::Config;
+use crate::deadline::Deadline;
 use crate::exit::HelperExit;
 use crate::handoff::{Answer, Listener, Peers};
 use crate::ocf::Logger;
@@ -62,7 +63,7 @@ pub(crate) fn every(p: &Process, path: &Path, period: Duration, dry_run: bool) -
                     listen(&config, &asked, p, &log);
                     listening = true;
                 }
-                let (report, result) = reporting(&config, &log, dry_run);
+                let (report, result) = reporting(&config, &log, dry_run, Deadline::NONE);
                 if !report.written.is_empty() {
                     guard.fire("the sync wrote a role".into());
                 }
