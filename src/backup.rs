@@ -7,7 +7,6 @@
 
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -18,7 +17,7 @@ use crate::cluster::Role;
 use crate::config::{Config, ConfigError, PromoteAt};
 use crate::exit::ToolExit;
 use crate::observe::{ObserveError, verdict};
-use crate::sentinel::{Addr, Credentials};
+use crate::sentinel::{Addr, Credentials, connect};
 
 /// Which Redis serves the snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -162,13 +161,12 @@ fn fetch(
         redis: redis.clone(),
         said,
     };
-    let addr = (redis.host.as_str(), redis.port)
-        .to_socket_addrs()
-        .map_err(|e| failed("cannot resolve", e))?
-        .next()
-        .ok_or_else(|| failed("cannot resolve", std::io::ErrorKind::NotFound.into()))?;
-    let stream =
-        TcpStream::connect_timeout(&addr, timeout).map_err(|e| failed("cannot reach", e))?;
+    // Resolving its host name and connecting share the timeout, as with the Sentinels.
+    let stream = connect(redis, timeout, timeout).map_err(|e| BackupError::Transfer {
+        doing: "cannot reach",
+        redis: redis.clone(),
+        reason: e.to_string(),
+    })?;
     stream
         .set_read_timeout(Some(timeout))
         .and_then(|()| stream.set_write_timeout(Some(timeout)))

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::blocks::AgentKind;
 use crate::cluster::NodeName;
+use crate::deadline::Deadline;
 use crate::firewall::{Families, MatchBy, Port};
 use crate::process::Process;
 use crate::run_dir::RUN_DIR;
@@ -206,10 +207,9 @@ fn strip_comment(raw: &str) -> &str {
 /// answers) may take. A Sentinel on the cluster's network answers in milliseconds: a
 /// longer timeout only lengthens the wait for a dead one. An observation asks in at most
 /// three rounds one after another (the configured Sentinels, those they name, the
-/// replicas' own offsets): 15 s at this cap, which leaves a script's sync that queued
-/// 20 s for the lock (`sync::once`) room for its Pacemaker tools before Sentinel kills it
-/// at 60 s. It is also the most the isolation guard gives them (half of
-/// `guard_react_ms`'s 10 s).
+/// replicas' own offsets): 15 s at this cap, a good part of the 50 s a script's own sync
+/// has before its deadline (`hooks`), which ends it before Sentinel kills it at 60 s. It
+/// is also the most the isolation guard gives them (half of `guard_react_ms`'s 10 s).
 const MAX_TIMEOUT_MS: u64 = 5_000;
 
 /// The longest `block_wait_ms`.
@@ -512,6 +512,7 @@ impl Config {
             // leader's choice without them: an unreadable Redis password (which `redis-ha
             // status` reports) costs no sync.
             replicas: self.redis_client().ok(),
+            deadline: Deadline::NONE,
         })
     }
 
@@ -520,6 +521,7 @@ impl Config {
         Ok(RedisClients {
             timeout: self.timeout,
             credentials: credentials(self.redis_auth.as_ref(), "Redis")?,
+            deadline: Deadline::NONE,
         })
     }
 }

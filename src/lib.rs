@@ -8,7 +8,9 @@
 //! - what they share: `observe` (one observation of the cluster), `config`, `exit`,
 //!   `wake`, `handoff` (Sentinel's scripts asking the sync service over a socket);
 //! - effects behind traits: `cluster` (Pacemaker), `sentinel` (Sentinel and Redis),
-//!   `firewall`, `child`, `lock` (in `run_dir`), `ocf` (OCF environment and logging), `process`; and
+//!   `firewall`, `child`, `lock` (in `run_dir`), `ocf` (OCF environment and logging),
+//!   `process`, `resolve` (host names, within a deadline), `deadline` (one for a whole
+//!   run, each step bounded by what is left); and
 //!   `blocks`, the clones' names, ports and chain, which the CIB parser reads too.
 
 // Entry and programs.
@@ -34,10 +36,12 @@ mod wake;
 mod blocks;
 mod child;
 mod cluster;
+mod deadline;
 mod firewall;
 mod lock;
 mod ocf;
 mod process;
+mod resolve;
 mod run_dir;
 mod sentinel;
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 use crate::cluster::{Cluster, ClusterState, NodeName, Pacemaker, Role, Write};
+use crate::deadline::Deadline;
 use crate::exit::HelperExit;
 
 #[derive(Debug, Args)]
@@ -68,6 +69,7 @@ fn state_text(state: &ClusterState) -> String {
 pub(crate) fn run(args: DebugArgs) -> HelperExit {
     let cluster = Pacemaker {
         timeout: Duration::from_millis(args.timeout_ms.max(1)),
+        deadline: Deadline::NONE,
     };
     let result = match args.op {
         DebugOp::State => cluster.state().map(|s| state_text(&s)),

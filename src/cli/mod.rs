@@ -13,6 +13,7 @@ use crate::agent;
 use crate::blocks::AgentKind;
 use crate::config::ConfigError;
 use crate::config::{Config, path_from_env};
+use crate::deadline::Deadline;
 use crate::exit::{Exit, ToolExit};
 use crate::firewall::{Backend, Families, Port};
 use crate::ocf::Logger;
@@ -240,9 +241,9 @@ pub(crate) fn run(p: &Process) -> i32 {
                 Some(period) => crate::sync::every(p, &path, period, dry_run),
                 None => {
                     let log = Logger::for_tool("redis-ha-sync", p);
-                    let result = Config::load(&path)
-                        .map_err(Into::into)
-                        .and_then(|config| crate::sync::once(&config, &log, dry_run));
+                    let result = Config::load(&path).map_err(Into::into).and_then(|config| {
+                        crate::sync::once(&config, &log, dry_run, Deadline::NONE)
+                    });
                     crate::sync::finish(&log, result)
                 }
             };

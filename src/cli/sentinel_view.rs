@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::deadline::Deadline;
 use crate::exit::HelperExit;
 use crate::sentinel::{
     AclUser, Addr, Credentials, RedisSentinels, SENTINEL_PORT, SentinelView, Sentinels, parse_addr,
@@ -63,6 +64,7 @@ pub(crate) fn run(args: &ViewArgs) -> HelperExit {
         timeout: Duration::from_millis(args.timeout_ms.max(1)),
         credentials,
         replicas: None,
+        deadline: Deadline::NONE,
     };
     match client.view(&args.sentinel, &args.master) {
         Ok(view) => {

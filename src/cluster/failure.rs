@@ -17,6 +17,8 @@ pub(crate) enum Failure<'a> {
     Signal(i32),
     /// We killed it at the deadline.
     TimedOut(Duration),
+    /// Not started: the run's deadline had passed.
+    OutOfTime,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +48,7 @@ pub(crate) fn classify(failure: Failure<'_>) -> (Class, String) {
             format!("no answer within {limit:?} (cluster busy?); killed it"),
         ),
         Failure::Signal(signal) => (Transient, format!("killed by signal {signal}")),
+        Failure::OutOfTime => (Transient, "not run: no time left before the deadline".into()),
         Failure::Exit(code, stderr) => {
             let (class, meaning) = exit_class(code, stderr);
             let told = if stderr.is_empty() {
@@ -221,6 +224,7 @@ mod tests {
             ),
             (Failure::TimedOut(Duration::from_secs(3)), Transient, "3s"),
             (Failure::Signal(9), Transient, "signal 9"),
+            (Failure::OutOfTime, Transient, "deadline"),
         ];
         for (failure, want, says) in table {
             let (class, reason) = classify(failure);

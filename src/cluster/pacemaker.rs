@@ -13,12 +13,16 @@ use super::{
 use quick_xml::escape::escape;
 
 use crate::child::{self, End};
+use crate::deadline::Deadline;
 
 /// Runs Pacemaker's tools from PATH; they inherit our environment, so `CIB_file` works
 /// as it does for them.
 pub(crate) struct Pacemaker {
     /// The longest any one tool may take before it is killed.
     pub(crate) timeout: Duration,
+    /// The run's: a tool gets what is left of it when that is less than `timeout`, and
+    /// is not started once it has passed.
+    pub(crate) deadline: Deadline,
 }
 
 impl Pacemaker {
@@ -27,7 +31,13 @@ impl Pacemaker {
     pub(crate) fn for_helper() -> Self {
         Pacemaker {
             timeout: std::time::Duration::from_secs(10),
+            deadline: Deadline::NONE,
         }
+    }
+
+    /// The same tools, under the run's `deadline`.
+    pub(crate) fn within(self, deadline: Deadline) -> Self {
+        Pacemaker { deadline, ..self }
     }
 
     /// Runs `program args`; its stdout when it exits 0.
@@ -36,7 +46,11 @@ impl Pacemaker {
             .chain(args.iter().copied())
             .collect::<Vec<_>>()
             .join(" ");
-        let done = child::run(Command::new(program).args(args), self.timeout)
+        let timeout = self.deadline.bound(self.timeout);
+        if timeout.is_zero() {
+            return Err(failure::error(&command, Failure::OutOfTime));
+        }
+        let done = child::run(Command::new(program).args(args), timeout)
             .map_err(|e| failure::error(&command, Failure::Spawn(e.kind())))?;
         let stderr = done.stderr_text();
         let failed = match done.end {

@@ -17,11 +17,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::cluster::{Cluster, NodeName, Pacemaker};
 use crate::config::{Config, ConfigError, GuardSettings};
+use crate::deadline::Deadline;
 use crate::firewall::{Iptables, Port, Xtables};
 use crate::lock::LockFile;
-use crate::observe::{Observation, Resolve, observe};
+use crate::observe::{Observation, Resolve, observe, resolver};
 use crate::ocf::Logger;
-use crate::sentinel::{Sentinels, resolve};
+use crate::sentinel::Sentinels;
 use crate::wake::Trigger;
 use enforce::{EnforceError, Enforcer};
 use record::{PortRecord, Record};
@@ -37,10 +38,14 @@ pub(crate) enum GuardError {
 }
 
 /// One round's questions, asked at once with the real clients: the CIB (bounded by the
-/// reaction time) and every Sentinel (bounded by half of it).
+/// reaction time) and every Sentinel (bounded by half of it); then the node names, when
+/// the config maps none, resolved within half of it too.
 fn gather(config: &Config, node: &NodeName) -> Inputs {
     let react = config.guard.react;
-    let pacemaker = Pacemaker { timeout: react };
+    let pacemaker = Pacemaker {
+        timeout: react,
+        deadline: Deadline::NONE,
+    };
     let mut sentinels = match config.sentinel_client() {
         Ok(s) => s,
         Err(e) => {
@@ -51,7 +56,7 @@ fn gather(config: &Config, node: &NodeName) -> Inputs {
         }
     };
     sentinels.timeout = react / 2;
-    observed(config, &pacemaker, &sentinels, &resolve, node)
+    observed(config, &pacemaker, &sentinels, &resolver(react / 2), node)
 }
 
 /// What this node can confirm, from one observation of the cluster.

@@ -2,8 +2,8 @@
 //! `sentinel-notify` (its `notification-script`). Each parses its arguments and the
 //! config first, then hands the event to the `redis-ha sync --every` service over its
 //! socket (`crate::handoff`) and exits as the service's sync did; where no service
-//! answers, it runs one sync itself (`crate::sync::once`). The exit code is Sentinel's
-//! contract.
+//! answers, it runs one sync itself (`crate::sync::once`), ended before Sentinel would
+//! kill it. The exit code is Sentinel's contract.
 
 mod argv;
 mod fallback;
@@ -12,7 +12,10 @@ use argv::{ArgvError, Notify, Reconfig};
 #[cfg(feature = "fuzzing")]
 pub(crate) use argv::{Notify as NotifyArgs, Reconfig as ReconfigArgs};
 
+use std::time::Duration;
+
 use crate::config::{self, Config};
+use crate::deadline::Deadline;
 use crate::exit::HelperExit;
 use crate::handoff::{self, Origin, Request};
 use crate::ocf::Logger;
@@ -63,8 +66,20 @@ pub(crate) fn notify(p: &Process) -> HelperExit {
     }
 }
 
-/// One sync for `request`: by the service when it answers, else here.
+/// The most a script may take when it syncs itself (no service answered), from its
+/// start. Sentinel kills a script after 60 s (`SENTINEL_SCRIPT_MAX_RUNTIME`) and retries
+/// it like an exit 1, but nothing then says why; each step of a sync is bounded (the lock
+/// 20 s, a Pacemaker tool 10 s, a Sentinel exchange `timeout_ms`, the block wait
+/// `block_wait_ms` up to 60 s) and their sum is not. Every step takes its bound from what
+/// is left of this; the 10 s to spare cover what a step may overrun its bound by (a child
+/// killed at the deadline: its pipes read for up to 0.6 s more), the summary line, a
+/// loaded host.
+const SCRIPT_DEADLINE: Duration = Duration::from_secs(50);
+
+/// One sync for `request`: by the service when it answers, else here, within
+/// [`SCRIPT_DEADLINE`].
 fn synced(log: &Logger, config: &Config, request: &Request) -> HelperExit {
+    let deadline = Deadline::after(SCRIPT_DEADLINE);
     match handoff::ask(&config.sync_socket, request) {
         Ok(answer) => {
             let line = format!("the sync service answered: {}", answer.message);
@@ -77,7 +92,9 @@ fn synced(log: &Logger, config: &Config, request: &Request) -> HelperExit {
         }
         Err(e) if e.service_absent() => {
             log.info(&format!("no sync service ({e}): syncing here"));
-            match fallback::without_service(&e.to_string(), sync::once(config, log, false)) {
+            let result = sync::once(config, log, false, deadline);
+            let late = deadline.passed().then_some(SCRIPT_DEADLINE);
+            match fallback::without_service(&e.to_string(), result, late) {
                 Ok(()) => HelperExit::Done,
                 Err(e) => {
                     let exit = e.exit();

@@ -44,16 +44,21 @@ impl NodeMap {
     }
 
     /// From the cluster's node names: each name stands for itself (Sentinel may announce
-    /// host names) and for every address `resolve` gives for it.
-    pub(crate) fn resolving(nodes: &[NodeName], resolve: impl Fn(&str) -> Vec<IpAddr>) -> Self {
+    /// host names) and for every address `resolve` gives for it (all names asked at once).
+    pub(crate) fn resolving(
+        nodes: &[NodeName],
+        resolve: impl Fn(&[&str]) -> Vec<Vec<IpAddr>>,
+    ) -> Self {
+        let names: Vec<&str> = nodes.iter().map(|n| n.0.as_str()).collect();
         let mut map = NodeMap::default();
-        for node in nodes {
-            map.add(&node.0, &node.0);
-            let mut ips = resolve(&node.0);
+        for name in &names {
+            map.add(name, name);
+        }
+        for (name, mut ips) in names.iter().zip(resolve(&names)) {
             ips.sort();
             ips.dedup();
             for ip in ips {
-                map.add(&ip.to_string(), &node.0);
+                map.add(&ip.to_string(), name);
             }
         }
         map
@@ -114,13 +119,16 @@ mod tests {
 
     #[test]
     fn resolved_names_and_host_names_map_and_collisions_are_ambiguous() {
-        let resolve = |name: &str| -> Vec<IpAddr> {
-            match name {
-                "node1" => vec!["10.0.0.1".parse().unwrap(), "fd00::1".parse().unwrap()],
-                "node2" => vec!["10.0.0.2".parse().unwrap()],
-                "node3" => vec!["10.0.0.2".parse().unwrap()], // a copy-paste error in /etc/hosts
-                _ => vec![],
-            }
+        let resolve = |names: &[&str]| -> Vec<Vec<IpAddr>> {
+            names
+                .iter()
+                .map(|name| match *name {
+                    "node1" => vec!["10.0.0.1".parse().unwrap(), "fd00::1".parse().unwrap()],
+                    "node2" => vec!["10.0.0.2".parse().unwrap()],
+                    "node3" => vec!["10.0.0.2".parse().unwrap()], // a copy-paste error in /etc/hosts
+                    _ => vec![],                                  // not resolved, or not in time
+                })
+                .collect()
         };
         let map = NodeMap::resolving(&names(&["node1", "node2", "node3", "node4"]), resolve);
         assert_eq!(map.node_of("fd00::1").unwrap().0, "node1");

@@ -1,9 +1,9 @@
 //! Addresses as Sentinel announces them (an IP, v4 or v6, or a host name), in one
 //! canonical form; the credentials to reach them (an ACL user and its password, or the
-//! default user's password); node names resolved to addresses.
+//! default user's password).
 
 use std::fmt;
-use std::net::{IpAddr, ToSocketAddrs};
+use std::net::IpAddr;
 use std::path::Path;
 
 /// Sentinel's port when an address names none.
@@ -152,14 +152,6 @@ pub(crate) fn canonical_host(host: &str) -> String {
         Ok(ip) => ip.to_string(),
         Err(_) => host.trim_end_matches('.').to_ascii_lowercase(),
     }
-}
-
-/// The addresses a cluster node name resolves to (`/etc/hosts`, DNS).
-pub(crate) fn resolve(name: &str) -> Vec<IpAddr> {
-    (name, 0)
-        .to_socket_addrs()
-        .map(|addrs| addrs.map(|a| a.ip()).collect())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -4,13 +4,13 @@
 //! costs at most the timeout. The redis crate bounds each `read()` only.
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::sync::mpsc;
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use redis::Value;
 
-use super::{Addr, resolve};
+use super::Addr;
+use crate::resolve::{self, Resolved};
 
 /// The most all the replies of one exchange may take: `SENTINEL REPLICAS` of a master
 /// with a hundred replicas is ~100 KiB.
@@ -83,42 +83,32 @@ pub(crate) fn exchange(
     Ok(replies)
 }
 
-/// A TCP connection to `addr` within `left`; a host name is resolved within it too (on a
-/// thread of its own: the system's resolver cannot be interrupted, it is left behind).
-fn connect(addr: &Addr, timeout: Duration, left: Duration) -> Result<TcpStream, WireError> {
+/// A TCP connection to `addr` within `left` (what remains of `timeout`, which the errors
+/// name); a host name is resolved within it too (`crate::resolve`), then each of its
+/// addresses tried in turn.
+pub(crate) fn connect(
+    addr: &Addr,
+    timeout: Duration,
+    left: Duration,
+) -> Result<TcpStream, WireError> {
     let started = Instant::now();
     let late = || WireError::Unreachable(format!("no connection within {timeout:?}"));
-    let targets: Vec<SocketAddr> = match addr.host.parse::<IpAddr>() {
-        Ok(ip) => vec![SocketAddr::new(ip, addr.port)],
-        Err(_) => {
-            // The resolver cannot be interrupted: it runs on a thread of its own, left
-            // behind if it outlives the deadline.
-            let host = addr.host.clone();
-            let (tx, rx) = mpsc::channel();
-            std::thread::Builder::new()
-                .name("resolve".into())
-                .spawn(move || {
-                    let _ = tx.send(resolve(&host));
-                })
-                .map_err(|e| WireError::Unreachable(format!("cannot resolve: {e}")))?;
-            match rx.recv_timeout(left) {
-                Ok(ips) if !ips.is_empty() => ips
-                    .into_iter()
-                    .map(|ip| SocketAddr::new(ip, addr.port))
-                    .collect(),
-                Ok(_) => {
-                    return Err(WireError::Unreachable(format!(
-                        "{} resolves to no address",
-                        addr.host
-                    )));
-                }
-                Err(_) => {
-                    return Err(WireError::Unreachable(format!(
-                        "{} not resolved within {timeout:?}",
-                        addr.host
-                    )));
-                }
-            }
+    let targets: Vec<SocketAddr> = match resolve::one(&addr.host, left) {
+        Resolved::Addrs(ips) if !ips.is_empty() => ips
+            .into_iter()
+            .map(|ip| SocketAddr::new(ip, addr.port))
+            .collect(),
+        Resolved::Addrs(_) => {
+            return Err(WireError::Unreachable(format!(
+                "{} resolves to no address",
+                addr.host
+            )));
+        }
+        Resolved::Late => {
+            return Err(WireError::Unreachable(format!(
+                "{} not resolved within {timeout:?}",
+                addr.host
+            )));
         }
     };
     let mut last = None;

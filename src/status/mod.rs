@@ -13,8 +13,8 @@ use std::path::Path;
 use crate::cluster::{Cib, Cluster, Pacemaker};
 use crate::config::Config;
 use crate::exit::StatusExit;
-use crate::observe::{Assignment, Mapped, Resolve, observe};
-use crate::sentinel::{Addr, RedisServers, ReplicaView, Sentinels, resolve};
+use crate::observe::{Assignment, Mapped, Resolve, observe, resolver};
+use crate::sentinel::{Addr, RedisServers, ReplicaView, Sentinels};
 
 pub(crate) use guard_lines::GuardView;
 pub(crate) use render::render;
@@ -65,6 +65,7 @@ pub(crate) fn run(path: &Path) -> StatusExit {
         let sentinels = config.sentinel_client()?;
         let servers = config.redis_client()?;
         let cluster = Pacemaker::for_helper();
+        let resolve = resolver(config.timeout);
         Ok(gather(&config, &cluster, &sentinels, &servers, &resolve))
     });
     let snapshot = match snapshot {

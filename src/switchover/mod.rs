@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 
 use crate::cluster::{Cluster, ClusterState, NodeName, Pacemaker, PriorityRecord, Role};
 use crate::config::Config;
+use crate::deadline::Deadline;
 use crate::exit::SwitchoverExit;
-use crate::observe::{Mapped, Resolve, observe_in_order, verdict};
+use crate::observe::{Mapped, Resolve, observe_in_order, resolver, verdict};
 use crate::ocf::Logger;
 use crate::process::Process;
-use crate::sentinel::resolve;
 use crate::sentinel::{Addr, RedisServers, Sentinels};
 
 pub(crate) use check::{Moves, check};
@@ -73,14 +73,14 @@ pub(crate) fn run(p: &Process, config_path: &Path, request: &Request) -> Switcho
     catch_interrupts();
     let cluster = Pacemaker::for_helper();
     let sync = || {
-        let _ = crate::sync::once(&config, &log, false);
+        let _ = crate::sync::once(&config, &log, false, Deadline::NONE);
     };
     Switchover {
         config: &config,
         sentinels: &sentinels,
         cluster: &cluster,
         redis: &redis,
-        resolve: &resolve,
+        resolve: &resolver(config.timeout),
         say: &say,
         sync: &sync,
     }

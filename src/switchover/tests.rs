@@ -118,6 +118,7 @@ fn switch(
             resolve: &no_dns,
             dry_run: false,
             courtesy: None,
+            deadline: crate::deadline::Deadline::NONE,
         }
         .run();
     };

@@ -13,6 +13,7 @@ use super::asked::{self, Asked};
 use super::once::reporting;
 use super::watch::Watch;
 use crate::config::Config;
+use crate::deadline::Deadline;
 use crate::exit::HelperExit;
 use crate::handoff::{Answer, Listener, Peers};
 use crate::ocf::Logger;
@@ -63,7 +64,7 @@ pub(crate) fn every(p: &Process, path: &Path, period: Duration, dry_run: bool) -
                     listening = true;
                 }
                 let me = config.guard.local_node();
-                let (report, result) = reporting(&config, &log, dry_run, Some(&me));
+                let (report, result) = reporting(&config, &log, dry_run, Deadline::NONE, Some(&me));
                 if !report.written.is_empty() {
                     guard.fire("the sync wrote a role".into());
                 }

@@ -11,6 +11,7 @@ use crate::cluster::{
     Cluster, ClusterState, NodeName, PRIORITIES_ATTRIBUTE, PriorityRecord, Role, Write,
 };
 use crate::config::Config;
+use crate::deadline::Deadline;
 use crate::observe::{Mapped, ObserveError, Resolve, Verdict, observe_in_order, verdict};
 use crate::sentinel::{RedisServers, Sentinels, parse_addr};
 
@@ -52,6 +53,9 @@ pub(crate) struct Sync<'a, S: Sentinels, C: Cluster> {
     /// other in the CIB and restart the scheduler's transition. None: no wait (Sentinel's
     /// scripts syncing themselves, `redis-ha sync`).
     pub(crate) courtesy: Option<&'a NodeName>,
+    /// The run's (a Sentinel script's own sync has one): the catch-up and block waits end
+    /// at it too. The effects above carry the same one.
+    pub(crate) deadline: Deadline,
 }
 
 impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, S, C> {
@@ -129,9 +133,9 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
 
     /// Gives a node its reads back (`replica` from `fail` or unset) only once its Redis has
     /// what the primary acknowledged (see `caught_up`); until then it stays `fail` and a
-    /// later sync looks again. Waits up to [`CATCH_UP_WAIT`] when this sync promotes
-    /// nobody (a promotion is not delayed for reads). Without Redis credentials, as before:
-    /// the Sentinels' word.
+    /// later sync looks again. Waits up to [`CATCH_UP_WAIT`] (and not past the deadline)
+    /// when this sync promotes nobody (a promotion is not delayed for reads). Without
+    /// Redis credentials, as before: the Sentinels' word.
     fn confirm_caught_up(
         &self,
         report: &mut Report,
@@ -155,7 +159,7 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
         let wait = if promoting || self.dry_run {
             Duration::ZERO
         } else {
-            CATCH_UP_WAIT
+            self.deadline.bound(CATCH_UP_WAIT)
         };
         let start = Instant::now();
         for node in granting {
@@ -328,9 +332,22 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
         // refused yet, and does the CIB still say what we planned from (another node's
         // sync, from another view, may have written since we read)?
         let start = Instant::now();
+        let block_wait = self.deadline.bound(self.config.block_wait);
         let mut rounds = 0;
         let mut wait_for = plan.wait_for.clone();
         let mut read_wait = plan.read_wait.clone();
+        let not_running = |report: &mut Report, (open, reads_open), rounds| {
+            report.waited = start.elapsed();
+            report.wait_reads = rounds;
+            SyncError::BlockNotRunning {
+                open,
+                reads_open,
+                waited: start.elapsed(),
+                promotion: promotion.clone(),
+            }
+        };
+        // What the last read left open.
+        let mut last: Option<(Vec<NodeName>, Vec<NodeName>)> = None;
         let now = loop {
             // The Sentinels, when due, asked while the CIB is read: a round takes the
             // longer of the two, not both.
@@ -344,7 +361,14 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
                 let fresh = fresh.map(|f| f.join().expect("asking the Sentinels does not panic"));
                 (now, fresh)
             });
-            let now = now?;
+            let now = match (now, last.take()) {
+                (Ok(now), _) => now,
+                // The run's deadline cut this read short: the last one's answer stands.
+                (Err(_), Some(left)) if self.deadline.passed() => {
+                    return Err(not_running(report, left, rounds));
+                }
+                (Err(e), _) => return Err(e.into()),
+            };
             rounds += 1;
             if let Some(applied) = now.applied_epoch.filter(|&e| e > report.epoch) {
                 return Err(SyncError::Stale {
@@ -384,16 +408,10 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
             if open.is_empty() && reads_open.is_empty() {
                 break now;
             }
-            if start.elapsed() >= self.config.block_wait {
-                report.waited = start.elapsed();
-                report.wait_reads = rounds;
-                return Err(SyncError::BlockNotRunning {
-                    open,
-                    reads_open,
-                    waited: start.elapsed(),
-                    promotion: promotion.clone(),
-                });
+            if start.elapsed() >= block_wait {
+                return Err(not_running(report, (open, reads_open), rounds));
             }
+            last = Some((open, reads_open));
             std::thread::sleep(Duration::from_millis(50));
         };
         // Reading the CIB after the demotion is how a sync waits for the block: even the

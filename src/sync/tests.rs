@@ -6,6 +6,7 @@ use super::report::Report;
 use super::run::Sync;
 use crate::cluster::NodeName;
 use crate::config::Config;
+use crate::deadline::Deadline;
 use crate::exit::Exit;
 use crate::observe::fake::{self, FakeCluster, FakeSentinels, no_dns, redis, view};
 use crate::sentinel::SentinelView;
@@ -33,6 +34,7 @@ fn sync_report(
         resolve: &no_dns,
         dry_run,
         courtesy: None,
+        deadline: Deadline::NONE,
     }
     .run()
 }
@@ -106,6 +108,52 @@ fn a_block_that_never_starts_stops_the_promotion_and_asks_for_a_retry() {
         "node1 demoted but RedisLBWriteBlock not running there",
     );
     assert_eq!(cl.roles(), some(&["fail", "replica", "replica"]));
+}
+
+/// A Sentinel script's own sync has a deadline (Sentinel kills it at 60 s): the block
+/// wait ends there, however long `block_wait_ms`, and so does the catch-up wait.
+#[test]
+fn the_waits_end_at_the_deadline() {
+    use super::caught_up::tests::{Servers, master, replica};
+    let c = fake::config("block_wait_ms = 60000\n");
+    let within = |s: &FakeSentinels, cl: &FakeCluster, redis: Option<&Servers>| {
+        let started = std::time::Instant::now();
+        let (_, result) = Sync {
+            config: &c,
+            sentinels: s,
+            cluster: cl,
+            redis: redis.map(|r| r as &dyn crate::sentinel::RedisServers),
+            resolve: &no_dns,
+            dry_run: false,
+            deadline: Deadline::after(std::time::Duration::from_millis(300)),
+            courtesy: None,
+        }
+        .run();
+        (started.elapsed(), result)
+    };
+    // A block that never starts.
+    let mut cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
+    cl.block_after = u32::MAX;
+    let (took, result) = within(&switched(), &cl, None);
+    assert_retries_naming(
+        &result.unwrap_err(),
+        "node1 demoted but RedisLBWriteBlock not running there",
+    );
+    assert!(took < std::time::Duration::from_secs(2), "{took:?}");
+    assert_eq!(cl.roles(), some(&["fail", "replica", "replica"]));
+    // A returning replica that does not catch up: it stays fail, the sync ends.
+    let cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("fail")]);
+    cl.set_epoch(Some(0));
+    let servers = Servers::default();
+    let primary = redis(1).to_string();
+    servers.set(&primary, master(500));
+    servers.set(&redis(2).to_string(), replica(&primary, true, 500));
+    servers.set(&redis(3).to_string(), replica(&primary, true, 300));
+    let s = FakeSentinels::agreeing(1, 0, &[]);
+    let (took, result) = within(&s, &cl, Some(&servers));
+    result.unwrap();
+    assert!(took < super::caught_up::CATCH_UP_WAIT, "{took:?}");
+    assert_eq!(cl.roles(), some(&["primary", "replica", "fail"]));
 }
 
 /// The sync asks Sentinel to retry (exit 1), and says why.
@@ -487,6 +535,7 @@ fn priorities_a_dead_switchover_left_are_restored_once_its_time_has_passed() {
             resolve: &no_dns,
             dry_run: false,
             courtesy: None,
+            deadline: Deadline::NONE,
         }
         .run()
     };
@@ -537,6 +586,7 @@ fn a_returning_replica_gets_its_reads_back_only_once_it_has_caught_up() {
             resolve: &no_dns,
             dry_run: false,
             courtesy: None,
+            deadline: Deadline::NONE,
         }
         .run()
     };
@@ -575,6 +625,7 @@ fn a_promotion_of_another_node_is_left_to_its_own_sync_first_but_not_for_good() 
             resolve: &no_dns,
             dry_run: false,
             courtesy: me.as_ref(),
+            deadline: Deadline::NONE,
         }
         .run();
         result.unwrap();

@@ -12,6 +12,7 @@ mod agent_traffic;
 mod agent_transaction;
 mod backup;
 mod cluster;
+mod dns;
 mod handoff;
 mod helper_cli;
 mod install;

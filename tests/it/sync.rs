@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::fixture::cib_cluster::CibCluster;
 use crate::fixture::redis_set::RedisSet;
@@ -28,7 +28,12 @@ impl Setup {
 
     /// On `set`, with `extra` lines in the helper's config.
     pub(crate) fn on(set: RedisSet, tag: &str, extra: &str) -> Self {
-        let cib = CibCluster::new(&NODES);
+        Self::on_cluster(set, CibCluster::new(&NODES), tag, extra)
+    }
+
+    /// On `set` and `cib` (whose first nodes are [`NODES`]), with `extra` lines in the
+    /// helper's config.
+    pub(crate) fn on_cluster(set: RedisSet, cib: CibCluster, tag: &str, extra: &str) -> Self {
         let dir = TempDir::new(tag);
         // The guard's record and the hand-off socket in our directory, not the host's
         // /run (where a script of another test would find this test's service).
@@ -52,6 +57,20 @@ impl Setup {
     pub(crate) fn helper(&self, name: &str) -> Command {
         let mut cmd = self.set.ns().cmd(self.dir.persona(name));
         cmd.envs(self.cib.env())
+            .env("REDIS_HA_CONFIG", self.dir.join("redis-ha.conf"));
+        cmd
+    }
+
+    /// [`Setup::helper`] with a /run/redis-ha of its own (a tmpfs, in a mount namespace
+    /// of its own): its sync lock is nobody else's, so a sync that holds it for long
+    /// stalls no other test's.
+    pub(crate) fn helper_alone(&self, name: &str) -> Command {
+        let mut cmd = self.set.ns().cmd("unshare");
+        cmd.args(["--mount", "--", "sh", "-c"])
+            .arg("mount -t tmpfs -o mode=0750 tmpfs /run/redis-ha && exec \"$@\"")
+            .arg("sh")
+            .arg(self.dir.persona(name))
+            .envs(self.cib.env())
             .env("REDIS_HA_CONFIG", self.dir.join("redis-ha.conf"));
         cmd
     }
@@ -424,6 +443,49 @@ fn trickling_sentinels_cost_a_sync_its_timeout_not_more() {
             "{program} took {took:?}\n{out}"
         );
     }
+}
+
+/// Sentinel kills a script after 60 s, and retries it with nothing said of why. A script
+/// that syncs itself (no service answers) once waited `block_wait_ms` (up to 60 s) for a
+/// block on top of its other steps, and could be killed; now each step ends by the
+/// script's 50 s deadline, and the script exits 1 (retry) saying so.
+#[test]
+fn a_scripts_own_sync_ends_before_sentinel_kills_it() {
+    let nodes = ["node1", "node2", "node3", "node4"];
+    let s = Setup::on_cluster(
+        RedisSet::start(3),
+        CibCluster::new(&nodes),
+        "sync-deadline",
+        "",
+    );
+    let conf = std::fs::read_to_string(s.dir.join("redis-ha.conf")).unwrap();
+    let longest = conf.replace("block_wait_ms = 5000", "block_wait_ms = 60000");
+    assert_ne!(longest, conf);
+    std::fs::write(s.dir.join("redis-ha.conf"), longest).unwrap();
+    // Node4 runs no Redis the Sentinels know, yet carries `primary`: its write block is
+    // waited for before node1 is promoted, and with no scheduler running it never starts.
+    s.cib.set_role("node4", Some("primary"));
+    s.cib.settle();
+    assert!(!s.cib.write_blocks().contains("node4"));
+    // It holds the sync lock for 50 s: its own, not the host's.
+    let (from, to) = (s.set.ip(1).to_string(), s.set.ip(0).to_string());
+    let started = Instant::now();
+    let out = run(s
+        .helper_alone("sentinel-reconfig")
+        .args(["redis-ha", "leader", "start", &from, "6379", &to, "6379"]));
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(55), "took {took:?}\n{out}");
+    assert_eq!(out.code, 1, "{out}");
+    for says in [
+        "this script's own sync did not end within 50 s",
+        "node4 demoted but RedisLBWriteBlock not running there",
+        "(will retry)",
+    ] {
+        assert!(out.stderr.contains(says), "{says:?}\n{out}");
+    }
+    let roles = s.cib.roles();
+    assert_eq!(roles["node4"].as_deref(), Some("fail"), "{roles:?}");
+    assert_eq!(roles["node1"], None, "promoted\n{out}");
 }
 
 /// A `node` line naming a node the cluster does not have once made the sync demote the
