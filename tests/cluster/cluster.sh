@@ -15,7 +15,9 @@
 #   cluster.sh status              crm_mon -1 -A from node1, HAProxy's server states
 #   cluster.sh kill-node NODE      SIGKILL every process of NODE (its cgroup); the namespaces,
 #                                  the node's firewall rules and its /run stay, like a crash
-#   cluster.sh start-node NODE     start a killed node's daemons again, wait until it is online
+#   cluster.sh start-node NODE     start a killed node's daemons again, wait until it is online;
+#                                  first `redis-ha ports install --closed`, as the package's
+#                                  boot unit does
 #   cluster.sh stop-redis NODE     SIGKILL NODE's redis-server (by recorded pid)
 #   cluster.sh start-redis NODE    start it again with its config (Sentinel may have rewritten it)
 #   cluster.sh stop-sentinel NODE / start-sentinel NODE     the same for redis-sentinel
@@ -834,6 +836,12 @@ cmd_start_node() {
     local node=$1
     check_node "$node"
     [[ -e $STATE/$node/corosync.pid ]] && die "$node runs (kill-node first)"
+    # What the package's redis-ha-ports.service does at boot, before any daemon: both
+    # ports refused (the guard's rules) until the guard can confirm this node. A killed
+    # primary's Redis comes back a master, and HAProxy's role:master check would send it
+    # writes before its blocks or the guard's first round (README, "redis-ha ports").
+    in_node "$node" redis-ha ports install --closed >>"$STATE/$node/ports-install.log" 2>&1 ||
+        die "$node: redis-ha ports install --closed failed: $(tail -n 5 "$STATE/$node/ports-install.log")"
     start_corosync "$node"
     wait_until "corosync IPC on $node" corosync_ipc_up "$node"
     start_pacemaker "$node"
