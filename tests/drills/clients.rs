@@ -789,7 +789,7 @@ pub(crate) fn longest_ack_gap(attempts: &[Attempt], node: usize, from: i64, to: 
 
 /// The longest stretch in [from, to] between two of the ascending `times` (those within
 /// the window; its ends count as edges): (length, start), in µs.
-fn longest_gap(times: impl Iterator<Item = i64>, from: i64, to: i64) -> (i64, i64) {
+pub(crate) fn longest_gap(times: impl Iterator<Item = i64>, from: i64, to: i64) -> (i64, i64) {
     let mut edges = vec![from];
     edges.extend(times.filter(|&t| t >= from && t <= to));
     edges.push(to);

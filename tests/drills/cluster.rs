@@ -175,6 +175,13 @@ impl Cluster {
 
     /// `redis_role` of node N, read on node `via` (None: unset or unreadable).
     pub(crate) fn role_attr(&self, via: usize, n: usize) -> Option<String> {
+        self.attribute(via, n, "redis_role")
+            .map(|s| s.to_lowercase())
+    }
+
+    /// Node N's permanent attribute `name`, read on node `via` (None: unset or
+    /// unreadable).
+    pub(crate) fn attribute(&self, via: usize, n: usize, name: &str) -> Option<String> {
         let node = format!("node{n}");
         self.exec(
             via,
@@ -183,13 +190,44 @@ impl Cluster {
                 "--node",
                 &node,
                 "--name",
-                "redis_role",
+                name,
                 "--query",
                 "-q",
             ],
         )
         .ok()
-        .map(|s| s.trim().to_lowercase())
+        .map(|s| s.trim().to_string())
+    }
+
+    /// Node N's permanent `standby` attribute, written on node `via`: on puts it in
+    /// standby (Pacemaker stops its resources, the blocks included), off takes it out.
+    pub(crate) fn set_standby(&self, via: usize, n: usize, on: bool) -> Result<(), String> {
+        let node = format!("node{n}");
+        let value = if on { "on" } else { "off" };
+        self.exec(
+            via,
+            &[
+                "crm_attribute",
+                "--node",
+                &node,
+                "--name",
+                "standby",
+                "--update",
+                value,
+                "--lifetime",
+                "forever",
+            ],
+        )
+        .map(drop)
+    }
+
+    /// The pid of node N's `daemon` (cluster.sh pid: corosync, pacemakerd, redis,
+    /// sentinel, sync).
+    pub(crate) fn daemon_pid(&self, n: usize, daemon: &str) -> Result<i32, String> {
+        self.sh(&["pid", &format!("node{n}"), daemon])?
+            .trim()
+            .parse()
+            .map_err(|e| format!("node{n}'s {daemon} pid: {e}"))
     }
 
     /// The nodes a block clone runs on, per `crm_resource --locate` on node `via`.
