@@ -5,11 +5,13 @@
 //! requirement: the periodic sync's 10 s of drill 5, the isolation guard's 2 s of drills
 //! 7, 9 and 10). Run as root: `cargo test --release --test drills`; `DRILLS=1,3` picks
 //! drills, `DEMO=1` is `make demo` (`KEEP=1` leaves the cluster up). `BENCH=failover` is
-//! `make bench-failover` instead (`ROUNDS=10`, `VERBOSE=1` prints every round's timeline).
+//! `make bench-failover` instead (`ROUNDS=10`, `VERBOSE=1` prints every round's timeline),
+//! `BENCH=chaos` is `make chaos` (`CHAOS_SECONDS=600`, `SEED=`).
 
 mod bench_failover;
 mod bench_switchover;
 mod bench_table;
+mod chaos;
 mod clients;
 mod cluster;
 mod drill_crash_node;
@@ -207,35 +209,52 @@ fn run() -> i32 {
     }
 }
 
-/// `BENCH=failover`: the failover benchmark on a cluster of its own, no drill.
+/// `BENCH=failover`, `switchover` or `chaos`: a benchmark (or the chaos run) on a
+/// cluster of its own, no drill.
 fn bench(name: &str, keep: bool) -> i32 {
-    let bench: fn(&Cluster, usize, bool) -> Result<(), String> = match name {
-        "failover" => bench_failover::run,
-        "switchover" => bench_switchover::run,
+    type Bench = Box<dyn Fn(&Cluster) -> Result<(), String>>;
+    let rounded = |f: fn(&Cluster, usize, bool) -> Result<(), String>| -> Result<Bench, i32> {
+        let rounds = match std::env::var("ROUNDS") {
+            Err(_) => 10,
+            Ok(r) => match r.trim().parse::<usize>() {
+                Ok(n @ 1..=100) => n,
+                _ => {
+                    eprintln!("drills: ROUNDS={r:?}: expected a number of rounds from 1 to 100");
+                    return Err(2);
+                }
+            },
+        };
+        let verbose = env_flag("VERBOSE");
+        Ok(Box::new(move |c: &Cluster| f(c, rounds, verbose)))
+    };
+    // Chaos cuts nodes off: Corosync's short token, as drills 7-9.
+    let (short_token, bench): (bool, Bench) = match name {
+        "failover" => match rounded(bench_failover::run) {
+            Ok(b) => (false, b),
+            Err(code) => return code,
+        },
+        "switchover" => match rounded(bench_switchover::run) {
+            Ok(b) => (false, b),
+            Err(code) => return code,
+        },
+        "chaos" => {
+            let verbose = env_flag("VERBOSE");
+            (true, Box::new(move |c: &Cluster| chaos::bench(c, verbose)))
+        }
         _ => {
-            eprintln!("drills: BENCH={name:?}: the benchmarks are failover and switchover");
+            eprintln!("drills: BENCH={name:?}: the benchmarks are failover, switchover and chaos");
             return 2;
         }
     };
-    let rounds = match std::env::var("ROUNDS") {
-        Err(_) => 10,
-        Ok(r) => match r.trim().parse::<usize>() {
-            Ok(n @ 1..=100) => n,
-            _ => {
-                eprintln!("drills: ROUNDS={r:?}: expected a number of rounds from 1 to 100");
-                return 2;
-            }
-        },
-    };
     let started = Instant::now();
-    let cluster = match Cluster::up(false, keep) {
+    let cluster = match Cluster::up(short_token, keep) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("bench-{name}: the cluster did not come up: {e}");
             return 1;
         }
     };
-    let result = bench(&cluster, rounds, env_flag("VERBOSE"));
+    let result = bench(&cluster);
     if keep {
         println!("\nKEEP=1: the cluster stays up. Look inside with:");
         cluster.print_how_to_look();
