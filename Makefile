@@ -66,7 +66,7 @@ fuzz:
 
 # Needs root (network namespaces, iptables) and the packages .ci/deps installs.
 # Installs into $(PREFIX) first: crm_resource only finds agents under /usr/lib/ocf.
-# Runs the failover drills too (tests/drills, all eleven by default: DRILLS=1,2,3 picks);
+# Runs the failover drills too (tests/drills, all twelve by default: DRILLS=1,2,3 picks);
 # --no-fail-fast: a failed drill does not hide the other test crates' results.
 # Then the Debian package: built, installed with dpkg, checked, removed and purged
 # (tests/package/test.sh undoes `make install` first and redoes it at the end).
