@@ -193,8 +193,9 @@ impl Plan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Excuse {
     /// A node cut off (either way) until its isolation guard refuses: drill 7's 2 s
-    /// ("The isolation guard"). Its acknowledged writes are lost when the others fail
-    /// over; it answers reads from data that no longer moves.
+    /// ("The isolation guard"). What it acknowledged meanwhile is lost when the others
+    /// fail over, and reaches them only at the heal when they do not: until then reads
+    /// elsewhere miss it. Its own reads come from data that no longer moves.
     Isolation,
     /// A killed primary's last writes, not yet replicated ([`CRASH_LAG`]).
     Crash,
@@ -816,15 +817,29 @@ fn judge(
         .filter(|a| !lost_excused.contains(&a.seq))
         .cloned()
         .collect();
+    let all_stale = stale_reads(&kept, &reads, STALE_GRACE).len();
+    // And a write a cut-off node acknowledged inside its window reaches the others only
+    // at the heal (no failover) or never: reads elsewhere may miss it meanwhile.
+    let outside: Vec<Attempt> = kept
+        .iter()
+        .filter(|a| match a.outcome {
+            Outcome::Ack(x) => excused(&windows, &[Excuse::Isolation], x, a.done).is_none(),
+            _ => true,
+        })
+        .cloned()
+        .collect();
     let mut stale = Vec::new();
-    for s in stale_reads(&kept, &reads, STALE_GRACE) {
-        match s
+    for s in stale_reads(&outside, &reads, STALE_GRACE) {
+        // The cut-off node's own reads, until its guard refuses them.
+        let own = s
             .node
-            .and_then(|r| excused(&windows, &[Excuse::Isolation], r, s.sent))
-        {
-            Some(e) => *f.stale.entry(e).or_default() += 1,
-            None => stale.push(s),
+            .and_then(|r| excused(&windows, &[Excuse::Isolation], r, s.sent));
+        if own.is_none() {
+            stale.push(s);
         }
+    }
+    if all_stale > stale.len() {
+        f.stale.insert(Excuse::Isolation, all_stale - stale.len());
     }
     if !stale.is_empty() {
         errors.push(format!(
