@@ -4,11 +4,11 @@
 use std::time::{Duration, Instant};
 
 use super::SyncError;
-use super::caught_up::{CATCH_UP_POLL, CATCH_UP_WAIT, Lag, lag};
 use super::plan::{hold, plan};
 use super::report::Report;
 use crate::cluster::{Cluster, ClusterState, NodeName, PRIORITIES_ATTRIBUTE, PriorityRecord, Role};
 use crate::config::Config;
+use crate::observe::caught_up::{CATCH_UP_POLL, CATCH_UP_WAIT, Lag, lag};
 use crate::observe::{Mapped, ObserveError, Resolve, observe_in_order, verdict};
 use crate::sentinel::{RedisServers, Sentinels, parse_addr};
 

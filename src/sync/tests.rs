@@ -514,7 +514,7 @@ fn priorities_a_dead_switchover_left_are_restored_once_its_time_has_passed() {
 
 #[test]
 fn a_returning_replica_gets_its_reads_back_only_once_it_has_caught_up() {
-    use super::caught_up::tests::{Servers, master, replica};
+    use crate::observe::caught_up::tests::{Servers, master, replica};
     let (c, s) = (config(), FakeSentinels::agreeing(1, 0, &[]));
     let cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("fail")]);
     cl.set_epoch(Some(0));
@@ -538,7 +538,7 @@ fn a_returning_replica_gets_its_reads_back_only_once_it_has_caught_up() {
     let started = std::time::Instant::now();
     let (report, result) = run();
     result.unwrap();
-    assert!(started.elapsed() >= super::caught_up::CATCH_UP_WAIT);
+    assert!(started.elapsed() >= crate::observe::caught_up::CATCH_UP_WAIT);
     assert!(cl.writes().is_empty(), "{:?}", cl.writes());
     let line = report.summary(false);
     assert!(
