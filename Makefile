@@ -11,7 +11,7 @@ AGENTS  := RedisLBReadBlock RedisLBWriteBlock
 # Sentinel's scripts: under /usr/lib, the only place Debian's sandboxed Sentinel may run.
 SCRIPTS := sentinel-reconfig sentinel-notify
 
-.PHONY: all build install install-files uninstall deb test test-hosts lint fuzz bench bench-failover bench-switchover demo clean
+.PHONY: all build install install-files uninstall deb test test-hosts lint fuzz bench bench-failover bench-switchover chaos demo clean
 
 all: build
 
@@ -66,7 +66,7 @@ fuzz:
 
 # Needs root (network namespaces, iptables) and the packages .ci/deps installs.
 # Installs into $(PREFIX) first: crm_resource only finds agents under /usr/lib/ocf.
-# Runs the failover drills too (tests/drills, all eleven by default: DRILLS=1,2,3 picks);
+# Runs the failover drills too (tests/drills, all twelve by default: DRILLS=1,2,3 picks);
 # --no-fail-fast: a failed drill does not hide the other test crates' results.
 # Then the Debian package: built, installed with dpkg, checked, removed and purged
 # (tests/package/test.sh undoes `make install` first and redoes it at the end).
@@ -112,6 +112,21 @@ bench-failover: install
 # prints p50/p95/max of each figure side by side. VERBOSE=1 prints every timeline.
 bench-switchover: install
 	BENCH=switchover ROUNDS=$(ROUNDS) $(CARGO) test --release --locked --test drills
+
+# The chaos run (as root; installs first): on one tests/cluster cluster, a random schedule
+# of faults (kills of a Redis, a Sentinel, a whole node; SENTINEL FAILOVER; partitions of
+# a node, both ways and one-way; a Pacemaker restart; standby; a stalled Sentinel), one
+# node at a time, for CHAOS_SECONDS, while a client writes and reads through HAProxy; the
+# invariants are checked after every step and at the end, and a summary table printed.
+# SEED (random when empty) is printed at the start: the same seed draws the same faults.
+# Exits 1 on a broken invariant, naming the step and the seed. CHAOS_STEPS=N runs N steps
+# instead, whatever they take (a seed's first N faults); VERBOSE=1 prints every step's
+# timeline.
+CHAOS_SECONDS ?= 600
+CHAOS_STEPS ?=
+SEED ?=
+chaos: install
+	BENCH=chaos CHAOS_SECONDS=$(CHAOS_SECONDS) CHAOS_STEPS=$(CHAOS_STEPS) SEED=$(SEED) VERBOSE=$(VERBOSE) $(CARGO) test --release --locked --test drills
 
 clean:
 	$(CARGO) clean

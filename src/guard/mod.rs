@@ -7,6 +7,7 @@
 //! `redis-ha sync --every` runs it on a thread of its own.
 
 mod enforce;
+mod reads_back;
 pub(crate) mod record;
 mod rules;
 #[cfg(test)]
@@ -22,9 +23,10 @@ use crate::firewall::{Iptables, Port, Xtables};
 use crate::lock::LockFile;
 use crate::observe::{Observation, Resolve, observe, resolver};
 use crate::ocf::Logger;
-use crate::sentinel::Sentinels;
+use crate::sentinel::{RedisServers, Sentinels};
 use crate::wake::Trigger;
 use enforce::{EnforceError, Enforcer};
+use reads_back::hold_reads;
 use record::{PortRecord, Record};
 use rules::{Decision, Inputs, PacemakerSide, SentinelSide, refuse};
 
@@ -87,6 +89,13 @@ fn inputs(seen: &Observation, node: &NodeName) -> Inputs {
             .map(|mapped| SentinelSide {
                 local_role: mapped.assignment.desired.get(node).copied(),
                 primary: mapped.assignment.primary.as_ref().map(|(n, _)| n.clone()),
+                redis: mapped
+                    .assignment
+                    .redis
+                    .get(node)
+                    .and_then(|a| a.first())
+                    .cloned(),
+                primary_redis: mapped.assignment.primary.as_ref().map(|(_, a)| a.clone()),
             })
             .map_err(ToString::to_string),
     }
@@ -193,7 +202,25 @@ fn round(config: &Config, before: Option<&Record>) -> (Record, Option<Decision>)
     let settings = &config.guard;
     let node = settings.local_node();
     let now = now_ms();
-    let decision = settings.enabled.then(|| refuse(&gather(config, &node)));
+    let decision = settings.enabled.then(|| {
+        let inputs = gather(config, &node);
+        let mut decision = refuse(&inputs);
+        // Reads it refused come back once this node's Redis has caught up (reads_back).
+        let refused_before = before
+            .and_then(|r| r.ports.iter().find(|p| p.kind == "read"))
+            .is_none_or(|p| p.refused.is_some());
+        let redis = config.redis_client().ok().map(|mut r| {
+            r.timeout = settings.react / 2;
+            r
+        });
+        hold_reads(
+            &mut decision,
+            refused_before,
+            &inputs.sentinels,
+            redis.as_ref().map(|r| r as &dyn RedisServers),
+        );
+        decision
+    });
     let port = |kind: &str, port: Port, refused: Option<String>| {
         let port = port.get();
         let since_ms = before

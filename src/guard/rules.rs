@@ -2,6 +2,7 @@
 //! and the Sentinels' answers in, a reason per closed port out.
 
 use crate::cluster::{NodeName, Role};
+use crate::sentinel::Addr;
 
 /// What Pacemaker says, as far as the guard needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +21,10 @@ pub(crate) struct SentinelSide {
     pub(crate) local_role: Option<Role>,
     /// The node they name primary (None: none, e.g. mid-failover or master down).
     pub(crate) primary: Option<NodeName>,
+    /// This node's Redis, as the Sentinels know it (None: they know none here).
+    pub(crate) redis: Option<Addr>,
+    /// The primary's Redis (None: none named).
+    pub(crate) primary_redis: Option<Addr>,
 }
 
 /// Everything one guard round learned; an `Err` says why that side is unknown.
@@ -103,6 +108,8 @@ mod tests {
         Ok(SentinelSide {
             local_role: role,
             primary: primary.map(|p| NodeName(p.into())),
+            redis: None,
+            primary_redis: None,
         })
     }
 

@@ -6,6 +6,7 @@
 
 mod ask;
 mod assign;
+pub(crate) mod caught_up;
 #[cfg(test)]
 pub(crate) mod fake;
 mod nodes;

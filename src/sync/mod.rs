@@ -4,7 +4,6 @@
 //! syncs Sentinel's scripts hand over (`asked`).
 
 mod asked;
-mod caught_up;
 mod error;
 mod every;
 mod once;

@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use super::SyncError;
-use super::caught_up::{CATCH_UP_POLL, CATCH_UP_WAIT, Lag, lag};
 use super::plan::{hold, plan};
 use super::report::Report;
 use crate::cluster::{
@@ -12,6 +11,7 @@ use crate::cluster::{
 };
 use crate::config::Config;
 use crate::deadline::Deadline;
+use crate::observe::caught_up::{CATCH_UP_POLL, CATCH_UP_WAIT, Lag, lag};
 use crate::observe::{Mapped, ObserveError, Resolve, Verdict, observe_in_order, verdict};
 use crate::sentinel::{RedisServers, Sentinels, parse_addr};
 

@@ -114,7 +114,7 @@ fn a_block_that_never_starts_stops_the_promotion_and_asks_for_a_retry() {
 /// wait ends there, however long `block_wait_ms`, and so does the catch-up wait.
 #[test]
 fn the_waits_end_at_the_deadline() {
-    use super::caught_up::tests::{Servers, master, replica};
+    use crate::observe::caught_up::tests::{Servers, master, replica};
     let c = fake::config("block_wait_ms = 60000\n");
     let within = |s: &FakeSentinels, cl: &FakeCluster, redis: Option<&Servers>| {
         let started = std::time::Instant::now();
@@ -152,7 +152,7 @@ fn the_waits_end_at_the_deadline() {
     let s = FakeSentinels::agreeing(1, 0, &[]);
     let (took, result) = within(&s, &cl, Some(&servers));
     result.unwrap();
-    assert!(took < super::caught_up::CATCH_UP_WAIT, "{took:?}");
+    assert!(took < crate::observe::caught_up::CATCH_UP_WAIT, "{took:?}");
     assert_eq!(cl.roles(), some(&["primary", "replica", "fail"]));
 }
 
@@ -567,7 +567,7 @@ fn priorities_a_dead_switchover_left_are_restored_once_its_time_has_passed() {
 
 #[test]
 fn a_returning_replica_gets_its_reads_back_only_once_it_has_caught_up() {
-    use super::caught_up::tests::{Servers, master, replica};
+    use crate::observe::caught_up::tests::{Servers, master, replica};
     let (c, s) = (config(), FakeSentinels::agreeing(1, 0, &[]));
     let cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("fail")]);
     cl.set_epoch(Some(0));
@@ -593,7 +593,7 @@ fn a_returning_replica_gets_its_reads_back_only_once_it_has_caught_up() {
     let started = std::time::Instant::now();
     let (report, result) = run();
     result.unwrap();
-    assert!(started.elapsed() >= super::caught_up::CATCH_UP_WAIT);
+    assert!(started.elapsed() >= crate::observe::caught_up::CATCH_UP_WAIT);
     assert!(cl.writes().is_empty(), "{:?}", cl.writes());
     let line = report.summary(false);
     assert!(

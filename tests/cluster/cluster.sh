@@ -15,7 +15,9 @@
 #   cluster.sh status              crm_mon -1 -A from node1, HAProxy's server states
 #   cluster.sh kill-node NODE      SIGKILL every process of NODE (its cgroup); the namespaces,
 #                                  the node's firewall rules and its /run stay, like a crash
-#   cluster.sh start-node NODE     start a killed node's daemons again, wait until it is online
+#   cluster.sh start-node NODE     start a killed node's daemons again, wait until it is online;
+#                                  first `redis-ha ports install --closed`, as the package's
+#                                  boot unit does
 #   cluster.sh stop-redis NODE     SIGKILL NODE's redis-server (by recorded pid)
 #   cluster.sh start-redis NODE    start it again with its config (Sentinel may have rewritten it)
 #   cluster.sh stop-sentinel NODE / start-sentinel NODE     the same for redis-sentinel
@@ -31,6 +33,10 @@
 #                                  from the top of INPUT and OUTPUT, tagged rha-cut (never
 #                                  redis-ha*, which the agents and the guard own); chain REDIS-HA
 #                                  and the nat rules are left alone. Cumulative, idempotent
+#   cluster.sh cut-in NODE PEER... a one-way partition: what each PEER sends NODE is dropped
+#                                  (in NODE's INPUT and the PEER's OUTPUT), what NODE sends
+#                                  still arrives. Same chain and tag as cut; heal removes it
+#   cluster.sh cut-out NODE PEER.. the other way: what NODE sends each PEER is dropped
 #   cluster.sh heal                remove every cut on every node (idempotent); `down` needs no
 #                                  heal (the rules go with the namespaces)
 #   cluster.sh strip               take our setup out of the running cluster, leaving HAProxy's
@@ -834,6 +840,12 @@ cmd_start_node() {
     local node=$1
     check_node "$node"
     [[ -e $STATE/$node/corosync.pid ]] && die "$node runs (kill-node first)"
+    # What the package's redis-ha-ports.service does at boot, before any daemon: both
+    # ports refused (the guard's rules) until the guard can confirm this node. A killed
+    # primary's Redis comes back a master, and HAProxy's role:master check would send it
+    # writes before its blocks or the guard's first round (README, "redis-ha ports").
+    in_node "$node" redis-ha ports install --closed >>"$STATE/$node/ports-install.log" 2>&1 ||
+        die "$node: redis-ha ports install --closed failed: $(tail -n 5 "$STATE/$node/ports-install.log")"
     start_corosync "$node"
     wait_until "corosync IPC on $node" corosync_ipc_up "$node"
     start_pacemaker "$node"
@@ -870,16 +882,18 @@ cmd_start_pacemaker() {
 CUT_CHAIN=RHA-CUT
 CUT_TAG=rha-cut
 
-# Runs in a node's netns (in_node NODE sh -c "$CUT_RULES" sh PEER_IP...): the rules for
-# every peer first, then the jumps, so that the node is cut from all peers at once.
+# Runs in a node's netns (in_node NODE sh -c "$CUT_RULES" sh CHAIN TAG DIRS PEER_IP...):
+# the rules for every peer first, then the jumps, so that the node is cut from all peers
+# at once. DIRS says which way: "-s -d" both, "-s" what the peers send (a packet from a
+# peer only ever passes INPUT here), "-d" what this node sends them (OUTPUT only).
 # shellcheck disable=SC2016 # expanded by the inner sh
 CUT_RULES='set -eu
 ipt() { iptables -w 5 "$@"; }
-chain=$1 tag=$2
-shift 2
+chain=$1 tag=$2 dirs=$3
+shift 3
 ipt -S "$chain" >/dev/null 2>&1 || ipt -N "$chain"
 for ip in "$@"; do
-    for dir in -s -d; do
+    for dir in $dirs; do
         ipt -C "$chain" "$dir" "$ip" -m comment --comment "$tag" -j DROP 2>/dev/null ||
             ipt -A "$chain" "$dir" "$ip" -m comment --comment "$tag" -j DROP
     done
@@ -904,10 +918,19 @@ ipt -F "$chain"
 ipt -X "$chain"
 '
 
+# cmd_cut WAY NODE PEER...: WAY is both, in (what the peers send NODE is dropped) or out
+# (what NODE sends them). Each side drops the same packets: NODE with its rules, each PEER
+# with the mirror image (what NODE receives, a peer sends).
 cmd_cut() {
-    local node=$1 peer ips=()
-    shift
-    (($# > 0)) || die "usage: $0 cut NODE PEER..."
+    local way=$1 node=$2 peer ips=() mine theirs
+    shift 2
+    (($# > 0)) || die "cut: no PEER given"
+    case $way in
+    both) mine="-s -d" theirs="-s -d" ;;
+    in) mine="-s" theirs="-d" ;;
+    out) mine="-d" theirs="-s" ;;
+    *) die "cut: unknown direction $way" ;;
+    esac
     check_node "$node"
     for peer in "$@"; do
         check_node "$peer"
@@ -915,13 +938,13 @@ cmd_cut() {
         ips+=("$(node_ip "$peer")")
     done
     # NODE first: once its rules are in, it is cut from every peer.
-    in_node "$node" sh -c "$CUT_RULES" sh "$CUT_CHAIN" "$CUT_TAG" "${ips[@]}" ||
+    in_node "$node" sh -c "$CUT_RULES" sh "$CUT_CHAIN" "$CUT_TAG" "$mine" "${ips[@]}" ||
         die "cut: iptables in $node failed"
     for peer in "$@"; do
-        in_node "$peer" sh -c "$CUT_RULES" sh "$CUT_CHAIN" "$CUT_TAG" "$(node_ip "$node")" ||
+        in_node "$peer" sh -c "$CUT_RULES" sh "$CUT_CHAIN" "$CUT_TAG" "$theirs" "$(node_ip "$node")" ||
             die "cut: iptables in $peer failed"
     done
-    say "cut: $node from $*"
+    say "cut ($way): $node from $*"
 }
 
 cmd_heal() {
@@ -991,7 +1014,9 @@ main() {
     exec) cmd_exec "$@" ;;
     pid) cmd_pid "$@" ;;
     status) cmd_status ;;
-    cut) (($# >= 2)) || die "usage: $0 cut NODE PEER..."; cmd_cut "$@" ;;
+    cut) (($# >= 2)) || die "usage: $0 cut NODE PEER..."; cmd_cut both "$@" ;;
+    cut-in) (($# >= 2)) || die "usage: $0 cut-in NODE PEER..."; cmd_cut in "$@" ;;
+    cut-out) (($# >= 2)) || die "usage: $0 cut-out NODE PEER..."; cmd_cut out "$@" ;;
     heal) cmd_heal ;;
     strip) cmd_strip ;;
     kill-node | start-node | stop-redis | start-redis | stop-sentinel | start-sentinel | \

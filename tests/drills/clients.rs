@@ -350,6 +350,17 @@ fn master_runs(samples: &[RoleSample], across_down: bool) -> Vec<MasterRun> {
 /// promoted after it before the write was sent (the old master after the new one's
 /// promotion, also when it was killed and came back as an empty master).
 pub(crate) fn ack_violations(attempts: &[Attempt], samples: &[RoleSample]) -> Vec<String> {
+    non_primary_acks(attempts, samples)
+        .into_iter()
+        .map(|(_, why)| why)
+        .collect()
+}
+
+/// [`ack_violations`] with the attempt each is about, for a judge that excuses some.
+pub(crate) fn non_primary_acks<'a>(
+    attempts: &'a [Attempt],
+    samples: &[RoleSample],
+) -> Vec<(&'a Attempt, String)> {
     const SLACK: i64 = 30_000;
     let runs = master_runs(samples, true);
     let mut bad = Vec::new();
@@ -361,9 +372,12 @@ pub(crate) fn ack_violations(attempts: &[Attempt], samples: &[RoleSample]) -> Ve
             .filter(|r| r.node == x && r.start <= to && r.end >= from)
             .max_by_key(|r| r.start);
         let Some(mine) = mine else {
-            bad.push(format!(
-                "seq {} acked by node{x}, whose ROLE was not master then",
-                a.seq
+            bad.push((
+                a,
+                format!(
+                    "seq {} acked by node{x}, whose ROLE was not master then",
+                    a.seq
+                ),
             ));
             continue;
         };
@@ -371,9 +385,12 @@ pub(crate) fn ack_violations(attempts: &[Attempt], samples: &[RoleSample]) -> Ve
             .iter()
             .find(|r| r.node != x && r.start > mine.start && r.start <= from && r.end >= from)
         {
-            bad.push(format!(
-                "seq {} acked by node{x} after node{} had been promoted",
-                a.seq, newer.node
+            bad.push((
+                a,
+                format!(
+                    "seq {} acked by node{x} after node{} had been promoted",
+                    a.seq, newer.node
+                ),
             ));
         }
     }
@@ -789,7 +806,7 @@ pub(crate) fn longest_ack_gap(attempts: &[Attempt], node: usize, from: i64, to: 
 
 /// The longest stretch in [from, to] between two of the ascending `times` (those within
 /// the window; its ends count as edges): (length, start), in µs.
-fn longest_gap(times: impl Iterator<Item = i64>, from: i64, to: i64) -> (i64, i64) {
+pub(crate) fn longest_gap(times: impl Iterator<Item = i64>, from: i64, to: i64) -> (i64, i64) {
     let mut edges = vec![from];
     edges.extend(times.filter(|&t| t >= from && t <= to));
     edges.push(to);
@@ -832,11 +849,38 @@ impl ReadFigures {
     }
 }
 
+/// A read of `<prefix>last` answered with a value older than a write acknowledged
+/// before it (see [`stale_reads`]).
+#[derive(Debug, Clone)]
+pub(crate) struct StaleRead {
+    pub(crate) node: Option<usize>,
+    pub(crate) sent: i64,
+    pub(crate) got: u64,
+    pub(crate) acked: u64,
+}
+
+impl std::fmt::Display for StaleRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "node{} answered {} at {} µs, after seq {} had been acknowledged",
+            self.node.unwrap_or(0),
+            self.got,
+            self.sent,
+            self.acked
+        )
+    }
+}
+
 /// Reads of `<prefix>last` (set by [`start_writer_with_last`]) answered with a value
 /// older than a write acknowledged at least `grace` before the read began: the
 /// acknowledged write was lost, or the answering node lags by more than `grace` (a
 /// replica's replication lag is milliseconds). A missing key counts as 0.
-pub(crate) fn stale_reads(attempts: &[Attempt], reads: &[Read1], grace: Duration) -> Vec<String> {
+pub(crate) fn stale_reads(
+    attempts: &[Attempt],
+    reads: &[Read1],
+    grace: Duration,
+) -> Vec<StaleRead> {
     let acks: Vec<(i64, u64)> = attempts
         .iter()
         .filter(|a| matches!(a.outcome, Outcome::Ack(_)))
@@ -855,11 +899,12 @@ pub(crate) fn stale_reads(attempts: &[Attempt], reads: &[Read1], grace: Duration
             _ => 0,
         };
         if got < acked {
-            stale.push(format!(
-                "node{} answered {got} at {} µs, after seq {acked} had been acknowledged",
-                r.node.unwrap_or(0),
-                r.sent
-            ));
+            stale.push(StaleRead {
+                node: r.node,
+                sent: r.sent,
+                got,
+                acked,
+            });
         }
     }
     stale

@@ -46,6 +46,17 @@ pub(crate) fn read_frontend() -> SocketAddr {
     addr("10.213.0.1", 6380)
 }
 
+/// Which packets a partition drops between a node and its peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Way {
+    /// Every packet, both directions.
+    Both,
+    /// What the peers send the node.
+    In,
+    /// What the node sends the peers.
+    Out,
+}
+
 pub(crate) struct Cluster {
     script: PathBuf,
     token_ms: Option<&'static str>,
@@ -175,6 +186,13 @@ impl Cluster {
 
     /// `redis_role` of node N, read on node `via` (None: unset or unreadable).
     pub(crate) fn role_attr(&self, via: usize, n: usize) -> Option<String> {
+        self.attribute(via, n, "redis_role")
+            .map(|s| s.to_lowercase())
+    }
+
+    /// Node N's permanent attribute `name`, read on node `via` (None: unset or
+    /// unreadable).
+    pub(crate) fn attribute(&self, via: usize, n: usize, name: &str) -> Option<String> {
         let node = format!("node{n}");
         self.exec(
             via,
@@ -183,13 +201,44 @@ impl Cluster {
                 "--node",
                 &node,
                 "--name",
-                "redis_role",
+                name,
                 "--query",
                 "-q",
             ],
         )
         .ok()
-        .map(|s| s.trim().to_lowercase())
+        .map(|s| s.trim().to_string())
+    }
+
+    /// Node N's permanent `standby` attribute, written on node `via`: on puts it in
+    /// standby (Pacemaker stops its resources, the blocks included), off takes it out.
+    pub(crate) fn set_standby(&self, via: usize, n: usize, on: bool) -> Result<(), String> {
+        let node = format!("node{n}");
+        let value = if on { "on" } else { "off" };
+        self.exec(
+            via,
+            &[
+                "crm_attribute",
+                "--node",
+                &node,
+                "--name",
+                "standby",
+                "--update",
+                value,
+                "--lifetime",
+                "forever",
+            ],
+        )
+        .map(drop)
+    }
+
+    /// The pid of node N's `daemon` (cluster.sh pid: corosync, pacemakerd, redis,
+    /// sentinel, sync).
+    pub(crate) fn daemon_pid(&self, n: usize, daemon: &str) -> Result<i32, String> {
+        self.sh(&["pid", &format!("node{n}"), daemon])?
+            .trim()
+            .parse()
+            .map_err(|e| format!("node{n}'s {daemon} pid: {e}"))
     }
 
     /// The nodes a block clone runs on, per `crm_resource --locate` on node `via`.
@@ -285,7 +334,18 @@ impl Cluster {
 
     /// `cluster.sh cut`: every packet between node N and each of `peers` dropped.
     pub(crate) fn cut(&self, n: usize, peers: &[usize]) -> Result<(), String> {
-        let mut args = vec!["cut".to_string(), format!("node{n}")];
+        self.cut_way(Way::Both, n, peers)
+    }
+
+    /// `cluster.sh cut-in` (`Way::In`: what `peers` send node N is dropped) or `cut-out`
+    /// (`Way::Out`: what node N sends them); `Way::Both` is [`Cluster::cut`].
+    pub(crate) fn cut_way(&self, way: Way, n: usize, peers: &[usize]) -> Result<(), String> {
+        let verb = match way {
+            Way::Both => "cut",
+            Way::In => "cut-in",
+            Way::Out => "cut-out",
+        };
+        let mut args = vec![verb.to_string(), format!("node{n}")];
         args.extend(peers.iter().map(|p| format!("node{p}")));
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
         self.sh(&a).map(drop)
@@ -452,6 +512,21 @@ impl Cluster {
             }
         }
         Ok(())
+    }
+
+    /// `healthy`, and `redis-ha status` exits 0 on every node of `alive`, not only the
+    /// first (each shows its own guard). Returns the primary.
+    pub(crate) fn converged(&self, alive: &[usize]) -> Result<usize, String> {
+        let primary = self.healthy(alive)?;
+        for &n in &alive[1..] {
+            let (code, screen) = self.status(n);
+            if code != 0 {
+                return Err(format!(
+                    "redis-ha status on node{n} exits {code}:\n{screen}"
+                ));
+            }
+        }
+        Ok(primary)
     }
 
     /// Waits (bounded) until `healthy`; the last reason when it never is.

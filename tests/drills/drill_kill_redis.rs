@@ -226,7 +226,7 @@ impl WriteReport {
 }
 
 /// Which of `keys` exist on node N's Redis (MGET in batches).
-fn read_back(n: usize, keys: &[String]) -> Result<Vec<bool>, String> {
+pub(crate) fn read_back(n: usize, keys: &[String]) -> Result<Vec<bool>, String> {
     let mut conn = Conn::connect(redis_addr(n), Duration::from_secs(2))
         .map_err(|e| format!("node{n} redis: {e}"))?;
     let mut present = Vec::with_capacity(keys.len());

@@ -180,7 +180,7 @@ pub(crate) fn wait_majority_settled(
 
 /// `301-810, 812, 814` (the first 20 stretches at most): interleaved with another
 /// node's acks, the lost seqs of one node are every other number.
-fn seq_ranges(seqs: &[u64]) -> String {
+pub(crate) fn seq_ranges(seqs: &[u64]) -> String {
     let mut runs: Vec<(u64, u64)> = Vec::new();
     for &s in seqs {
         match runs.last_mut() {

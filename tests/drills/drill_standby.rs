@@ -54,7 +54,7 @@ pub(crate) fn run(c: &Cluster, _shared: &mut Shared) -> Result<(), String> {
     if let Err(e) = result {
         errors.push(e);
         // Leave no standby behind, whatever failed.
-        let _ = set_standby(c, p, r, false);
+        let _ = c.set_standby(p, r, false);
     }
     let since = |t: Option<i64>, from: Option<i64>| match (t, from) {
         (Some(t), Some(f)) => format!("{} ms", (t - f) / 1000),
@@ -171,7 +171,7 @@ fn drill(
     m.standby = tl.act(&format!(
         "standby {node} (crm_attribute --name standby --update on)"
     ));
-    set_standby(c, p, r, true)?;
+    c.set_standby(p, r, true)?;
     let gone = wait_for(
         &format!("Pacemaker to stop the blocks on {node}"),
         Duration::from_secs(30),
@@ -181,7 +181,7 @@ fn drill(
     tl.add_at(gone, "drill", &format!("{node}: RedisLBWriteBlock stopped"));
     std::thread::sleep(HOLD);
     m.online = Some(tl.act(&format!("{node} online again (standby off)")));
-    set_standby(c, p, r, false)?;
+    c.set_standby(p, r, false)?;
     c.wait_healthy(&all, Duration::from_secs(90))?;
     tl.act("healthy");
 
@@ -208,25 +208,4 @@ fn drill(
     c.wait_healthy(&all, Duration::from_secs(90))?;
     tl.act("healthy");
     Ok(())
-}
-
-/// Node R's permanent `standby` attribute, written on node `via`.
-fn set_standby(c: &Cluster, via: usize, r: usize, on: bool) -> Result<(), String> {
-    let node = format!("node{r}");
-    let value = if on { "on" } else { "off" };
-    c.exec(
-        via,
-        &[
-            "crm_attribute",
-            "--node",
-            &node,
-            "--name",
-            "standby",
-            "--update",
-            value,
-            "--lifetime",
-            "forever",
-        ],
-    )
-    .map(drop)
 }

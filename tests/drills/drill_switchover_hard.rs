@@ -54,7 +54,7 @@ fn lagging(c: &Cluster) -> Result<Vec<String>, String> {
     let stop = Arc::new(AtomicBool::new(false));
     let bursting = burst(stop.clone());
     std::thread::sleep(Duration::from_millis(300));
-    let pid = redis_pid(c, target)?;
+    let pid = c.daemon_pid(target, "redis")?;
     let t = tl.act(&format!(
         "redis-ha switchover --to node{target} on node{old}, during the burst"
     ));
@@ -128,7 +128,7 @@ fn target_stopped(c: &Cluster) -> Result<Vec<String>, String> {
     let prefix = "drill11b:";
     let mut tl = Timeline::new();
     let w = Watchers::start_all(c, prefix, &NodePort::every_node(6381));
-    let pid = redis_pid(c, target)?;
+    let pid = c.daemon_pid(target, "redis")?;
     let t = tl.act(&format!(
         "redis-ha switchover --to node{target} --timeout 15s on node{old}"
     ));
@@ -256,22 +256,9 @@ fn left_behind(c: &Cluster, old: usize, other: usize, before: u32) -> Result<Vec
             "node{other}'s replica-priority is {after}, not {before} again"
         ));
     }
-    let node = format!("node{old}");
     for attribute in ["redis-ha-hold", "redis-ha-priorities"] {
-        let query = [
-            "crm_attribute",
-            "--node",
-            &node,
-            "--name",
-            attribute,
-            "--query",
-            "-q",
-        ];
-        if let Ok(value) = c.exec(old, &query) {
-            errors.push(format!(
-                "node{old} still carries {attribute}={}",
-                value.trim()
-            ));
+        if let Some(value) = c.attribute(old, old, attribute) {
+            errors.push(format!("node{old} still carries {attribute}={value}"));
         }
     }
     Ok(errors)
@@ -315,14 +302,6 @@ fn print_said(said: &str) {
     for line in said.lines() {
         println!("  | {line}");
     }
-}
-
-/// The pid of node N's redis-server.
-fn redis_pid(c: &Cluster, n: usize) -> Result<i32, String> {
-    c.sh(&["pid", &format!("node{n}"), "redis"])?
-        .trim()
-        .parse()
-        .map_err(|e| format!("node{n}'s redis pid: {e}"))
 }
 
 /// `CONFIG GET replica-priority` of node N's Redis.

@@ -5,11 +5,13 @@
 //! requirement: the periodic sync's 10 s of drill 5, the isolation guard's 2 s of drills
 //! 7, 9 and 10). Run as root: `cargo test --release --test drills`; `DRILLS=1,3` picks
 //! drills, `DEMO=1` is `make demo` (`KEEP=1` leaves the cluster up). `BENCH=failover` is
-//! `make bench-failover` instead (`ROUNDS=10`, `VERBOSE=1` prints every round's timeline).
+//! `make bench-failover` instead (`ROUNDS=10`, `VERBOSE=1` prints every round's timeline),
+//! `BENCH=chaos` is `make chaos` (`CHAOS_SECONDS=600`, `SEED=`; drill 12 is its short run).
 
 mod bench_failover;
 mod bench_switchover;
 mod bench_table;
+mod chaos;
 mod clients;
 mod cluster;
 mod drill_crash_node;
@@ -43,9 +45,9 @@ pub(crate) struct Shared {
 
 type Drill = fn(&Cluster, &mut Shared) -> Result<(), String>;
 
-/// The run order: 3 restarts what 1 killed, 8 heals what 7 cut, 4 is destructive so it
-/// goes last.
-const ORDER: [(u8, &str, Drill); 11] = [
+/// The run order: 3 restarts what 1 killed, 8 heals what 7 cut, 12 leaves the cluster
+/// converged for 4, which is destructive so it goes last.
+const ORDER: [(u8, &str, Drill); 12] = [
     (
         1,
         "SIGKILL the primary's Redis under writes",
@@ -97,6 +99,11 @@ const ORDER: [(u8, &str, Drill); 11] = [
         drill_helper_down::run,
     ),
     (
+        12,
+        "chaos, fixed seed: five random faults, the invariants after each",
+        chaos::drill,
+    ),
+    (
         4,
         "crash the primary node: the survivors converge",
         drill_crash_node::run,
@@ -146,7 +153,7 @@ fn run() -> i32 {
     wanted.sort();
     wanted.dedup();
     // A crashed or cut-off node is seen lost after about 2.2 x Corosync's token.
-    let short_token = wanted.iter().any(|n| [4, 7, 8, 9].contains(n));
+    let short_token = wanted.iter().any(|n| [4, 7, 8, 9, 12].contains(n));
     let started = Instant::now();
     let cluster = match Cluster::up(short_token, keep) {
         Ok(c) => c,
@@ -207,35 +214,52 @@ fn run() -> i32 {
     }
 }
 
-/// `BENCH=failover`: the failover benchmark on a cluster of its own, no drill.
+/// `BENCH=failover`, `switchover` or `chaos`: a benchmark (or the chaos run) on a
+/// cluster of its own, no drill.
 fn bench(name: &str, keep: bool) -> i32 {
-    let bench: fn(&Cluster, usize, bool) -> Result<(), String> = match name {
-        "failover" => bench_failover::run,
-        "switchover" => bench_switchover::run,
+    type Bench = Box<dyn Fn(&Cluster) -> Result<(), String>>;
+    let rounded = |f: fn(&Cluster, usize, bool) -> Result<(), String>| -> Result<Bench, i32> {
+        let rounds = match std::env::var("ROUNDS") {
+            Err(_) => 10,
+            Ok(r) => match r.trim().parse::<usize>() {
+                Ok(n @ 1..=100) => n,
+                _ => {
+                    eprintln!("drills: ROUNDS={r:?}: expected a number of rounds from 1 to 100");
+                    return Err(2);
+                }
+            },
+        };
+        let verbose = env_flag("VERBOSE");
+        Ok(Box::new(move |c: &Cluster| f(c, rounds, verbose)))
+    };
+    // Chaos cuts nodes off: Corosync's short token, as drills 7-9.
+    let (short_token, bench): (bool, Bench) = match name {
+        "failover" => match rounded(bench_failover::run) {
+            Ok(b) => (false, b),
+            Err(code) => return code,
+        },
+        "switchover" => match rounded(bench_switchover::run) {
+            Ok(b) => (false, b),
+            Err(code) => return code,
+        },
+        "chaos" => {
+            let verbose = env_flag("VERBOSE");
+            (true, Box::new(move |c: &Cluster| chaos::bench(c, verbose)))
+        }
         _ => {
-            eprintln!("drills: BENCH={name:?}: the benchmarks are failover and switchover");
+            eprintln!("drills: BENCH={name:?}: the benchmarks are failover, switchover and chaos");
             return 2;
         }
     };
-    let rounds = match std::env::var("ROUNDS") {
-        Err(_) => 10,
-        Ok(r) => match r.trim().parse::<usize>() {
-            Ok(n @ 1..=100) => n,
-            _ => {
-                eprintln!("drills: ROUNDS={r:?}: expected a number of rounds from 1 to 100");
-                return 2;
-            }
-        },
-    };
     let started = Instant::now();
-    let cluster = match Cluster::up(false, keep) {
+    let cluster = match Cluster::up(short_token, keep) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("bench-{name}: the cluster did not come up: {e}");
             return 1;
         }
     };
-    let result = bench(&cluster, rounds, env_flag("VERBOSE"));
+    let result = bench(&cluster);
     if keep {
         println!("\nKEEP=1: the cluster stays up. Look inside with:");
         cluster.print_how_to_look();

@@ -22,6 +22,8 @@ pub(crate) struct Event {
 pub(crate) struct Timeline {
     pub(crate) t0: i64,
     events: Vec<Event>,
+    /// Whether `act` prints its line at once (a drill's running commentary).
+    echo: bool,
 }
 
 /// Sentinel events worth a line (the WARNING-level ones and the failover's steps).
@@ -55,6 +57,16 @@ impl Timeline {
         Timeline {
             t0: now_us(),
             events: Vec::new(),
+            echo: true,
+        }
+    }
+
+    /// A timeline whose actions are only recorded, not printed as they happen: make
+    /// chaos prints one line per step, and the whole timeline when a step fails.
+    pub(crate) fn quiet() -> Self {
+        Timeline {
+            echo: false,
+            ..Timeline::new()
         }
     }
 
@@ -62,7 +74,9 @@ impl Timeline {
     pub(crate) fn act(&mut self, what: &str) -> i64 {
         let t = now_us();
         self.add_at(t, "drill", what);
-        println!("  [{:>+7} ms] {what}", (t - self.t0) / 1000);
+        if self.echo {
+            println!("  [{:>+7} ms] {what}", (t - self.t0) / 1000);
+        }
         t
     }
 

@@ -1,7 +1,7 @@
-//! Before a node's reads are given back (its `redis_role` becomes `replica` from `fail` or
-//! unset), its Redis must hold what the primary has acknowledged. A replica whose link to
-//! the primary has just come up after a full resync says `master_link_status:up`, and
-//! the Sentinels call it synced, while the primary still holds back the writes it took
+//! Before a node's reads are given back (the sync: its `redis_role` becomes `replica`
+//! from `fail` or unset), its Redis must hold what the primary has acknowledged. A
+//! replica whose link to the primary has just come up after a full resync says
+//! `master_link_status:up`, and the Sentinels call it synced, while the primary still holds back the writes it took
 //! during the transfer: it streams them once the replica's first `REPLCONF ACK` arrives,
 //! up to a second later (drill 2 saw such a replica answer reads 0.4 s older than
 //! acknowledged writes). So both servers are asked directly: the primary's offset first,
