@@ -110,11 +110,25 @@ fn a_block_that_never_starts_stops_the_promotion_and_asks_for_a_retry() {
     assert_eq!(cl.roles(), some(&["fail", "replica", "replica"]));
 }
 
+/// node1 primary (offset 500), node2 a synced replica, node3 `fail` and returning: linked
+/// after a full resync, its stream held back (offset 300), so not caught up yet.
+fn returning_replica_behind() -> (FakeCluster, crate::observe::caught_up::tests::Servers) {
+    use crate::observe::caught_up::tests::{Servers, master, replica};
+    let cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("fail")]);
+    cl.set_epoch(Some(0));
+    let servers = Servers::default();
+    let primary = redis(1).to_string();
+    servers.set(&primary, master(500));
+    servers.set(&redis(2).to_string(), replica(&primary, true, 500));
+    servers.set(&redis(3).to_string(), replica(&primary, true, 300));
+    (cl, servers)
+}
+
 /// A Sentinel script's own sync has a deadline (Sentinel kills it at 60 s): the block
 /// wait ends there, however long `block_wait_ms`, and so does the catch-up wait.
 #[test]
 fn the_waits_end_at_the_deadline() {
-    use crate::observe::caught_up::tests::{Servers, master, replica};
+    use crate::observe::caught_up::tests::Servers;
     let c = fake::config("block_wait_ms = 60000\n");
     let within = |s: &FakeSentinels, cl: &FakeCluster, redis: Option<&Servers>| {
         let started = std::time::Instant::now();
@@ -142,13 +156,7 @@ fn the_waits_end_at_the_deadline() {
     assert!(took < std::time::Duration::from_secs(2), "{took:?}");
     assert_eq!(cl.roles(), some(&["fail", "replica", "replica"]));
     // A returning replica that does not catch up: it stays fail, the sync ends.
-    let cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("fail")]);
-    cl.set_epoch(Some(0));
-    let servers = Servers::default();
-    let primary = redis(1).to_string();
-    servers.set(&primary, master(500));
-    servers.set(&redis(2).to_string(), replica(&primary, true, 500));
-    servers.set(&redis(3).to_string(), replica(&primary, true, 300));
+    let (cl, servers) = returning_replica_behind();
     let s = FakeSentinels::agreeing(1, 0, &[]);
     let (took, result) = within(&s, &cl, Some(&servers));
     result.unwrap();
@@ -567,16 +575,10 @@ fn priorities_a_dead_switchover_left_are_restored_once_its_time_has_passed() {
 
 #[test]
 fn a_returning_replica_gets_its_reads_back_only_once_it_has_caught_up() {
-    use crate::observe::caught_up::tests::{Servers, master, replica};
+    use crate::observe::caught_up::tests::replica;
     let (c, s) = (config(), FakeSentinels::agreeing(1, 0, &[]));
-    let cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("fail")]);
-    cl.set_epoch(Some(0));
-    let servers = Servers::default();
+    let (cl, servers) = returning_replica_behind();
     let primary = redis(1).to_string();
-    servers.set(&primary, master(500));
-    servers.set(&redis(2).to_string(), replica(&primary, true, 500));
-    // Linked after a full resync, the stream held back: not yet.
-    servers.set(&redis(3).to_string(), replica(&primary, true, 300));
     let run = || {
         Sync {
             config: &c,

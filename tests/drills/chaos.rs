@@ -732,17 +732,7 @@ fn judge(
     } = watchers.collect(&mut tl, c, "clients stopped");
     let mut f = StepFigures::default();
 
-    let two: Vec<String> = rounds
-        .iter()
-        .filter(|r| r.nodes_open(6381).len() > 1)
-        .map(|r| {
-            format!(
-                "probe at {:+} ms: 6381 open on {:?}",
-                tl.ms(r.t),
-                r.nodes_open(6381)
-            )
-        })
-        .collect();
+    let two = crate::clients::two_writable(&rounds, &tl);
     if !two.is_empty() {
         errors.push(format!(
             "{} probe round(s) with two nodes open on 6381: {}",

@@ -492,6 +492,22 @@ impl ProbeRound {
     }
 }
 
+/// Drill 2's invariant: every probe round in which more than one node accepted on 6381,
+/// as `probe at +T ms: 6381 open on [..]` lines (none: never two writable nodes).
+pub(crate) fn two_writable(rounds: &[ProbeRound], tl: &crate::timeline::Timeline) -> Vec<String> {
+    rounds
+        .iter()
+        .filter(|r| r.nodes_open(6381).len() > 1)
+        .map(|r| {
+            format!(
+                "probe at {:+} ms: 6381 open on {:?}",
+                tl.ms(r.t),
+                r.nodes_open(6381)
+            )
+        })
+        .collect()
+}
+
 /// Every 20 ms a TCP connect to each of `ports`, one after the other (a refused port
 /// answers with a reset in well under a millisecond).
 pub(crate) fn start_prober(ports: Vec<NodePort>) -> Background<Vec<ProbeRound>> {

@@ -161,17 +161,7 @@ pub(crate) fn round(c: &Cluster, how: How, prefix: &str, verbose: bool) -> Resul
     if let Err(e) = healthy {
         notes.push(e);
     }
-    let two: Vec<String> = rounds
-        .iter()
-        .filter(|r| r.nodes_open(6381).len() > 1)
-        .map(|r| {
-            format!(
-                "probe at {:+} ms: 6381 open on {:?}",
-                tl.ms(r.t),
-                r.nodes_open(6381)
-            )
-        })
-        .collect();
+    let two = crate::clients::two_writable(&rounds, &tl);
     let report = WriteReport::of(prefix, &attempts, t, new)?;
     let stale = stale_reads(&attempts, &reads, STALE_GRACE);
     let answered: Vec<i64> = reads
