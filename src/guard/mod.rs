@@ -23,7 +23,7 @@ use crate::firewall::{Iptables, Port, Xtables};
 use crate::lock::LockFile;
 use crate::observe::{Observation, Resolve, observe, resolver};
 use crate::ocf::Logger;
-use crate::sentinel::{RedisServers, Sentinels};
+use crate::sentinel::Sentinels;
 use crate::wake::Trigger;
 use enforce::{EnforceError, Enforcer};
 use reads_back::hold_reads;
@@ -209,16 +209,12 @@ fn round(config: &Config, before: Option<&Record>) -> (Record, Option<Decision>)
         let refused_before = before
             .and_then(|r| r.ports.iter().find(|p| p.kind == "read"))
             .is_none_or(|p| p.refused.is_some());
-        let redis = config.redis_client().ok().map(|mut r| {
-            r.timeout = settings.react / 2;
-            r
+        hold_reads(&mut decision, refused_before, &inputs.sentinels, || {
+            config.redis_client().ok().map(|mut r| {
+                r.timeout = settings.react / 2;
+                r
+            })
         });
-        hold_reads(
-            &mut decision,
-            refused_before,
-            &inputs.sentinels,
-            redis.as_ref().map(|r| r as &dyn RedisServers),
-        );
         decision
     });
     let port = |kind: &str, port: Port, refused: Option<String>| {

@@ -18,27 +18,31 @@ const NO_PRIMARY: &str =
 /// Keeps refusing the reads of a replica whose reads were refused before this round
 /// (`refused_before`: the first round of the process cannot know, so it counts as
 /// refused) until its Redis has what the primary had acknowledged. Asked only when the
-/// refusal would be lifted, not every round. Without Redis credentials that can be read
-/// (`redis` None), the Sentinels' word, as the sync.
-pub(crate) fn hold_reads(
+/// refusal would be lifted, not every round: only then is `redis` called (it reads the
+/// password file). Without Redis credentials that can be read (`redis` gives None), the
+/// Sentinels' word, as the sync.
+pub(crate) fn hold_reads<R: RedisServers>(
     decision: &mut Decision,
     refused_before: bool,
     sentinels: &Result<SentinelSide, String>,
-    redis: Option<&dyn RedisServers>,
+    redis: impl FnOnce() -> Option<R>,
 ) {
     if decision.read.is_some() || !refused_before {
         return;
     }
-    let (Ok(s), Some(redis)) = (sentinels, redis) else {
+    let Ok(s) = sentinels else {
         return;
     };
     if s.local_role != Some(Role::Replica) {
         return;
     }
+    let Some(redis) = redis() else {
+        return;
+    };
     // The reason stays the same while it catches up (no offsets in it): the guard logs
     // every change of reason, and `redis-ha status` shows the lag.
     let why = match (&s.primary_redis, &s.redis) {
-        (Some(primary), Some(local)) => match lag(redis, primary, local) {
+        (Some(primary), Some(local)) => match lag(&redis, primary, local) {
             Lag::CaughtUp => return,
             Lag::Behind(_) => NOT_CAUGHT_UP,
         },
@@ -157,8 +161,9 @@ mod tests {
             }
             let mut d = open();
             d.read = read.map(str::to_string);
-            let redis = offset.map(|_| &servers as &dyn RedisServers);
-            hold_reads(&mut d, refused_before, &sentinels, redis);
+            hold_reads(&mut d, refused_before, &sentinels, || {
+                offset.map(|_| servers)
+            });
             assert_eq!(d.read.as_deref(), want, "{case}");
             assert_eq!(
                 d.write.as_deref(),
