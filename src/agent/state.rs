@@ -113,6 +113,7 @@ impl StateFile {
         let Ok(entries) = fs::read_dir(dir) else {
             return Vec::new();
         };
+        let here = network_namespace();
         let mut others: Vec<(StateFile, Option<Params>)> = entries
             .filter_map(Result::ok)
             .map(|e| e.path())
@@ -123,13 +124,15 @@ impl StateFile {
                         .and_then(|n| n.to_str())
                         .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".state"))
             })
-            .filter(|path| {
-                let here = network_namespace();
-                recorded_namespace(path).is_none_or(|ns| here.is_none_or(|here| ns == here))
-            })
-            .map(|path| {
-                let params = read_at(&path, kind);
-                (StateFile { path }, params)
+            .filter_map(|path| {
+                // One read: the namespace it names, then what it recorded.
+                let text = fs::read_to_string(&path).ok();
+                let theirs = text.as_deref().and_then(recorded_namespace);
+                if theirs.is_some_and(|ns| here.as_ref().is_some_and(|h| ns != h)) {
+                    return None;
+                }
+                let params = text.and_then(|t| params::from_lines(kind, &t).ok());
+                Some((StateFile { path }, params))
             })
             .collect();
         others.sort_by(|a, b| a.0.path.cmp(&b.0.path));
@@ -152,12 +155,10 @@ fn network_namespace() -> Option<String> {
         .map(|p| p.to_string_lossy().into_owned())
 }
 
-/// The network namespace the state file at `path` records, if any.
-fn recorded_namespace(path: &Path) -> Option<String> {
-    let text = fs::read_to_string(path).ok()?;
+/// The network namespace a state file's `text` records, if any.
+fn recorded_namespace(text: &str) -> Option<&str> {
     text.lines()
         .find_map(|l| l.strip_prefix(NETNS_KEY)?.strip_prefix('='))
-        .map(str::to_string)
 }
 
 /// The block recorded in the state file at `path`.
