@@ -143,6 +143,22 @@ impl PromoteAt {
         }
     }
 
+    /// The signal for a manual failover (`SENTINEL FAILOVER`) of a master that is not
+    /// down: no earlier than `+promoted-slave`. Until the leader's own INFO has seen the
+    /// replica answer as a master, another Sentinel that still takes its old master for
+    /// sane may turn the replica back (`+convert-to-slave`) and the leader then aborts
+    /// (`-failover-abort-slave-timeout`), discarding what the replica acknowledged: a
+    /// Sentinel that last saw that replica as a master (it was one before a recent
+    /// failover; Sentinel asks a live master's replicas only every 10 s) converts it at
+    /// its first INFO, without the 8 s grace a fresh role change gets. A planned
+    /// switchover's write gap grows by up to the leader's INFO period (1 s) for it.
+    pub(crate) fn live_master(self) -> PromoteAt {
+        match self {
+            PromoteAt::Foreseen | PromoteAt::SelectedSlave => PromoteAt::PromotedSlave,
+            later => later,
+        }
+    }
+
     /// Whether the failover leader's `failover-state` has reached this signal (its
     /// replica flagged `promoted` is then the one it promotes). Never for `SwitchMaster`:
     /// that signal is another Sentinel's new configuration, not the leader's state.

@@ -112,20 +112,26 @@ pub(crate) fn decide(
     // `+promoted-slave` the leader's config-epoch is still everybody's, so look at every
     // view, not only the newest.
     let promoting = views.iter().enumerate().find_map(|(at, v)| {
+        // Down: a crash. Not down: a manual `SENTINEL FAILOVER` of a live master, which
+        // keeps taking writes until Sentinel converts it: its block is waited for, and
+        // the replica is promoted no earlier than `+promoted-slave` (`live_master`).
+        let old_down = v.master.has_flag("o_down") || majority(&|m| m.has_flag("s_down"));
+        let signal = if old_down {
+            policy.promote_at
+        } else {
+            policy.promote_at.live_master()
+        };
         let leading = in_failover(v)
             && v.master.addr.canonical() == master
             && v.master.config_epoch >= newest.master.config_epoch
             && v.master
                 .failover_state
                 .as_deref()
-                .is_some_and(|state| policy.promote_at.reached_by(state));
+                .is_some_and(|state| signal.reached_by(state));
         let promoted = v.replicas.iter().find(|r| r.has_flag("promoted"))?;
-        leading.then_some((at, v, promoted))
+        leading.then_some((at, v, promoted, old_down))
     });
-    if let Some((leader_at, leader, promoted)) = promoting {
-        // Down: a crash. Not down: a manual `SENTINEL FAILOVER` of a live master, which
-        // keeps taking writes until Sentinel converts it: its block is waited for.
-        let old_down = leader.master.has_flag("o_down") || majority(&|m| m.has_flag("s_down"));
+    if let Some((leader_at, leader, promoted, old_down)) = promoting {
         let (roles, down) = promotion(views, leader, promoted, old_down);
         return Ok(Truth {
             epoch: leader.master.config_epoch,
@@ -1150,20 +1156,39 @@ mod tests {
     #[test]
     fn a_manual_failover_waits_for_the_live_old_masters_block() {
         // `SENTINEL FAILOVER`: master 1 is up and takes writes; Sentinel 1 leads, has
-        // sent replica 2 REPLICAOF NO ONE. Replica 2 is the primary, but the old master is
-        // not down: its node's write block must be running before the promotion.
-        let mut leader = view(
-            1,
-            1,
-            0,
-            "master,failover_in_progress",
-            vec![
-                replica(2, 1, "slave,promoted", true),
-                replica(3, 1, "slave", true),
-            ],
-        );
-        leader.master.failover_state = Some("wait_promotion".into());
-        let t = decide_auto(&[leader, healthy(2), healthy(3)], &[]).unwrap();
+        // sent replica 2 REPLICAOF NO ONE. Until the leader has seen replica 2 answer as
+        // a master (`+promoted-slave`, `reconf_slaves`) another Sentinel may still turn
+        // it back, whatever the policy: nobody takes writes, and the old master's are
+        // refused. Then replica 2 is the primary, but the old master is not down: its
+        // node's write block must be running before the promotion.
+        let leader = |state: &str| {
+            let mut v = view(
+                1,
+                1,
+                0,
+                "master,failover_in_progress",
+                vec![
+                    replica(2, 1, "slave,promoted", true),
+                    replica(3, 1, "slave", true),
+                ],
+            );
+            v.master.failover_state = Some(state.into());
+            v
+        };
+        for promote_at in [PromoteAt::Foreseen, PromoteAt::SelectedSlave] {
+            let policy = Policy {
+                promote_at,
+                ..Policy::default()
+            };
+            for state in ["send_slaveof_noone", "wait_promotion"] {
+                let views = [leader(state), healthy(2), healthy(3)];
+                let t = decide(&views, &[], &policy, &Offsets::new()).unwrap();
+                let case = format!("{state} {promote_at:?}");
+                assert_eq!(t.roles[&redis(2)], Replica, "{case}");
+                assert_eq!(t.roles[&redis(1)], Replica, "{case}: writes refused");
+            }
+        }
+        let t = decide_auto(&[leader("reconf_slaves"), healthy(2), healthy(3)], &[]).unwrap();
         assert_eq!(t.roles[&redis(2)], Primary);
         assert_eq!(t.roles[&redis(1)], Fail);
         assert!(!t.down.contains(&redis(1)), "{t:?}");
