@@ -46,12 +46,8 @@ pub(crate) struct Shared {
 type Drill = fn(&Cluster, &mut Shared) -> Result<(), String>;
 
 /// Drills only `DRILLS=` runs, each with the reason it is not in the default run (and so
-/// not in CI). 12: its seed 199 hits a product race often enough to fail CI (2026-12-04,
-/// step 2): a `SENTINEL FAILOVER` aborted (`-failover-abort-slave-timeout`) after the
-/// replica had become a master, because another Sentinel converted it back at once
-/// (`+convert-to-slave`); what it acknowledged meanwhile (26 writes) is lost and its
-/// reads go stale. Issue 15 stays open on it; back in the default run once fixed.
-const NOT_BY_DEFAULT: [u8; 1] = [12];
+/// not in CI). None today.
+const NOT_BY_DEFAULT: [u8; 0] = [];
 
 /// The run order: 3 restarts what 1 killed, 8 heals what 7 cut, 12 leaves the cluster
 /// converged for 4, which is destructive so it goes last.
