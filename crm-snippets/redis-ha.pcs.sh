@@ -33,6 +33,13 @@ configure() { # CIB_FILE
         not_defined redis_role or redis_role eq fail
     location RedisLBReadBlock-clone RedisLBReadBlock-never-elsewhere -INFINITY \
         defined redis_role and redis_role ne fail
+
+    # In a transition that starts read blocks and stops a write block (the sync's one
+    # update that demotes and promotes), the reads are refused before the new
+    # primary's write port opens. Optional: it binds only such a transition.
+    pcs -f "$cib" constraint order start RedisLBReadBlock-clone \
+        then stop RedisLBWriteBlock-clone \
+        kind=Optional symmetrical=false id=RedisLBReadBlock-before-promotion
 }
 
 location() { # CLONE CONSTRAINT-ID SCORE EXPRESSION...

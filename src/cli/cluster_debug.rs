@@ -32,6 +32,9 @@ enum DebugOp {
     },
     /// Print `active` if RedisLBWriteBlock-clone runs on NODE, else `inactive`.
     WriteBlock { node: String },
+    /// Print `yes` if the configuration starts the read blocks of a transition before
+    /// it stops a write block (so the sync promotes in its demotions' transaction), else `no`.
+    ReadsOrdered,
     /// Write in one transaction, as the sync does: NODE=ROLE and NODE:epoch=N, in order.
     Write {
         #[arg(required = true, value_parser = parse_write)]
@@ -84,6 +87,9 @@ pub(crate) fn run(args: DebugArgs) -> HelperExit {
             .state()
             .map(|s| s.write_blocks.contains(&NodeName(node)))
             .map(|on| format!("{}\n", if on { "active" } else { "inactive" })),
+        DebugOp::ReadsOrdered => cluster
+            .state()
+            .map(|s| format!("{}\n", if s.reads_ordered { "yes" } else { "no" })),
     };
     match result {
         Ok(text) => {
@@ -118,6 +124,7 @@ mod tests {
             holds: Default::default(),
             priorities_left: Default::default(),
             homes: Default::default(),
+            reads_ordered: false,
         };
         assert_eq!(state_text(&state), "quorate yes\nnode1 primary\nnode2 -\n");
         let lost = ClusterState {
@@ -130,6 +137,7 @@ mod tests {
             holds: Default::default(),
             priorities_left: Default::default(),
             homes: Default::default(),
+            reads_ordered: false,
         };
         assert_eq!(state_text(&lost), "quorate no\n");
     }

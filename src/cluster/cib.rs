@@ -83,6 +83,12 @@ enum At {
     Lrm,
     LrmResources,
     LrmResource,
+    /// configuration/resources/clone, and its meta_attributes
+    Resources,
+    Clone,
+    CloneMeta,
+    /// configuration/constraints (its rsc_order children matter)
+    Constraints,
     /// Anything else: its content does not matter.
     Elsewhere,
 }
@@ -102,6 +108,10 @@ fn child_at(parent: Option<At>, name: &str) -> At {
         (Some(At::Lrm), "lrm_resources") => At::LrmResources,
         (Some(At::LrmResources), "lrm_resource") => At::LrmResource,
         (Some(At::Transient), "instance_attributes") => At::TransientAttributes,
+        (Some(At::Configuration), "resources") => At::Resources,
+        (Some(At::Resources), "clone") => At::Clone,
+        (Some(At::Clone), "meta_attributes") => At::CloneMeta,
+        (Some(At::Configuration), "constraints") => At::Constraints,
         _ => At::Elsewhere,
     }
 }
@@ -137,6 +147,10 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
     let mut homes: BTreeMap<NodeName, NodeHome> = BTreeMap::new();
     // The id of the node attribute set we are inside.
     let mut set: Option<String> = None;
+    // Each clone (by id): the primitive it clones and whether it interleaves.
+    let mut clones: BTreeMap<String, CloneConfig> = BTreeMap::new();
+    let mut clone: Option<String> = None;
+    let mut orders: Vec<Order> = Vec::new();
     loop {
         let event = reader.read_event().map_err(|e| CibError::Malformed {
             position: reader.buffer_position(),
@@ -150,6 +164,7 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
                     Some(At::Node | At::NodeState) => node = None,
                     Some(At::NodeAttributes) => set = None,
                     Some(At::LrmResource) => in_block = None,
+                    Some(At::Clone) => clone = None,
                     _ => {}
                 }
                 continue;
@@ -194,6 +209,12 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
                 }
             }
             At::NodeAttributes => set = attr(&element, "id"),
+            At::Clone => {
+                clone = attr(&element, "id");
+                if let Some(id) = &clone {
+                    clones.entry(id.clone()).or_default();
+                }
+            }
             At::LrmResource => {
                 // An anonymous clone's instances are recorded under the primitive's id,
                 // older Pacemakers add `:N`.
@@ -208,6 +229,27 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
             _ => {}
         }
         let parent = stack.last().copied();
+        if let Some(c) = clone.as_ref().and_then(|id| clones.get_mut(id)) {
+            match (parent, element.name().as_ref()) {
+                (Some(At::Clone), "primitive") => c.primitive = attr(&element, "id"),
+                (Some(At::CloneMeta), "nvpair")
+                    if attr(&element, "name").as_deref() == Some("interleave") =>
+                {
+                    c.interleave = attr(&element, "value").is_some_and(|v| is_true(&v));
+                }
+                _ => {}
+            }
+        }
+        if parent == Some(At::Constraints) && element.name().as_ref() == "rsc_order" {
+            orders.push(Order {
+                first: attr(&element, "first"),
+                first_action: attr(&element, "first-action"),
+                then: attr(&element, "then"),
+                then_action: attr(&element, "then-action"),
+                kind: attr(&element, "kind"),
+                resource_sets: !empty,
+            });
+        }
         // A node attribute: the name and value read once, then what it is.
         if element.name().as_ref() == "nvpair"
             && matches!(parent, Some(At::NodeAttributes | At::TransientAttributes))
@@ -302,8 +344,60 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
             holds,
             priorities_left,
             homes,
+            reads_ordered: reads_ordered(&clones, &orders),
         },
         transient_roles,
+    })
+}
+
+/// A clone in the configuration, as far as the ordering needs it.
+#[derive(Debug, Default)]
+struct CloneConfig {
+    primitive: Option<String>,
+    interleave: bool,
+}
+
+/// An `rsc_order` constraint's attributes, as written.
+#[derive(Debug)]
+struct Order {
+    first: Option<String>,
+    first_action: Option<String>,
+    then: Option<String>,
+    then_action: Option<String>,
+    kind: Option<String>,
+    /// It has children (resource sets): not the plain form we ship.
+    resource_sets: bool,
+}
+
+/// Whether the configuration orders every `RedisLBReadBlock` start before any
+/// `RedisLBWriteBlock` stop of the same transition (`crm-snippets`'
+/// `RedisLBReadBlock-before-promotion`, or a constraint that means the same): a clone of each, not interleaved (an
+/// interleaved order only binds instances on the same node), and an `rsc_order` from
+/// the one's `start` to the other's `stop`, `Optional` or `Mandatory`.
+fn reads_ordered(clones: &BTreeMap<String, CloneConfig>, orders: &[Order]) -> bool {
+    let clone_of = |kind: AgentKind| {
+        clones
+            .iter()
+            .find(|(_, c)| c.primitive.as_deref() == Some(kind.name()))
+    };
+    let (Some((read, r)), Some((write, w))) =
+        (clone_of(AgentKind::Read), clone_of(AgentKind::Write))
+    else {
+        return false;
+    };
+    if r.interleave || w.interleave {
+        return false;
+    }
+    orders.iter().any(|o| {
+        // Without `kind`, the deprecated `score` makes it Optional (0) or Mandatory:
+        // either orders the actions of one transition.
+        let kind = o.kind.as_deref().unwrap_or("Mandatory");
+        !o.resource_sets
+            && o.first.as_deref() == Some(read.as_str())
+            && o.first_action.as_deref().unwrap_or("start") == "start"
+            && o.then.as_deref() == Some(write.as_str())
+            && o.then_action.as_deref() == Some("stop")
+            && matches!(kind, "Optional" | "Mandatory")
     })
 }
 
@@ -598,5 +692,74 @@ mod tests {
             let err = parse(xml).unwrap_err();
             assert!(want(&err), "{xml:?}: {err:?}");
         }
+    }
+
+    #[test]
+    fn the_read_blocks_count_as_ordered_only_with_a_constraint_that_orders_them() {
+        const SNIPPET: &str = include_str!("../../crm-snippets/redis-ha.cib.xml");
+        let shipped = SNIPPET
+            .lines()
+            .find(|l| l.contains("<rsc_order"))
+            .expect("the snippet has its order constraint")
+            .trim();
+        let with = |order: &str, read_meta: &str| {
+            let xml = SETTLED
+                .replacen("</constraints>", &format!("{order}</constraints>"), 1)
+                .replacen(
+                    r#"<clone id="RedisLBReadBlock-clone">"#,
+                    &format!(r#"<clone id="RedisLBReadBlock-clone">{read_meta}"#),
+                    1,
+                );
+            parse(&xml).unwrap().state.reads_ordered
+        };
+        let interleaved = r#"<meta_attributes id="m"><nvpair id="m-i" name="interleave" value="true"/></meta_attributes>"#;
+        let not_interleaved = r#"<meta_attributes id="m"><nvpair id="m-i" name="interleave" value="false"/></meta_attributes>"#;
+        let order = |attrs: &str| format!(r#"<rsc_order id="o" {attrs}/>"#);
+        let table = [
+            ("as shipped", shipped.to_string(), "", true),
+            ("no constraint", String::new(), "", false),
+            ("interleaved: same node only", shipped.to_string(), interleaved, false),
+            ("interleave=false", shipped.to_string(), not_interleaved, true),
+            (
+                "mandatory, first-action defaulted",
+                order(r#"first="RedisLBReadBlock-clone" then="RedisLBWriteBlock-clone" then-action="stop""#),
+                "",
+                true,
+            ),
+            (
+                "then-action defaults to first-action (start)",
+                order(r#"first="RedisLBReadBlock-clone" then="RedisLBWriteBlock-clone""#),
+                "",
+                false,
+            ),
+            (
+                "the other way round",
+                order(r#"first="RedisLBWriteBlock-clone" first-action="stop" then="RedisLBReadBlock-clone" then-action="start""#),
+                "",
+                false,
+            ),
+            (
+                "serialize orders nothing",
+                order(r#"first="RedisLBReadBlock-clone" then="RedisLBWriteBlock-clone" then-action="stop" kind="Serialize""#),
+                "",
+                false,
+            ),
+            (
+                "the primitives, not the clones",
+                order(r#"first="RedisLBReadBlock" then="RedisLBWriteBlock" then-action="stop""#),
+                "",
+                false,
+            ),
+            (
+                "resource sets are not read",
+                r#"<rsc_order id="o" kind="Optional"><resource_set id="s"><resource_ref id="RedisLBReadBlock-clone"/></resource_set></rsc_order>"#.to_string(),
+                "",
+                false,
+            ),
+        ];
+        for (case, order, meta, want) in table {
+            assert_eq!(with(&order, meta), want, "{case}");
+        }
+        assert!(!parse(SETTLED).unwrap().state.reads_ordered);
     }
 }

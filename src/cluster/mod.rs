@@ -163,6 +163,12 @@ pub(crate) struct ClusterState {
     pub(crate) priorities_left: BTreeMap<NodeName, String>,
     /// Where each node's permanent attributes are, to write several in one transaction.
     pub(crate) homes: BTreeMap<NodeName, NodeHome>,
+    /// The configuration has Pacemaker start every `RedisLBReadBlock` of a transition
+    /// before it stops any `RedisLBWriteBlock` (`crm-snippets`' order constraint): a
+    /// promotion may then go in the same transaction as the demotions whose reads must be
+    /// refused first. False where the CIB's constraints cannot be read (the ACL of the
+    /// Sentinel scripts' own sync).
+    pub(crate) reads_ordered: bool,
 }
 
 /// Where a node's permanent attributes are in the CIB: what [`Cluster::write`] needs to

@@ -262,6 +262,8 @@ pub(crate) struct FakeCluster {
     pub(crate) intruder: Option<&'static str>,
     /// Why the CIB cannot be read, if it cannot.
     pub(crate) unreadable: Option<&'static str>,
+    /// The configuration orders the read blocks' starts before a write block's stop.
+    pub(crate) reads_ordered: bool,
     state: Mutex<ClusterRecord>,
 }
 
@@ -305,6 +307,7 @@ impl FakeCluster {
             block_after: 2,
             intruder: None,
             unreadable: None,
+            reads_ordered: false,
             state: Mutex::new(ClusterRecord {
                 roles,
                 ..ClusterRecord::default()
@@ -409,6 +412,7 @@ impl Cluster for FakeCluster {
                 holds: state.holds.clone(),
                 priorities_left: state.priorities.clone(),
                 homes: Default::default(),
+                reads_ordered: self.reads_ordered,
             },
             transient_roles: state.transient.clone(),
         })

@@ -348,6 +348,7 @@ mod tests {
                 holds: Default::default(),
                 priorities_left: Default::default(),
                 homes: Default::default(),
+                reads_ordered: false,
             },
             transient_roles: BTreeMap::new(),
         };

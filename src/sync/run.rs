@@ -122,7 +122,7 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
             .run_into(report);
         }
         if !self.dry_run {
-            self.apply(report, &state, started)?;
+            self.apply(report, &state, &assignment.desired, started)?;
         }
         if report.mapping_errors.is_empty() {
             Ok(())
@@ -281,11 +281,14 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
     /// Writes the plan: the epoch and the demotions in one transaction (from then on a
     /// sync with an older view writes nothing), then, once the ex-primaries' writes and
     /// the demoted nodes' reads are refused and the CIB still says what we planned from,
-    /// the promotion.
+    /// the promotion. Where Pacemaker orders the reads' refusal before the promotion
+    /// itself (`ClusterState::reads_ordered`) and no write block is to be waited for,
+    /// all of it in one transaction.
     fn apply(
         &self,
         report: &mut Report,
         before: &ClusterState,
+        desired: &std::collections::BTreeMap<NodeName, Role>,
         mut asked: Instant,
     ) -> Result<(), SyncError> {
         let plan = report.plan.clone();
@@ -323,6 +326,31 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
                 before,
                 &[(promotion.clone(), Write::Role(Role::Primary))],
             )?;
+            report.written.push((promotion.clone(), Role::Primary));
+            return Ok(());
+        }
+        // Pacemaker refuses the demoted nodes' reads before it opens the promoted node's
+        // writes, in one transition (the shipped order constraint): everything in one
+        // transaction, unless a write block must yet be seen running (a live master's:
+        // one clone's start cannot be ordered before another instance's stop). Every
+        // node the Sentinels know is written, unchanged ones too: a concurrent sync from
+        // another view (this one does not read the CIB again) then either wins whole or
+        // loses whole, never leaving two nodes `primary`.
+        if before.reads_ordered
+            && plan
+                .wait_for
+                .iter()
+                .all(|n| before.write_blocks.contains(n))
+        {
+            let demoted: Vec<&NodeName> = plan.demotions.iter().map(|(n, _)| n).collect();
+            let unchanged = desired
+                .iter()
+                .filter(|(n, _)| *n != promotion && !demoted.contains(n))
+                .map(|(n, role)| (n.clone(), Write::Role(*role)));
+            writes.extend(unchanged);
+            writes.push((promotion.clone(), Write::Role(Role::Primary)));
+            self.write(report, before, &writes)?;
+            report.written.extend(plan.demotions.iter().cloned());
             report.written.push((promotion.clone(), Role::Primary));
             return Ok(());
         }

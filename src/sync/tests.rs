@@ -209,6 +209,42 @@ fn a_replica_left_behind_has_its_reads_refused_before_the_promotion() {
     );
 }
 
+#[test]
+fn where_pacemaker_orders_the_reads_first_a_failover_is_one_transaction() {
+    // The shipped order constraint: Pacemaker starts node3's read block before it stops
+    // node2's write block, so the demotions and the promotion go in one transaction,
+    // with every known node's role (node3 unchanged here is written too), and nothing
+    // is waited for: the transition does that. Even where node3's read block never
+    // starts: Pacemaker holds node2's write port closed until it does.
+    let c = config();
+    for (sentinels, want) in [
+        (
+            left_behind(),
+            "node1 epoch=1; node1=fail; node3=fail; node2=primary",
+        ),
+        (
+            FakeSentinels::agreeing(2, 1, &[1]),
+            "node1 epoch=1; node1=fail; node3=replica; node2=primary",
+        ),
+    ] {
+        let mut cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
+        cl.reads_ordered = true;
+        cl.set_read_blocks(&["node1"]);
+        sync(&c, &sentinels, &cl, false).unwrap();
+        assert_eq!(cl.writes(), [want]);
+        assert_eq!(cl.max_primaries(), 1);
+    }
+    // A live old master's write block is still seen running first: the order binds
+    // read blocks, not one write block instance before another.
+    let mut cl = FakeCluster::new(&[Some("primary"), Some("replica"), Some("replica")]);
+    cl.reads_ordered = true;
+    sync(&c, &switched(), &cl, false).unwrap();
+    assert_eq!(
+        cl.writes(),
+        ["node1 epoch=1; node1=fail", "read", "read", "node2=primary"]
+    );
+}
+
 /// Just after `+switch-master`: the old master (node1) relisted as a replica that is not
 /// connected yet (a former master's link was never up: Redis says -1, Sentinel -1000);
 /// whether it is alive the Sentinels only know down-after-milliseconds later.

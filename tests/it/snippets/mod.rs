@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 
 const WRITE_RSC: &str = "RedisLBWriteBlock";
+const READ_RSC: &str = "RedisLBReadBlock";
 const ALL: &str = "node1 node2 node3";
 
 /// Where the blocks run: (WriteBlock nodes, ReadBlock nodes).
@@ -53,9 +54,9 @@ fn block_clones_load_in_every_dialect_and_agree() {
                 .count()
         };
         assert_eq!(
-            (top("clone{"), top("rsc_location{")),
-            (2, 4),
-            "{dialect:?}: clones, locations: {got:#?}"
+            (top("clone{"), top("rsc_location{"), top("rsc_order{")),
+            (2, 4, 1),
+            "{dialect:?}: clones, locations, orders: {got:#?}"
         );
         match &reference {
             None => reference = Some((dialect, got)),
@@ -219,6 +220,52 @@ fn demoting_first_then_promoting_never_leaves_two_nodes_writable() {
         );
         cib = after;
     }
+}
+
+#[test]
+fn a_failover_in_one_update_refuses_the_reads_left_behind_before_the_new_primary_opens() {
+    // The sync's one CIB update at a crash: the dead primary node1 and the replica
+    // left behind, node3, to `fail` (their reads refused: they lack what node2 will
+    // acknowledge), node2 to `primary`. The shipped order constraint makes the
+    // scheduler start every read block of that transition before it stops node2's
+    // write block; without it, nothing orders them, and the sync must not write both
+    // at once (`cluster-debug reads-ordered` is what it reads).
+    let dir = TempDir::new("reads-ordered");
+    let cib = placed(&dir, "primary replica replica");
+    let reads_ordered = |cib: &Cib| {
+        let out = run(Command::new(crate::util::bin())
+            .args(["cluster-debug", "reads-ordered"])
+            .env("CIB_file", &cib.path));
+        out.trim().to_string()
+    };
+    assert_eq!(reads_ordered(&cib), "yes");
+    cib.set_roles("fail primary fail");
+    let (after, graph) = cib.simulate(&dir, "failover.xml", true);
+    let open_new = action(WRITE_RSC, "stop", "node2");
+    for node in ["node1", "node3"] {
+        assert!(
+            graph.orders(&action(READ_RSC, "start", node), &open_new),
+            "{node}'s reads are refused before node2's writes open: {graph:#?}"
+        );
+    }
+    assert_eq!(after.locate(READ_BLOCK), nodes("node1 node3"));
+    assert_eq!(after.locate(WRITE_BLOCK), nodes("node1 node3"));
+
+    // Without the constraint the same update is unordered.
+    let dir = TempDir::new("reads-unordered");
+    let bare = placed(&dir, "primary replica replica");
+    run(bare.cmd("cibadmin").args([
+        "--delete",
+        "--xml-text",
+        r#"<rsc_order id="RedisLBReadBlock-before-promotion"/>"#,
+    ]));
+    assert_eq!(reads_ordered(&bare), "no");
+    bare.set_roles("fail primary fail");
+    let (_, graph) = bare.simulate(&dir, "unordered.xml", true);
+    assert!(
+        !graph.orders(&action(READ_RSC, "start", "node3"), &open_new),
+        "{graph:#?}"
+    );
 }
 
 /// The nodes without WriteBlock in a (placed) CIB.
