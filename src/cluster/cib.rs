@@ -87,8 +87,9 @@ enum At {
     Resources,
     Clone,
     CloneMeta,
-    /// configuration/constraints (its rsc_order children matter)
+    /// configuration/constraints (its rsc_order children matter), and an rsc_order
     Constraints,
+    Order,
     /// Anything else: its content does not matter.
     Elsewhere,
 }
@@ -112,6 +113,7 @@ fn child_at(parent: Option<At>, name: &str) -> At {
         (Some(At::Resources), "clone") => At::Clone,
         (Some(At::Clone), "meta_attributes") => At::CloneMeta,
         (Some(At::Configuration), "constraints") => At::Constraints,
+        (Some(At::Constraints), "rsc_order") => At::Order,
         _ => At::Elsewhere,
     }
 }
@@ -247,8 +249,16 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
                 then: attr(&element, "then"),
                 then_action: attr(&element, "then-action"),
                 kind: attr(&element, "kind"),
-                resource_sets: !empty,
+                resource_sets: false,
             });
+        }
+        // crmsh keeps the comment lines above a constraint inside it: only a resource
+        // set makes it another form.
+        if parent == Some(At::Order)
+            && element.name().as_ref() == "resource_set"
+            && let Some(order) = orders.last_mut()
+        {
+            order.resource_sets = true;
         }
         // A node attribute: the name and value read once, then what it is.
         if element.name().as_ref() == "nvpair"
@@ -365,7 +375,7 @@ struct Order {
     then: Option<String>,
     then_action: Option<String>,
     kind: Option<String>,
-    /// It has children (resource sets): not the plain form we ship.
+    /// It has resource sets: not the plain form we ship.
     resource_sets: bool,
 }
 
@@ -717,6 +727,12 @@ mod tests {
         let order = |attrs: &str| format!(r#"<rsc_order id="o" {attrs}/>"#);
         let table = [
             ("as shipped", shipped.to_string(), "", true),
+            (
+                "as crmsh loads it, its comment inside",
+                shipped.replace("/>", "><!--# Optional: it binds only--></rsc_order>"),
+                "",
+                true,
+            ),
             ("no constraint", String::new(), "", false),
             ("interleaved: same node only", shipped.to_string(), interleaved, false),
             ("interleave=false", shipped.to_string(), not_interleaved, true),

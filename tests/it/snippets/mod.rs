@@ -42,6 +42,10 @@ fn block_clones_load_in_every_dialect_and_agree() {
             !verify.stderr.to_lowercase().contains("error"),
             "{dialect:?}: crm_verify:\n{verify}"
         );
+        // What the sync reads of it (crmsh, for one, keeps the comment lines above
+        // the order constraint inside it).
+        let (placed, _) = cib.simulate(&dir, &format!("{dialect:?}-placed.xml"), true);
+        assert_eq!(reads_ordered(&placed), "yes", "{dialect:?}");
         let text = cib.text();
         let got = [
             xml::normalised(&text, "resources"),
@@ -232,12 +236,6 @@ fn a_failover_in_one_update_refuses_the_reads_left_behind_before_the_new_primary
     // at once (`cluster-debug reads-ordered` is what it reads).
     let dir = TempDir::new("reads-ordered");
     let cib = placed(&dir, "primary replica replica");
-    let reads_ordered = |cib: &Cib| {
-        let out = run(Command::new(crate::util::bin())
-            .args(["cluster-debug", "reads-ordered"])
-            .env("CIB_file", &cib.path));
-        out.trim().to_string()
-    };
     assert_eq!(reads_ordered(&cib), "yes");
     cib.set_roles("fail primary fail");
     let (after, graph) = cib.simulate(&dir, "failover.xml", true);
@@ -266,6 +264,15 @@ fn a_failover_in_one_update_refuses_the_reads_left_behind_before_the_new_primary
         !graph.orders(&action(READ_RSC, "start", "node3"), &open_new),
         "{graph:#?}"
     );
+}
+
+/// What `redis-ha cluster-debug reads-ordered` says of a CIB: whether the sync counts on
+/// Pacemaker to refuse the reads before it opens a promoted node's writes.
+fn reads_ordered(cib: &Cib) -> String {
+    let out = run(Command::new(crate::util::bin())
+        .args(["cluster-debug", "reads-ordered"])
+        .env("CIB_file", &cib.path));
+    out.trim().to_string()
 }
 
 /// The nodes without WriteBlock in a (placed) CIB.
