@@ -21,16 +21,6 @@ pub(crate) enum Resolved {
     Late,
 }
 
-impl Resolved {
-    /// Its addresses; none when it is late.
-    pub(crate) fn addrs(self) -> Vec<IpAddr> {
-        match self {
-            Resolved::Addrs(addrs) => addrs,
-            Resolved::Late => Vec::new(),
-        }
-    }
-}
-
 /// Each of `names`, in order, looked up at once within `timeout` for them all. An IP
 /// address is its own answer.
 pub(crate) fn within(names: &[&str], timeout: Duration) -> Vec<Resolved> {

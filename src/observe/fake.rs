@@ -3,7 +3,6 @@
 //! Sentinel `n` live on 10.0.0.n.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -11,6 +10,7 @@ use crate::cluster::{
     Cib, Cluster, ClusterError, ClusterState, NodeName, PriorityRecord, Role, RoleValue, Write,
 };
 use crate::config::Config;
+use crate::resolve::Resolved;
 use crate::sentinel::{
     Addr, Candidacy, MasterView, Peer, ReplicaView, SentinelError, SentinelView, Sentinels,
 };
@@ -26,8 +26,8 @@ pub(crate) fn config(extra: &str) -> Config {
 }
 
 /// Name resolution that knows no name.
-pub(crate) fn no_dns(names: &[&str]) -> Vec<Vec<IpAddr>> {
-    vec![Vec::new(); names.len()]
+pub(crate) fn no_dns(names: &[&str]) -> Vec<Resolved> {
+    vec![Resolved::Addrs(Vec::new()); names.len()]
 }
 
 pub(crate) fn addr(host: &str, port: u16) -> Addr {

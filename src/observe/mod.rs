@@ -18,7 +18,6 @@ pub(crate) use nodes::MappingError;
 pub(crate) use truth::{NoMajority, Offsets, Truth, decide};
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::cluster::{Cib, Cluster, ClusterError, NodeName};
@@ -27,20 +26,17 @@ use crate::exit::HelperExit;
 use crate::resolve::{self, Resolved};
 use crate::sentinel::{SentinelError, SentinelView, Sentinels};
 
-/// Name resolution for cluster node names (used when the config maps no node): the
-/// addresses of each name, in order, all looked up within one bound. A name not resolved
-/// in time has none, as one that does not resolve: its Redis maps to no node.
-pub(crate) type Resolve<'a> = &'a (dyn Fn(&[&str]) -> Vec<Vec<IpAddr>> + Sync);
+/// Name resolution for cluster node names (used when the config maps no node): what
+/// became of each name, in order, all looked up within one bound. A name still being
+/// looked up at the bound is [`Resolved::Late`], not a name without addresses: its Redis
+/// maps to no node yet, which a later try may change (a stalled name server), where a
+/// name that does not resolve is the operator's to fix.
+pub(crate) type Resolve<'a> = &'a (dyn Fn(&[&str]) -> Vec<Resolved> + Sync);
 
 /// The real [`Resolve`]: the system's resolver, every name at once within `timeout`
 /// (`crate::resolve`).
-pub(crate) fn resolver(timeout: Duration) -> impl Fn(&[&str]) -> Vec<Vec<IpAddr>> + Sync {
-    move |names| {
-        resolve::within(names, timeout)
-            .into_iter()
-            .map(Resolved::addrs)
-            .collect()
-    }
+pub(crate) fn resolver(timeout: Duration) -> impl Fn(&[&str]) -> Vec<Resolved> + Sync {
+    move |names| resolve::within(names, timeout)
 }
 
 /// Why the Sentinels' side of an observation is unknown.

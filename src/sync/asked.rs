@@ -134,6 +134,12 @@ mod tests {
             (Ok(()), HelperExit::Done),
             (Err(SyncError::NoQuorum), HelperExit::Retry),
             (Err(SyncError::Unmapped), HelperExit::GiveUp),
+            (
+                Err(SyncError::ResolvedLate {
+                    names: vec![crate::cluster::NodeName("node1".into())],
+                }),
+                HelperExit::Retry,
+            ),
         ];
         for (result, want) in table {
             let a = answer(&report, &result);

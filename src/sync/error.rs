@@ -64,6 +64,13 @@ pub(crate) enum SyncError {
     },
     #[error("some Redis addresses map to no single node")]
     Unmapped,
+    /// Some addresses map to no node because these node names were still being looked up
+    /// at the deadline (a slow or silent name server): another try may map them.
+    #[error(
+        "some Redis addresses map to no node yet: the lookup of {} did not finish in time",
+        names.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    ResolvedLate { names: Vec<NodeName> },
     #[error("the config names nodes the cluster does not have: nothing written")]
     UnknownNodes,
 }
@@ -82,7 +89,8 @@ impl From<&SyncError> for HelperExit {
             | SyncError::Stale { .. }
             | SyncError::MovedOn { .. }
             | SyncError::OtherPrimary { .. }
-            | SyncError::BlockNotRunning { .. } => HelperExit::Retry,
+            | SyncError::BlockNotRunning { .. }
+            | SyncError::ResolvedLate { .. } => HelperExit::Retry,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! One sync: observe the cluster, plan, write `redis_role` in a safe order. Effects go
 //! through the `Sentinels` and `Cluster` traits.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use super::SyncError;
@@ -12,7 +13,9 @@ use crate::cluster::{
 use crate::config::Config;
 use crate::deadline::Deadline;
 use crate::observe::caught_up::{CATCH_UP_POLL, CATCH_UP_WAIT, Lag, lag};
-use crate::observe::{Mapped, ObserveError, Resolve, Verdict, observe_in_order, verdict};
+use crate::observe::{
+    Mapped, MappingError, ObserveError, Resolve, Verdict, observe_in_order, verdict,
+};
 use crate::sentinel::{RedisServers, Sentinels, parse_addr};
 
 /// Seconds since the Unix epoch (a clock before it counts as 0: no hold is then in force,
@@ -58,6 +61,24 @@ pub(crate) struct Sync<'a, S: Sentinels, C: Cluster> {
     pub(crate) deadline: Deadline,
 }
 
+/// What addresses that map to no single node make of a sync: a retry while some node
+/// name's lookup did not finish in time (the name server may answer the next try), else
+/// nothing Sentinel's retries can change.
+fn unmapped(errors: &[MappingError]) -> Result<(), SyncError> {
+    let late: BTreeSet<&NodeName> = errors
+        .iter()
+        .filter_map(MappingError::late_names)
+        .flatten()
+        .collect();
+    match (errors.is_empty(), late.is_empty()) {
+        (true, _) => Ok(()),
+        (false, false) => Err(SyncError::ResolvedLate {
+            names: late.into_iter().cloned().collect(),
+        }),
+        (false, true) => Err(SyncError::Unmapped),
+    }
+}
+
 impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, S, C> {
     pub(crate) fn run(&self) -> (Report, Result<(), SyncError>) {
         let mut report = Report::default();
@@ -81,7 +102,7 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
         })?;
         let truth = &mapped.verdict.truth;
         report.sentinels_reached = truth.reached;
-        let known: std::collections::BTreeSet<_> = mapped
+        let known: BTreeSet<_> = mapped
             .verdict
             .views
             .iter()
@@ -124,11 +145,7 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
         if !self.dry_run {
             self.apply(report, &state, &assignment.desired, started)?;
         }
-        if report.mapping_errors.is_empty() {
-            Ok(())
-        } else {
-            Err(SyncError::Unmapped)
-        }
+        unmapped(&report.mapping_errors)
     }
 
     /// Gives a node its reads back (`replica` from `fail` or unset) only once its Redis has

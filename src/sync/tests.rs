@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::deadline::Deadline;
 use crate::exit::Exit;
 use crate::observe::fake::{self, FakeCluster, FakeSentinels, no_dns, redis, view};
+use crate::resolve::Resolved;
 use crate::sentinel::SentinelView;
 
 fn config() -> Config {
@@ -682,6 +683,91 @@ fn a_promotion_of_another_node_is_left_to_its_own_sync_first_but_not_for_good() 
             line.contains("after leaving the promotion to node2's own sync"),
             deferred,
             "{line}"
+        );
+    }
+}
+
+/// The cluster's node names looked up as DNS would: node2 and node3 at the fakes'
+/// addresses, node1 as `node1` says.
+fn dns(node1: Resolved) -> impl Fn(&[&str]) -> Vec<Resolved> + std::marker::Sync {
+    move |names| {
+        names
+            .iter()
+            .map(|name| match *name {
+                "node1" => node1.clone(),
+                "node2" => Resolved::Addrs(vec!["10.0.0.2".parse().unwrap()]),
+                "node3" => Resolved::Addrs(vec!["10.0.0.3".parse().unwrap()]),
+                _ => Resolved::Addrs(vec![]),
+            })
+            .collect()
+    }
+}
+
+/// A name server that did not answer in time for the primary's node name once made the
+/// sync give up (exit 2), as for a name without an address, and Sentinel never ran it
+/// again: a stall is worth a retry (exit 1) that names the name. Either way nothing is
+/// written for the node whose Redis maps to none.
+#[test]
+fn a_node_name_not_looked_up_in_time_is_retried_and_one_without_an_address_given_up() {
+    // No `node` lines: the cluster's node names are looked up.
+    let c = Config::parse(
+        "master_name = redis-ha\nsentinel = 10.0.0.1:26379\nblock_wait_ms = 1000\n",
+        "test",
+    )
+    .unwrap();
+    let s = FakeSentinels::agreeing(1, 0, &[]);
+    let run = |cl: &FakeCluster, node1: Resolved| {
+        Sync {
+            config: &c,
+            sentinels: &s,
+            cluster: cl,
+            redis: None,
+            resolve: &dns(node1),
+            dry_run: false,
+            courtesy: None,
+            deadline: Deadline::NONE,
+        }
+        .run()
+    };
+    // Resolved: mapped, node1 made primary.
+    let cl = FakeCluster::new(&[None, None, None]);
+    let (_, result) = run(&cl, Resolved::Addrs(vec!["10.0.0.1".parse().unwrap()]));
+    result.unwrap();
+    assert_eq!(cl.roles(), some(&["primary", "replica", "replica"]));
+    // (case, node1's lookup, the exit code, what the error says, what the report says)
+    let table = [
+        (
+            "late",
+            Resolved::Late,
+            1,
+            "map to no node yet: the lookup of node1 did not finish in time",
+            "Redis at 10.0.0.1 belongs to no cluster node yet: the lookup of node1",
+        ),
+        (
+            "no address",
+            Resolved::Addrs(vec![]),
+            2,
+            "map to no single node",
+            "Redis at 10.0.0.1 belongs to no cluster node (add `node NAME = 10.0.0.1`",
+        ),
+    ];
+    for (case, node1, code, error, reported) in table {
+        let cl = FakeCluster::new(&[None, None, None]);
+        let (report, result) = run(&cl, node1);
+        let e = result.unwrap_err();
+        assert_eq!(e.exit().code(), code, "{case}: {e}");
+        assert!(e.to_string().contains(error), "{case}: {e}");
+        let line = report.summary(false);
+        assert!(line.contains(reported), "{case}: {line}");
+        assert!(
+            cl.writes().iter().all(|w| !w.contains("node1")),
+            "{case}: {:?}",
+            cl.writes()
+        );
+        assert_eq!(
+            cl.roles(),
+            [None, Some("replica".into()), Some("replica".into())],
+            "{case}"
         );
     }
 }
