@@ -124,6 +124,17 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
         if report.mapping_errors.iter().any(|e| e.is_config_error()) {
             return Err(SyncError::UnknownNodes);
         }
+        // A node name whose lookup has not finished: its Redis, perhaps the primary, maps
+        // to no node, and the plan would demote a `primary` the Sentinels seem not to
+        // name. Nothing is written; the retry (or the next period) maps it. Meanwhile the
+        // guard refuses what a node cannot confirm.
+        if report
+            .mapping_errors
+            .iter()
+            .any(|e| e.late_names().is_some())
+        {
+            return unmapped(&report.mapping_errors);
+        }
         self.confirm_caught_up(report, &state, &mut assignment);
         report.plan = plan(&state.roles, &assignment.desired, &assignment.down);
         if let (Some(me), Some(promotion)) = (self.courtesy, &report.plan.promotion)
