@@ -181,8 +181,9 @@ impl PromoteAt {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum ReadBound {
     #[default]
-    /// `down-after-milliseconds` (as the newest view reports it) + the time a failover
-    /// takes (`observe::truth::FAILOVER_ALLOWANCE`).
+    /// `down-after-milliseconds` + twice `failover-timeout` (as the newest view reports
+    /// them: Sentinel's retry of an election that split) + the time a failover takes
+    /// (`observe::truth::FAILOVER_ALLOWANCE`).
     Auto,
     /// As configured (`read_max_stale_ms`); zero: never, reads stop with the master.
     Fixed(Duration),

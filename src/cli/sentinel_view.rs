@@ -153,6 +153,7 @@ mod tests {
                 num_other_sentinels: 2,
                 quorum: 2,
                 down_after: Duration::from_secs(2),
+                failover_timeout: Duration::from_secs(10),
                 failover_state: None,
                 last_ok_ping: Duration::ZERO,
                 s_down_for: None,

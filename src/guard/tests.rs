@@ -45,11 +45,11 @@ fn a_round_refuses_what_this_node_cannot_confirm() {
             None,
         ),
         (
-            "... until its link has been down past the bound (2 s + 5 s)",
+            "... until its link has been down past the bound (2 s + 2 x 10 s + 5 s)",
             "node2",
             || {
                 let (c, _) = settled();
-                (c, master_lost(1, Duration::from_secs(8)))
+                (c, master_lost(1, Duration::from_secs(28)))
             },
             Some("not the primary: the Sentinels name no node primary"),
             Some(NOT_SYNCED),

@@ -138,6 +138,7 @@ pub(crate) fn master_view(master: u8, epoch: u64, flags: &str) -> MasterView {
         num_other_sentinels: 2,
         quorum: 2,
         down_after: Duration::from_secs(2),
+        failover_timeout: Duration::from_secs(10),
         failover_state: None,
         last_ok_ping: Duration::ZERO,
         s_down_for: None,

@@ -96,7 +96,9 @@ pub(crate) fn decide(
         .expect("a majority is at least one view");
     let master = newest.master.addr.canonical();
     let bound = match policy.read_bound {
-        ReadBound::Auto => newest.master.down_after + FAILOVER_ALLOWANCE,
+        ReadBound::Auto => {
+            newest.master.down_after + newest.master.failover_timeout * 2 + FAILOVER_ALLOWANCE
+        }
         ReadBound::Fixed(bound) => bound,
     };
     // Whether a majority of the views say `seen` of this same master.
@@ -751,17 +753,31 @@ mod tests {
                 Replica,
             ),
             (
-                "past down-after + allowance (2 s + 5 s)",
+                "a split election's retry (2 x failover-timeout) not yet come",
+                odown,
+                lost_link(2, 24),
+                ReadBound::Auto,
+                Replica,
+            ),
+            (
+                "past down-after + 2 x failover-timeout + allowance (2 + 20 + 5 s)",
+                odown,
+                lost_link(2, 28),
+                ReadBound::Auto,
+                Fail,
+            ),
+            (
+                "a shorter bound configured",
                 odown,
                 lost_link(2, 8),
-                ReadBound::Auto,
+                ReadBound::Fixed(Duration::from_secs(7)),
                 Fail,
             ),
             (
                 "a longer bound configured",
                 odown,
-                lost_link(2, 8),
-                ReadBound::Fixed(Duration::from_secs(10)),
+                lost_link(2, 28),
+                ReadBound::Fixed(Duration::from_secs(30)),
                 Replica,
             ),
             (
@@ -903,8 +919,8 @@ mod tests {
         let table = [
             ("link down 3 s", lost_link(3, 3), ReadBound::Auto, Fail),
             (
-                "past down-after + allowance (2 s + 5 s)",
-                lost_link(3, 8),
+                "past down-after + 2 x failover-timeout + allowance",
+                lost_link(3, 28),
                 ReadBound::Auto,
                 Fail,
             ),

@@ -31,6 +31,9 @@ pub(crate) struct MasterView {
     pub(crate) quorum: u32,
     /// `down-after-milliseconds`: how long without a valid reply makes it `s_down`.
     pub(crate) down_after: Duration,
+    /// `failover-timeout`: a Sentinel tries a failover of this master again twice this
+    /// long after its last try began (a split election's retry).
+    pub(crate) failover_timeout: Duration,
     /// `failover-state` while this Sentinel leads a failover (`select_slave`,
     /// `send_slaveof_noone`, `wait_promotion`, `reconf_slaves`, `update_config`).
     pub(crate) failover_state: Option<String>,

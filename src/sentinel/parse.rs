@@ -118,6 +118,9 @@ pub(crate) fn master(f: &Fields) -> Result<MasterView, String> {
             f.optional_number("down-after-milliseconds")?
                 .unwrap_or(30_000),
         ),
+        failover_timeout: Duration::from_millis(
+            f.optional_number("failover-timeout")?.unwrap_or(180_000),
+        ),
         failover_state: f.get("failover-state").map(str::to_string),
         last_ok_ping: Duration::from_millis(f.optional_number("last-ok-ping-reply")?.unwrap_or(0)),
         s_down_for: f.optional_number("s-down-time")?.map(Duration::from_millis),
@@ -508,6 +511,13 @@ mod tests {
             assert_eq!(got.master.config_epoch, want.epoch, "{name}");
             assert_eq!(got.master.num_other_sentinels, 2, "{name}");
             assert_eq!(got.master.quorum, 2, "{name}");
+            // As the captures were made: down-after 1000, failover-timeout 10000.
+            assert_eq!(got.master.down_after, Duration::from_secs(1), "{name}");
+            assert_eq!(
+                got.master.failover_timeout,
+                Duration::from_secs(10),
+                "{name}"
+            );
             assert_eq!(got.replicas.len(), want.replicas.len(), "{name}: {got:?}");
             for w in &want.replicas {
                 let r = got

@@ -113,10 +113,10 @@ pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
 const READ_PORT: u16 = 6380;
 
 /// How long a replica of a lost master keeps its reads by default (`read_max_stale_ms =
-/// auto`): the cluster's down-after-milliseconds (2000) + 5 s, counted from the kill
-/// (when its link went down). A failover that takes longer (a split election, a leader
-/// that misses the promotion) ends the reads there, as it must.
-const READ_BOUND_US: i64 = 7_000_000;
+/// auto`): the cluster's down-after-milliseconds (2000) + twice its failover-timeout
+/// (10000: Sentinel's retry of a split election) + 5 s, counted from the kill (when its
+/// link went down). A failover that takes longer ends the reads there, as it must.
+const READ_BOUND_US: i64 = 27_000_000;
 
 /// The Sentinels name another master and HAProxy sends writes to it.
 pub(crate) fn wait_new_primary(c: &Cluster, old: usize) -> Result<usize, String> {
