@@ -448,9 +448,10 @@ start_sentinel() {
     start_daemon "$1" sentinel env REDIS_HA_CONFIG="$STATE/$1/sentinel-scripts.conf" \
         HA_LOGFILE="$HA_LOG" redis-sentinel "$STATE/$1/sentinel.conf"
 }
+# Niced as crm-snippets/redis-ha-sync.service runs it (Nice=5).
 start_sync_every() {
     start_daemon "$1" sync env REDIS_HA_CONFIG="$STATE/$1/redis-ha.conf" \
-        HA_LOGFILE="$HA_LOG" redis-ha sync --every "$SYNC_EVERY"
+        HA_LOGFILE="$HA_LOG" nice -n 5 redis-ha sync --every "$SYNC_EVERY"
 }
 
 start_haproxy() {
