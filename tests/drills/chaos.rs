@@ -22,7 +22,7 @@ use crate::Shared;
 use crate::clients::{
     Attempt, NodePort, Outcome, Records, Watchers, longest_gap, non_primary_acks, stale_reads,
 };
-use crate::cluster::{Cluster, NODES, Way, retry};
+use crate::cluster::{Cluster, NODES, Way, retry, wait_for};
 use crate::drill_kill_redis::{WriteReport, read_back, wait_new_primary};
 use crate::drill_partition_primary::{REFUSE_WITHIN, seq_ranges};
 use crate::netns::in_client;
@@ -494,17 +494,22 @@ fn drive(
             let t = tl.act(&format!("SENTINEL FAILOVER at node{s}'s Sentinel"));
             match c.sentinel_cmd(s, &["SENTINEL", "FAILOVER", "redis-ha"])? {
                 Reply::Status(ok) if ok == "OK" => {
-                    let moved = wait_new_primary(c, old);
+                    let ended = failover_ended(c, old, s);
                     windows.push(Window {
                         why: Excuse::FailoverRace,
                         node: old,
                         from: t,
                         to: now_us(),
                     });
-                    let new = moved?;
-                    tl.act(&format!(
-                        "the Sentinels name node{new}, HAProxy writes to it"
-                    ));
+                    match ended? {
+                        Ended::Moved(new) => tl.act(&format!(
+                            "the Sentinels name node{new}, HAProxy writes to it"
+                        )),
+                        Ended::Aborted => tl.act(&format!(
+                            "Sentinel aborted the failover: node{old} stays the primary, \
+                             HAProxy writes to it"
+                        )),
+                    };
                     Ok(None)
                 }
                 other => Ok(Some(format!("SENTINEL FAILOVER refused: {other:?}"))),
@@ -1082,6 +1087,56 @@ impl Tally {
                 "at the end: {keys} acknowledged keys read back from node{p}, the final primary: {missing} missing"
             ),
             None => println!("at the end: not checked (a step failed)"),
+        }
+    }
+}
+
+/// How a `SENTINEL FAILOVER` ended.
+enum Ended {
+    /// The Sentinels name node N, and HAProxy writes to it.
+    Moved(usize),
+    /// The leader (node `leader`'s Sentinel) gave up (`-failover-abort-*`: e.g. another
+    /// Sentinel turned its chosen replica back before the leader saw it a master); the
+    /// old master stays, and HAProxy writes to it again.
+    Aborted,
+}
+
+/// Waits until the failover node `leader`'s Sentinel began ends: another master named,
+/// or the leader no longer in a failover it was seen in, the old master still named.
+fn failover_ended(c: &Cluster, old: usize, leader: usize) -> Result<Ended, String> {
+    let seen_in_progress = std::cell::Cell::new(false);
+    let ended = wait_for(
+        "the Sentinels to name a new master, or the leader to abort",
+        Duration::from_secs(60),
+        || {
+            if let Some(m) = c.sentinel_master().filter(|&m| m != old) {
+                return Some(Ended::Moved(m));
+            }
+            let master = c
+                .sentinel_cmd(leader, &["SENTINEL", "MASTER", "redis-ha"])
+                .ok()?;
+            let fields = master.items();
+            let flags = fields
+                .chunks(2)
+                .find(|kv| kv[0].text() == Some("flags"))
+                .and_then(|kv| kv.get(1)?.text().map(str::to_string))?;
+            if flags.split(',').any(|f| f == "failover_in_progress") {
+                seen_in_progress.set(true);
+                return None;
+            }
+            (seen_in_progress.get() && c.sentinel_master() == Some(old)).then_some(Ended::Aborted)
+        },
+    )?;
+    match ended {
+        Ended::Moved(_) => wait_new_primary(c, old).map(Ended::Moved),
+        Ended::Aborted => {
+            let up = format!("redis-write/node{old}");
+            wait_for(
+                &format!("HAProxy: {up} UP after the abort"),
+                Duration::from_secs(60),
+                || (c.haproxy().get(&up).map(String::as_str) == Some("UP")).then_some(()),
+            )?;
+            Ok(Ended::Aborted)
         }
     }
 }
