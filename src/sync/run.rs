@@ -1,7 +1,7 @@
 //! One sync: observe the cluster, plan, write `redis_role` in a safe order. Effects go
 //! through the `Sentinels` and `Cluster` traits.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use super::SyncError;
@@ -316,7 +316,7 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
         &self,
         report: &mut Report,
         before: &ClusterState,
-        desired: &std::collections::BTreeMap<NodeName, Role>,
+        desired: &BTreeMap<NodeName, Role>,
         mut asked: Instant,
     ) -> Result<(), SyncError> {
         let plan = report.plan.clone();
