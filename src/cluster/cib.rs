@@ -90,6 +90,9 @@ enum At {
     /// configuration/constraints (its rsc_order children matter), and an rsc_order
     Constraints,
     Order,
+    /// configuration/rsc_defaults, and its meta_attributes (a default `interleave`)
+    RscDefaults,
+    RscDefaultsMeta,
     /// Anything else: its content does not matter.
     Elsewhere,
 }
@@ -114,6 +117,8 @@ fn child_at(parent: Option<At>, name: &str) -> At {
         (Some(At::Clone), "meta_attributes") => At::CloneMeta,
         (Some(At::Configuration), "constraints") => At::Constraints,
         (Some(At::Constraints), "rsc_order") => At::Order,
+        (Some(At::Configuration), "rsc_defaults") => At::RscDefaults,
+        (Some(At::RscDefaults), "meta_attributes") => At::RscDefaultsMeta,
         _ => At::Elsewhere,
     }
 }
@@ -153,6 +158,8 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
     let mut clones: BTreeMap<String, CloneConfig> = BTreeMap::new();
     let mut clone: Option<String> = None;
     let mut orders: Vec<Order> = Vec::new();
+    // `interleave=true` among the resource defaults (under any rule: counted as set).
+    let mut interleave_default = false;
     loop {
         let event = reader.read_event().map_err(|e| CibError::Malformed {
             position: reader.buffer_position(),
@@ -241,6 +248,12 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
                 }
                 _ => {}
             }
+        }
+        if parent == Some(At::RscDefaultsMeta)
+            && element.name().as_ref() == "nvpair"
+            && attr(&element, "name").as_deref() == Some("interleave")
+        {
+            interleave_default |= attr(&element, "value").is_some_and(|v| is_true(&v));
         }
         if parent == Some(At::Constraints) && element.name().as_ref() == "rsc_order" {
             orders.push(Order {
@@ -354,7 +367,7 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
             holds,
             priorities_left,
             homes,
-            reads_ordered: reads_ordered(&clones, &orders),
+            reads_ordered: !interleave_default && reads_ordered(&clones, &orders),
         },
         transient_roles,
     })
@@ -381,9 +394,10 @@ struct Order {
 
 /// Whether the configuration orders every `RedisLBReadBlock` start before any
 /// `RedisLBWriteBlock` stop of the same transition (`crm-snippets`'
-/// `RedisLBReadBlock-before-promotion`, or a constraint that means the same): a clone of each, not interleaved (an
-/// interleaved order only binds instances on the same node), and an `rsc_order` from
-/// the one's `start` to the other's `stop`, `Optional` or `Mandatory`.
+/// `RedisLBReadBlock-before-promotion`, or a constraint that means the same): a clone of
+/// each, not interleaved (an interleaved order only binds instances on the same node; the
+/// caller checks the resource defaults), and an `rsc_order` from the one's `start` to the
+/// other's `stop`, `Optional` or `Mandatory`.
 fn reads_ordered(clones: &BTreeMap<String, CloneConfig>, orders: &[Order]) -> bool {
     let clone_of = |kind: AgentKind| {
         clones
@@ -776,6 +790,15 @@ mod tests {
         for (case, order, meta, want) in table {
             assert_eq!(with(&order, meta), want, "{case}");
         }
+        // Interleaved by the resource defaults.
+        let defaults = SETTLED
+            .replacen("</constraints>", &format!("{shipped}</constraints>"), 1)
+            .replacen(
+                "</constraints>",
+                r#"</constraints><rsc_defaults><meta_attributes id="d"><nvpair id="d-i" name="interleave" value="true"/></meta_attributes></rsc_defaults>"#,
+                1,
+            );
+        assert!(!parse(&defaults).unwrap().state.reads_ordered);
         assert!(!parse(SETTLED).unwrap().state.reads_ordered);
     }
 }
