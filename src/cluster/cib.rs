@@ -241,11 +241,16 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
         if let Some(c) = clone.as_ref().and_then(|id| clones.get_mut(id)) {
             match (parent, element.name().as_ref()) {
                 (Some(At::Clone), "primitive") => c.primitive = attr(&element, "id"),
-                (Some(At::CloneMeta), "nvpair")
-                    if attr(&element, "name").as_deref() == Some("interleave") =>
-                {
-                    c.interleave = attr(&element, "value").is_some_and(|v| is_true(&v));
-                }
+                (Some(At::CloneMeta), "nvpair") => match attr(&element, "name").as_deref() {
+                    Some("interleave") => {
+                        c.interleave = attr(&element, "value").is_some_and(|v| is_true(&v));
+                    }
+                    Some("target-role") => {
+                        c.stopped = attr(&element, "value")
+                            .is_some_and(|v| v.eq_ignore_ascii_case("stopped"));
+                    }
+                    _ => {}
+                },
                 _ => {}
             }
         }
@@ -378,6 +383,8 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
 struct CloneConfig {
     primitive: Option<String>,
     interleave: bool,
+    /// `target-role=Stopped`: Pacemaker starts none of it, so orders nothing after it.
+    stopped: bool,
 }
 
 /// An `rsc_order` constraint's attributes, as written.
@@ -409,7 +416,7 @@ fn reads_ordered(clones: &BTreeMap<String, CloneConfig>, orders: &[Order]) -> bo
     else {
         return false;
     };
-    if r.interleave || w.interleave {
+    if r.interleave || w.interleave || r.stopped {
         return false;
     }
     orders.iter().any(|o| {
@@ -750,6 +757,12 @@ mod tests {
             ("no constraint", String::new(), "", false),
             ("interleaved: same node only", shipped.to_string(), interleaved, false),
             ("interleave=false", shipped.to_string(), not_interleaved, true),
+            (
+                "the read blocks disabled: no start to order after",
+                shipped.to_string(),
+                r#"<meta_attributes id="m"><nvpair id="m-t" name="target-role" value="Stopped"/></meta_attributes>"#,
+                false,
+            ),
             (
                 "mandatory, first-action defaulted",
                 order(r#"first="RedisLBReadBlock-clone" then="RedisLBWriteBlock-clone" then-action="stop""#),
