@@ -23,7 +23,7 @@ use crate::clients::{
     Attempt, NodePort, Outcome, Records, Watchers, longest_gap, non_primary_acks, stale_reads,
 };
 use crate::cluster::{Cluster, NODES, Way, retry, wait_for};
-use crate::drill_kill_redis::{WriteReport, read_back, wait_new_primary};
+use crate::drill_kill_redis::{WriteReport, read_back, wait_new_primary, wait_writes_to};
 use crate::drill_partition_primary::{REFUSE_WITHIN, seq_ranges};
 use crate::netns::in_client;
 use crate::resp::Reply;
@@ -1129,14 +1129,6 @@ fn failover_ended(c: &Cluster, old: usize, leader: usize) -> Result<Ended, Strin
     )?;
     match ended {
         Ended::Moved(_) => wait_new_primary(c, old).map(Ended::Moved),
-        Ended::Aborted => {
-            let up = format!("redis-write/node{old}");
-            wait_for(
-                &format!("HAProxy: {up} UP after the abort"),
-                Duration::from_secs(60),
-                || (c.haproxy().get(&up).map(String::as_str) == Some("UP")).then_some(()),
-            )?;
-            Ok(Ended::Aborted)
-        }
+        Ended::Aborted => wait_writes_to(c, old).map(|()| Ended::Aborted),
     }
 }

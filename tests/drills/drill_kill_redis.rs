@@ -125,13 +125,18 @@ pub(crate) fn wait_new_primary(c: &Cluster, old: usize) -> Result<usize, String>
         Duration::from_secs(60),
         || c.sentinel_master().filter(|&m| m != old),
     )?;
-    let up = format!("redis-write/node{new}");
+    wait_writes_to(c, new)?;
+    Ok(new)
+}
+
+/// HAProxy's write backend has node N up.
+pub(crate) fn wait_writes_to(c: &Cluster, n: usize) -> Result<(), String> {
+    let up = format!("redis-write/node{n}");
     wait_for(
         &format!("HAProxy: {up} UP"),
         Duration::from_secs(60),
         || (c.haproxy().get(&up).map(String::as_str) == Some("UP")).then_some(()),
-    )?;
-    Ok(new)
+    )
 }
 
 pub(crate) fn finish(errors: Vec<String>) -> Result<(), String> {
