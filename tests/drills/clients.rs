@@ -681,7 +681,7 @@ pub(crate) fn reader_changes(tl: &mut Timeline, who: &str, reads: &[Read1], valu
 }
 
 /// Every `period` a new connection to HAProxy's read frontend and `GET key` (new
-/// connections so that `balance roundrobin` spreads them over every server that is up).
+/// connections so that `balance leastconn` spreads them over every server that is up).
 pub(crate) fn start_reader(key: &str, period: Duration) -> Background<Vec<Read1>> {
     let key = key.to_string();
     Background::start(

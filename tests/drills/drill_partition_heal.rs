@@ -77,7 +77,7 @@ pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
             },
         )
     });
-    // Long enough for round robin to send it a share of the reads.
+    // Long enough for leastconn to send it a share of the reads.
     std::thread::sleep(Duration::from_secs(2));
     let reads = reader.stop();
     let rounds = prober.stop();

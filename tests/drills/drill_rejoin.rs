@@ -59,7 +59,7 @@ pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
         Duration::from_secs(90),
         || (c.haproxy().get(&back).map(String::as_str) == Some("UP")).then_some(()),
     );
-    // Long enough for round robin to send it a share of the reads.
+    // Long enough for leastconn to send it a share of the reads.
     std::thread::sleep(Duration::from_secs(2));
     let reads = reader.stop();
     let samples = roles.stop();
