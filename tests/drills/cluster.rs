@@ -529,6 +529,22 @@ impl Cluster {
         Ok(primary)
     }
 
+    /// Whether no Sentinel of `alive` is in TILT mode (`INFO sentinel`, `sentinel_tilt`).
+    /// A Sentinel whose process stood still for over 2 s (a SIGSTOP, a stalled host)
+    /// stays in TILT for 30 s after it resumes: it neither finds a master down nor
+    /// answers that it is, so a failover needs the others alone, and (its later
+    /// `+sdown`) may never find a replica good enough for Sentinel's link-down rule.
+    pub(crate) fn sentinels_out_of_tilt(&self, alive: &[usize]) -> Result<(), String> {
+        for &n in alive {
+            let info = self.sentinel_cmd(n, &["INFO", "sentinel"])?;
+            let text = info.text().unwrap_or_default();
+            if text.lines().any(|l| l.trim() == "sentinel_tilt:1") {
+                return Err(format!("node{n}'s Sentinel is in TILT mode"));
+            }
+        }
+        Ok(())
+    }
+
     /// Waits (bounded) until `healthy`; the last reason when it never is.
     pub(crate) fn wait_healthy(&self, alive: &[usize], within: Duration) -> Result<usize, String> {
         retry("healthy", within, || self.healthy(alive))
