@@ -1116,7 +1116,8 @@ fn failover_ended(c: &Cluster, old: usize, leader: usize) -> Result<Ended, Strin
         "the Sentinels to name a new master, or the leader to abort",
         Duration::from_secs(60),
         || {
-            if let Some(m) = c.sentinel_master().filter(|&m| m != old) {
+            let named = c.sentinel_master();
+            if let Some(m) = named.filter(|&m| m != old) {
                 return Some(Ended::Moved(m));
             }
             let master = c
@@ -1131,7 +1132,7 @@ fn failover_ended(c: &Cluster, old: usize, leader: usize) -> Result<Ended, Strin
                 seen_in_progress.set(true);
                 return None;
             }
-            (seen_in_progress.get() && c.sentinel_master() == Some(old)).then_some(Ended::Aborted)
+            (seen_in_progress.get() && named == Some(old)).then_some(Ended::Aborted)
         },
     )?;
     match ended {

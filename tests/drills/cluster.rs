@@ -193,43 +193,36 @@ impl Cluster {
     /// Node N's permanent attribute `name`, read on node `via` (None: unset or
     /// unreadable).
     pub(crate) fn attribute(&self, via: usize, n: usize, name: &str) -> Option<String> {
-        let node = format!("node{n}");
-        self.exec(
-            via,
-            &[
-                "crm_attribute",
-                "--node",
-                &node,
-                "--name",
-                name,
-                "--query",
-                "-q",
-            ],
-        )
-        .ok()
-        .map(|s| s.trim().to_string())
+        self.crm_attribute(via, n, name, &["--query", "-q"])
+            .ok()
+            .map(|s| s.trim().to_string())
     }
 
     /// Node N's permanent `standby` attribute, written on node `via`: on puts it in
     /// standby (Pacemaker stops its resources, the blocks included), off takes it out.
     pub(crate) fn set_standby(&self, via: usize, n: usize, on: bool) -> Result<(), String> {
-        let node = format!("node{n}");
         let value = if on { "on" } else { "off" };
-        self.exec(
+        self.crm_attribute(
             via,
-            &[
-                "crm_attribute",
-                "--node",
-                &node,
-                "--name",
-                "standby",
-                "--update",
-                value,
-                "--lifetime",
-                "forever",
-            ],
+            n,
+            "standby",
+            &["--update", value, "--lifetime", "forever"],
         )
         .map(drop)
+    }
+
+    /// `crm_attribute --node nodeN --name NAME ARGS...`, run on node `via`.
+    fn crm_attribute(
+        &self,
+        via: usize,
+        n: usize,
+        name: &str,
+        args: &[&str],
+    ) -> Result<String, String> {
+        let node = format!("node{n}");
+        let mut argv = vec!["crm_attribute", "--node", &node, "--name", name];
+        argv.extend_from_slice(args);
+        self.exec(via, &argv)
     }
 
     /// The pid of node N's `daemon` (cluster.sh pid: corosync, pacemakerd, redis,
