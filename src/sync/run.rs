@@ -61,24 +61,6 @@ pub(crate) struct Sync<'a, S: Sentinels, C: Cluster> {
     pub(crate) deadline: Deadline,
 }
 
-/// What addresses that map to no single node make of a sync: a retry while some node
-/// name's lookup did not finish in time (the name server may answer the next try), else
-/// nothing Sentinel's retries can change.
-fn unmapped(errors: &[MappingError]) -> Result<(), SyncError> {
-    let late: BTreeSet<&NodeName> = errors
-        .iter()
-        .filter_map(MappingError::late_names)
-        .flatten()
-        .collect();
-    match (errors.is_empty(), late.is_empty()) {
-        (true, _) => Ok(()),
-        (false, false) => Err(SyncError::ResolvedLate {
-            names: late.into_iter().cloned().collect(),
-        }),
-        (false, true) => Err(SyncError::Unmapped),
-    }
-}
-
 impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, S, C> {
     pub(crate) fn run(&self) -> (Report, Result<(), SyncError>) {
         let mut report = Report::default();
@@ -128,12 +110,16 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
         // to no node, and the plan would demote a `primary` the Sentinels seem not to
         // name. Nothing is written; the retry (or the next period) maps it. Meanwhile the
         // guard refuses what a node cannot confirm.
-        if report
+        let late: BTreeSet<&NodeName> = report
             .mapping_errors
             .iter()
-            .any(|e| e.late_names().is_some())
-        {
-            return unmapped(&report.mapping_errors);
+            .filter_map(MappingError::late_names)
+            .flatten()
+            .collect();
+        if !late.is_empty() {
+            return Err(SyncError::ResolvedLate {
+                names: late.into_iter().cloned().collect(),
+            });
         }
         self.confirm_caught_up(report, &state, &mut assignment);
         report.plan = plan(&state.roles, &assignment.desired, &assignment.down);
@@ -156,7 +142,11 @@ impl<S: Sentinels + std::marker::Sync, C: Cluster + std::marker::Sync> Sync<'_, 
         if !self.dry_run {
             self.apply(report, &state, &assignment.desired, started)?;
         }
-        unmapped(&report.mapping_errors)
+        if report.mapping_errors.is_empty() {
+            Ok(())
+        } else {
+            Err(SyncError::Unmapped)
+        }
     }
 
     /// Gives a node its reads back (`replica` from `fail` or unset) only once its Redis has
