@@ -372,7 +372,7 @@ pub(crate) fn parse(xml: &str) -> Result<Cib, CibError> {
             holds,
             priorities_left,
             homes,
-            reads_ordered: !interleave_default && reads_ordered(&clones, &orders),
+            reads_ordered: reads_ordered(&clones, &orders, interleave_default),
         },
         transient_roles,
     })
@@ -402,10 +402,15 @@ struct Order {
 /// Whether the configuration orders every `RedisLBReadBlock` start before any
 /// `RedisLBWriteBlock` stop of the same transition (`crm-snippets`'
 /// `RedisLBReadBlock-before-promotion`, or a constraint that means the same): a clone of
-/// each, not interleaved (an interleaved order only binds instances on the same node; the
-/// caller checks the resource defaults), and an `rsc_order` from the one's `start` to the
-/// other's `stop`, `Optional` or `Mandatory`.
-fn reads_ordered(clones: &BTreeMap<String, CloneConfig>, orders: &[Order]) -> bool {
+/// each, not interleaved, themselves or by the resource defaults (`interleave_default`: an
+/// interleaved order only binds instances on the same node), the read clone not disabled,
+/// and an `rsc_order` from the one's `start` to the other's `stop`, `Optional` or
+/// `Mandatory`.
+fn reads_ordered(
+    clones: &BTreeMap<String, CloneConfig>,
+    orders: &[Order],
+    interleave_default: bool,
+) -> bool {
     let clone_of = |kind: AgentKind| {
         clones
             .iter()
@@ -416,7 +421,7 @@ fn reads_ordered(clones: &BTreeMap<String, CloneConfig>, orders: &[Order]) -> bo
     else {
         return false;
     };
-    if r.interleave || w.interleave || r.stopped {
+    if interleave_default || r.interleave || w.interleave || r.stopped {
         return false;
     }
     orders.iter().any(|o| {
