@@ -384,6 +384,57 @@ fn losing_a_sentinels_events_syncs_at_once() {
     );
 }
 
+/// A sync that stops on something another try may clear (here no quorum, as while
+/// Corosync re-forms after a heal: no Sentinel event comes with its return) tries again
+/// within a second or two, not at the period; and that retry writes the promotion itself,
+/// leaving it to no other node's sync (none was woken with it). The CIB holds what chaos
+/// seed 29606 left at step 31: a promotion written from a view the Sentinels took back.
+#[test]
+fn a_sync_that_met_no_quorum_tries_again_soon_not_at_the_period() {
+    let s = Setup::new("sync-retry");
+    s.sync().expect(0);
+    s.cib.set_quorum(false);
+    s.cib.set_role("node1", Some("fail"));
+    s.cib.set_role("node3", Some("fail"));
+    s.cib.set_role("node2", Some("primary"));
+    let _scheduler = s.cib.spawn_scheduler(Duration::from_millis(100));
+    let _watching = s.every("600s");
+    let log = || std::fs::read_to_string(s.dir.join("periodic.err")).unwrap_or_default();
+    // The sync's own lines (the guard says "no quorum" too).
+    let tries = || {
+        log()
+            .lines()
+            .filter(|l| l.starts_with("redis-ha-sync[") && l.contains("no quorum: writing nothing"))
+            .count()
+    };
+    let started = Instant::now();
+    while tries() < 2 && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        tries() >= 2,
+        "no second try within 10 s (the period is 600 s)\n{}",
+        log()
+    );
+    s.cib.set_quorum(true);
+    let back = Instant::now();
+    while s.roles() != ["primary", "replica", "replica"] && back.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        s.roles(),
+        ["primary", "replica", "replica"],
+        "10 s after the quorum came back (the period is 600 s)\n{}",
+        log()
+    );
+    assert!(
+        !log().contains("after leaving the promotion"),
+        "a retry left the promotion to another node's sync\n{}",
+        log()
+    );
+}
+
 /// A Sentinel at `127.0.0.1:PORT` in the set's namespace that answers every connection
 /// with a reply header announcing a large bulk string, then one byte every 200 ms.
 fn trickling_sentinel(s: &Setup) -> u16 {
