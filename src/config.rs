@@ -61,6 +61,10 @@ pub(crate) struct GuardSettings {
     /// The longest from an isolation until the guard has closed the ports: it checks
     /// every quarter of this and gives the Sentinels half of it to answer.
     pub(crate) react: Duration,
+    /// When it starts refusing reads, how long it refuses only new connections before it
+    /// cuts those already open (`guard_read_drain_ms`): a read under way is answered, and
+    /// HAProxy, whose check is refused meanwhile, sends the next ones elsewhere.
+    pub(crate) read_drain: Duration,
     pub(crate) read_port: Port,
     pub(crate) write_port: Port,
     pub(crate) families: Families,
@@ -87,6 +91,7 @@ impl Default for GuardSettings {
         GuardSettings {
             enabled: true,
             react: Duration::from_millis(1000),
+            read_drain: Duration::from_millis(100),
             read_port: AgentKind::Read.default_port(),
             write_port: AgentKind::Write.default_port(),
             families: Families::Ipv4,
@@ -255,7 +260,7 @@ fn master_name_of(value: &str) -> Result<String, String> {
 
 const KEYS: &str = "master_name, sentinel, sentinel_user, sentinel_password_file, redis_user, \
                     redis_password_file, node, \
-                    timeout_ms, block_wait_ms, guard, guard_react_ms, read_port, write_port, \
+                    timeout_ms, block_wait_ms, guard, guard_react_ms, guard_read_drain_ms, read_port, write_port, \
                     guard_family, guard_match, local_node, guard_record_file, read_max_stale_ms, promote_at, \
                     sync_socket";
 
@@ -388,6 +393,19 @@ impl Config {
                         "off" => false,
                         _ => return Err(err(n, format!("expected on or off, got {value:?}"))),
                     }
+                }
+                (Some("guard_read_drain_ms"), None, _) => {
+                    guard.read_drain = value
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|&ms| ms <= 5_000 && value.bytes().all(|b| b.is_ascii_digit()))
+                        .map(Duration::from_millis)
+                        .ok_or_else(|| {
+                            err(
+                                n,
+                                format!("expected milliseconds from 0 to 5000, got {value:?}"),
+                            )
+                        })?
                 }
                 (Some("guard_react_ms"), None, _) => {
                     guard.react = millis(value, 10_000)
@@ -661,13 +679,15 @@ mod tests {
         assert!(c.guard.enabled);
         assert_eq!(c.guard.react, Duration::from_secs(1));
         let text = "master_name = m\nguard = off\nguard_react_ms = 400\nread_port = 7380\n\
-                    write_port = 7381\nguard_family = both\nguard_match = mark\nlocal_node = n1\n";
+                    write_port = 7381\nguard_family = both\nguard_match = mark\nlocal_node = n1\n\
+                    guard_read_drain_ms = 0\n";
         let g = Config::parse(text, "x").unwrap().guard;
         assert_eq!(
             g,
             GuardSettings {
                 enabled: false,
                 react: Duration::from_millis(400),
+                read_drain: Duration::ZERO,
                 read_port: Port::new(7380),
                 write_port: Port::new(7381),
                 families: Families::Both,

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::blocks::{AgentKind, CHAIN};
 use crate::firewall::block::BadValue;
-use crate::firewall::{Backend, Block, ChainName, Families, MatchBy, Port, RejectWith};
+use crate::firewall::{Backend, Block, ChainName, Families, MatchBy, Port, RejectWith, Scope};
 use crate::process::Process;
 
 /// Every parameter the agents take, with its default: the meta-data must say the same
@@ -48,6 +48,7 @@ pub(crate) fn parse<'a>(
         port,
         match_by: get("match").map_or(Ok(MatchBy::Conntrack), MatchBy::parse)?,
         reject_with: get("reject_with").map_or(Ok(RejectWith::TcpReset), RejectWith::parse)?,
+        scope: Scope::Every,
         families: get("family").map_or(Ok(Families::Ipv4), Families::parse)?,
         chain: ChainName::parse(get("chain").unwrap_or(CHAIN))?,
         backend: get("backend").map_or(Ok(Backend::Auto), Backend::parse)?,

@@ -240,6 +240,18 @@ impl fmt::Display for ChainName {
     }
 }
 
+/// Which packets of the port a block refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Scope {
+    /// Every packet: new connections, and those already open (a reset ends them).
+    #[default]
+    Every,
+    /// New connections only (`--ctstate NEW`): those already open carry on. The guard's
+    /// first step when it starts refusing reads, so that a read already under way is
+    /// answered before the rest are cut (`guard::enforce`).
+    New,
+}
+
 /// Everything that decides which rules refuse one port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Block {
@@ -248,6 +260,7 @@ pub(crate) struct Block {
     pub(crate) port: Port,
     pub(crate) match_by: MatchBy,
     pub(crate) reject_with: RejectWith,
+    pub(crate) scope: Scope,
     pub(crate) families: Families,
     pub(crate) chain: ChainName,
     pub(crate) backend: Backend,
@@ -367,6 +380,7 @@ mod tests {
             port: Port::new(6381),
             match_by: MatchBy::Conntrack,
             reject_with: RejectWith::TcpReset,
+            scope: Scope::Every,
             families: Families::Ipv4,
             chain: ChainName::parse("REDIS-HA").unwrap(),
             backend: Backend::Auto,

@@ -13,7 +13,9 @@ pub(crate) mod save;
 mod transaction;
 mod xtables;
 
-pub(crate) use block::{Backend, Block, ChainName, Families, Family, MatchBy, Port, RejectWith};
+pub(crate) use block::{
+    Backend, Block, ChainName, Families, Family, MatchBy, Port, RejectWith, Scope,
+};
 pub(crate) use error::FirewallError;
 pub(crate) use iptables::Iptables;
 pub(crate) use rule::Rule;

@@ -9,6 +9,7 @@
 //! a trace of us (such a rule, or our tagged jump to them); anything else is not ours:
 //! never jumped to, filled or deleted.
 
+use super::rule::NEW_ONLY;
 use super::rule::{JUMP_TAG, Rule};
 use super::save::{Listed, Listing};
 
@@ -102,24 +103,21 @@ pub(crate) fn our_jumps_to<'a>(
 }
 
 /// A block's rule as iptables lists it (`Rule::block`, every variant): `-p tcp`, the
-/// port matched by conntrack, mark (listed in hex) or `-m tcp --dport`, our tag
-/// `redis-ha:OWNER:PORT` naming the same port, and a verdict that only refuses.
+/// port matched by conntrack, mark (listed in hex) or `-m tcp --dport`, for new
+/// connections only or not, our tag `redis-ha:OWNER:PORT` naming the same port, and a
+/// verdict that only refuses.
 pub(crate) fn is_block_rule(spec: &[String]) -> bool {
     let w: Vec<&str> = spec.iter().map(String::as_str).collect();
     let (port, rest) = match w.as_slice() {
-        [
-            "-p",
-            "tcp",
-            "-m",
-            "conntrack",
-            "--ctorigdstport",
-            p,
-            "--ctdir",
-            "ORIGINAL",
-            rest @ ..,
-        ] => (decimal(p), rest),
-        ["-p", "tcp", "-m", "mark", "--mark", m, rest @ ..] => (hex(m), rest),
-        ["-p", "tcp", "-m", "tcp", "--dport", p, rest @ ..] => (decimal(p), rest),
+        ["-p", "tcp", "-m", "conntrack", rest @ ..] => {
+            let rest = rest.strip_prefix(&NEW_ONLY[..]).unwrap_or(rest);
+            match rest {
+                ["--ctorigdstport", p, "--ctdir", "ORIGINAL", rest @ ..] => (decimal(p), rest),
+                _ => return false,
+            }
+        }
+        ["-p", "tcp", "-m", "mark", "--mark", m, rest @ ..] => (hex(m), new_only(rest)),
+        ["-p", "tcp", "-m", "tcp", "--dport", p, rest @ ..] => (decimal(p), new_only(rest)),
         _ => return false,
     };
     let ["-m", "comment", "--comment", tag, "-j", verdict @ ..] = rest else {
@@ -135,6 +133,15 @@ pub(crate) fn is_block_rule(spec: &[String]) -> bool {
             ]
     );
     refuses && port.is_some() && block_tag_port(tag) == port
+}
+
+/// What follows a port matched by mark or `--dport`, past a conntrack match limiting the
+/// rule to new connections.
+fn new_only<'a, 'b>(rest: &'a [&'b str]) -> &'a [&'b str] {
+    match rest {
+        ["-m", "conntrack", "--ctstate", "NEW", rest @ ..] => rest,
+        all => all,
+    }
 }
 
 /// A `redis-ha ports` REDIRECT as listed: `[-o lo] -p tcp -m tcp --dport P`, tag
@@ -235,7 +242,37 @@ mod tests {
     /// misses that are someone else's.
     #[test]
     fn our_rules_are_recognised_by_their_exact_shape() {
-        let table: [(&str, Shape, &str, bool); 20] = [
+        let table: [(&str, Shape, &str, bool); 25] = [
+            (
+                "conntrack reset, new connections",
+                is_block_rule,
+                "-p tcp -m conntrack --ctstate NEW --ctorigdstport 6380 --ctdir ORIGINAL -m comment --comment \"redis-ha:guardDrain:6380\" -j REJECT --reject-with tcp-reset",
+                true,
+            ),
+            (
+                "mark reset, new connections",
+                is_block_rule,
+                "-p tcp -m mark --mark 0x18ec -m conntrack --ctstate NEW -m comment --comment \"redis-ha:guardDrain:6380\" -j REJECT --reject-with tcp-reset",
+                true,
+            ),
+            (
+                "dport drop, new connections",
+                is_block_rule,
+                "-p tcp -m tcp --dport 6380 -m conntrack --ctstate NEW -m comment --comment \"redis-ha:guardDrain:6380\" -j DROP",
+                true,
+            ),
+            (
+                "established connections only",
+                is_block_rule,
+                "-p tcp -m conntrack --ctstate ESTABLISHED --ctorigdstport 6380 --ctdir ORIGINAL -m comment --comment \"redis-ha:guardDrain:6380\" -j DROP",
+                false,
+            ),
+            (
+                "a second conntrack match after the port's",
+                is_block_rule,
+                "-p tcp -m conntrack --ctorigdstport 6380 --ctdir ORIGINAL -m conntrack --ctstate NEW -m comment --comment \"redis-ha:guardDrain:6380\" -j DROP",
+                false,
+            ),
             (
                 "conntrack reset",
                 is_block_rule,

@@ -1,9 +1,12 @@
 //! Blocks turned into iptables rule specifications: pure, so every variant is tested by table.
 
-use super::block::{Block, ChainName, Family, MatchBy, RejectWith};
+use super::block::{Block, ChainName, Family, MatchBy, RejectWith, Scope};
 
 /// The comment on our jump from INPUT, so we only ever delete jumps we made.
 pub(crate) const JUMP_TAG: &str = "redis-ha";
+
+/// The conntrack match's option that limits a block to new connections (`Scope::New`).
+pub(crate) const NEW_ONLY: [&str; 2] = ["--ctstate", "NEW"];
 
 /// One rule: where it lives and its specification (what follows `-A CHAIN`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,19 +30,25 @@ impl Rule {
         let port = block.port.to_string();
         let tag = block.tag();
         let mut spec: Vec<&str> = vec!["-p", "tcp"];
+        // As iptables-save lists them: within the conntrack match `--ctstate` comes
+        // first, otherwise a conntrack match of its own follows the port's.
+        let new = block.scope == Scope::New;
         match block.match_by {
             // ORIGINAL only: a local client's RST from REJECT travels back through INPUT
             // in the reply direction and must not be rejected in turn.
-            MatchBy::Conntrack => spec.extend([
-                "-m",
-                "conntrack",
-                "--ctorigdstport",
-                &port,
-                "--ctdir",
-                "ORIGINAL",
-            ]),
+            MatchBy::Conntrack => {
+                spec.extend(["-m", "conntrack"]);
+                if new {
+                    spec.extend(NEW_ONLY);
+                }
+                spec.extend(["--ctorigdstport", &port, "--ctdir", "ORIGINAL"])
+            }
             MatchBy::Mark => spec.extend(["-m", "mark", "--mark", &port]),
             MatchBy::Dport => spec.extend(["--dport", &port]),
+        }
+        if new && block.match_by != MatchBy::Conntrack {
+            spec.extend(["-m", "conntrack"]);
+            spec.extend(NEW_ONLY);
         }
         spec.extend(["-m", "comment", "--comment", &tag, "-j"]);
         match (block.reject_with, family) {
@@ -106,6 +115,7 @@ mod tests {
             port: Port::new(6381),
             match_by,
             reject_with,
+            scope: Scope::Every,
             families: Families::Both,
             chain: ChainName::parse("REDIS-HA").unwrap(),
             backend: Backend::Auto,
@@ -158,6 +168,36 @@ mod tests {
             assert_eq!(rule.table, "filter");
             assert_eq!(rule.chain, "REDIS-HA");
             assert_eq!(rule.spec.join(" "), want, "{m:?} {r:?} {family:?}");
+        }
+    }
+
+    /// New connections only: in the conntrack match itself, else a conntrack match of
+    /// its own after the port's, as iptables-save lists them (`owned::is_block_rule`).
+    #[test]
+    fn a_block_of_new_connections_matches_their_state() {
+        let c = "-m comment --comment redis-ha:RedisLBWriteBlock:6381 -j REJECT --reject-with tcp-reset";
+        let table = [
+            (
+                MatchBy::Conntrack,
+                format!(
+                    "-p tcp -m conntrack --ctstate NEW --ctorigdstport 6381 --ctdir ORIGINAL {c}"
+                ),
+            ),
+            (
+                MatchBy::Mark,
+                format!("-p tcp -m mark --mark 6381 -m conntrack --ctstate NEW {c}"),
+            ),
+            (
+                MatchBy::Dport,
+                format!("-p tcp --dport 6381 -m conntrack --ctstate NEW {c}"),
+            ),
+        ];
+        for (m, want) in table {
+            let new = Block {
+                scope: Scope::New,
+                ..block(m, RejectWith::TcpReset)
+            };
+            assert_eq!(Rule::block(&new, Family::V4).spec.join(" "), want, "{m:?}");
         }
     }
 

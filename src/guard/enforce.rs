@@ -7,7 +7,9 @@ use std::time::Duration;
 use super::rules::Decision;
 use crate::blocks::CHAIN;
 use crate::config::GuardSettings;
-use crate::firewall::{Backend, Block, ChainName, Firewall, FirewallError, Port, RejectWith};
+use crate::firewall::{
+    Backend, Block, ChainName, Firewall, FirewallError, Port, RejectWith, Scope,
+};
 use crate::lock::{HostLock, LockError, LockFile};
 
 /// Why the guard's rules could not be put in force.
@@ -22,6 +24,10 @@ pub(crate) enum EnforceError {
 /// The owner in the guard's rule tags.
 pub(crate) const OWNER: &str = "guard";
 
+/// The owner in the tag of the guard's first step when it starts refusing reads: new
+/// connections only (`Scope::New`), for `GuardSettings::read_drain`.
+pub(crate) const DRAIN_OWNER: &str = "guardDrain";
+
 /// The guard's block of one port.
 pub(crate) fn block(settings: &GuardSettings, port: Port) -> Block {
     Block {
@@ -29,10 +35,22 @@ pub(crate) fn block(settings: &GuardSettings, port: Port) -> Block {
         port,
         match_by: settings.match_by,
         reject_with: RejectWith::TcpReset,
+        scope: Scope::Every,
         families: settings.families,
         // The agents' default chain: one jump from INPUT serves both.
         chain: ChainName::parse(CHAIN).expect("the default chain name is valid"),
         backend: Backend::Auto,
+    }
+}
+
+/// The first step of refusing reads: new connections only, under a tag of its own so that
+/// the second step (every packet, the guard's own tag) lifts it without touching the
+/// other, and any round lifts one left behind.
+fn drain_block(settings: &GuardSettings) -> Block {
+    Block {
+        owner: DRAIN_OWNER,
+        scope: Scope::New,
+        ..block(settings, settings.read_port)
     }
 }
 
@@ -41,6 +59,9 @@ pub(crate) fn block(settings: &GuardSettings, port: Port) -> Block {
 pub(crate) struct Enforcer {
     lock: LockFile,
     lock_wait: Duration,
+    /// Whether to refuse new connections first when reads come to be refused: not at
+    /// boot, when nothing is connected yet.
+    drains: bool,
     /// What the last round managed and put in force, and the ruleset version then.
     last: Option<Last>,
 }
@@ -54,10 +75,11 @@ struct Last {
 }
 
 impl Enforcer {
-    pub(crate) fn new(lock: LockFile, lock_wait: Duration) -> Self {
+    pub(crate) fn new(lock: LockFile, lock_wait: Duration, drains: bool) -> Self {
         Enforcer {
             lock,
             lock_wait,
+            drains,
             last: None,
         }
     }
@@ -80,9 +102,11 @@ impl Enforcer {
             }
             v
         });
+        let read = block(settings, settings.read_port);
         let all = [
             block(settings, settings.write_port),
-            block(settings, settings.read_port),
+            read.clone(),
+            drain_block(settings),
         ];
         let version = all.iter().find_map(|b| firewall.ruleset_version(b));
         if let Some(Last {
@@ -96,22 +120,44 @@ impl Enforcer {
         {
             return Ok(false);
         }
+        // Reads newly refused: new connections first, for `read_drain`, while a read
+        // under way is answered; then every packet, which resets the connections left
+        // (long-lived clients). Meanwhile HAProxy's check is refused and it sends new
+        // reads elsewhere; a write refusal goes in force in the first step.
+        let drain = settings.read_drain;
+        let draining = self.drains
+            && !drain.is_zero()
+            && wanted.contains(&read)
+            && !self.last.as_ref().is_some_and(|l| l.wanted.contains(&read));
+        if draining {
+            let first: Vec<Block> = wanted
+                .iter()
+                .filter(|b| **b != read)
+                .cloned()
+                .chain([drain_block(settings)])
+                .collect();
+            let _lock = HostLock::acquire(&self.lock, self.lock_wait)?;
+            self.change(firewall, &all, &first, Some(&read))?;
+            drop(_lock);
+            std::thread::sleep(drain);
+        }
         let _lock = HostLock::acquire(&self.lock, self.lock_wait)?;
-        Ok(self.change(firewall, &all, &wanted)?)
+        Ok(self.change(firewall, &all, &wanted, None)? || draining)
     }
 
     /// One `apply`: every wanted block in force, every other one it manages (and those of
-    /// the settings before: the config named another port or family) lifted, in one
-    /// ruleset transaction per family.
+    /// the settings before: the config named another port or family) lifted, `keep`
+    /// excepted (left as it is), in one ruleset transaction per family.
     fn change(
         &mut self,
         firewall: &impl Firewall,
         all: &[Block],
         wanted: &[Block],
+        keep: Option<&Block>,
     ) -> Result<bool, FirewallError> {
         let mut lift: Vec<Block> = all
             .iter()
-            .filter(|b| !wanted.contains(b))
+            .filter(|b| !wanted.contains(b) && Some(*b) != keep)
             .cloned()
             .collect();
         if let Some(last) = &self.last {
@@ -157,7 +203,11 @@ mod tests {
         let fw = FakeFirewall::default();
         fw.generation.set(Some(1));
         (
-            Enforcer::new(LockFile::scratch(&dir, "lock"), Duration::from_secs(1)),
+            Enforcer::new(
+                LockFile::scratch(&dir, "lock"),
+                Duration::from_secs(1),
+                true,
+            ),
             fw,
             LockDir(dir),
         )
@@ -196,6 +246,49 @@ mod tests {
         assert_eq!(ports(&fw), ["redis-ha:RedisLBWriteBlock:6381"]);
     }
 
+    /// Reads newly refused: new connections first (its own tag; a read rule already in
+    /// force, unknown to a new guard, is left as it is), every packet `read_drain` later in
+    /// a second apply that lifts the first step's rule; a write refusal goes in force in
+    /// the first. Reads refused already: no first step again.
+    #[test]
+    fn refusing_reads_refuses_new_connections_first() {
+        let s = GuardSettings::default();
+        let (mut e, fw, _lock) = enforcer("drain");
+        let started = std::time::Instant::now();
+        assert!(e.apply(&fw, &s, Some(&closed(true, true))).unwrap());
+        assert!(started.elapsed() >= s.read_drain);
+        assert_eq!(fw.applies.get(), 2);
+        assert_eq!(
+            *fw.calls.borrow(),
+            [
+                "ensure redis-ha:guard:6381",
+                "ensure redis-ha:guardDrain:6380",
+                "ensure redis-ha:guard:6381",
+                "ensure redis-ha:guard:6380",
+                "remove redis-ha:guardDrain:6380",
+            ]
+            .map(String::from)
+        );
+        assert_eq!(ports(&fw), ["redis-ha:guard:6381", "redis-ha:guard:6380"]);
+        let first = fw.blocks.borrow().clone();
+        assert!(first.iter().all(|b| b.scope == Scope::Every));
+        // Writes let through, reads still refused: one apply, no first step.
+        fw.calls.borrow_mut().clear();
+        assert!(e.apply(&fw, &s, Some(&closed(false, true))).unwrap());
+        assert_eq!(fw.applies.get(), 3);
+        assert!(
+            !fw.calls
+                .borrow()
+                .iter()
+                .any(|c| c.contains("ensure redis-ha:guardDrain"))
+        );
+        // At boot nothing is connected: no first step.
+        let (mut boot, fw, _lock) = enforcer("drain-boot");
+        boot.drains = false;
+        boot.apply(&fw, &s, Some(&closed(true, true))).unwrap();
+        assert_eq!(fw.applies.get(), 1);
+    }
+
     #[test]
     fn an_unchanged_ruleset_runs_no_iptables() {
         let s = GuardSettings::default();
@@ -213,7 +306,11 @@ mod tests {
 
     #[test]
     fn each_round_changes_the_firewall_in_one_apply() {
-        let s = GuardSettings::default();
+        // Without the first step of refusing reads (below).
+        let s = GuardSettings {
+            read_drain: Duration::ZERO,
+            ..GuardSettings::default()
+        };
         let (mut e, fw, _lock) = enforcer("one");
         for (decision, want) in [
             (

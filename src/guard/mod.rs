@@ -133,7 +133,7 @@ pub(crate) fn close_at_boot(settings: &GuardSettings) -> Result<bool, GuardError
         write: Some(AT_BOOT.to_string()),
         read: Some(AT_BOOT.to_string()),
     };
-    Enforcer::new(LockFile::host(), Duration::from_secs(10)).apply(
+    Enforcer::new(LockFile::host(), Duration::from_secs(10), false).apply(
         &firewall(),
         settings,
         Some(&decision),
@@ -146,7 +146,7 @@ pub(crate) fn close_at_boot(settings: &GuardSettings) -> Result<bool, GuardError
 /// `wake` fires (a Sentinel event, a sync that wrote a role), logs every change. Its
 /// rules stay when the process ends: what was refused stays refused.
 pub(crate) fn run(path: &Path, log: &Logger, wake: &Trigger) -> ! {
-    let mut enforcer = Enforcer::new(LockFile::host(), Duration::from_secs(2));
+    let mut enforcer = Enforcer::new(LockFile::host(), Duration::from_secs(2), true);
     let mut shown: Option<Record> = None;
     let mut last_error = String::new();
     loop {

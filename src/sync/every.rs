@@ -137,6 +137,37 @@ fn pace(last: &Round, retry: bool, period: Duration, took: Duration) -> (Round, 
     (Round::Retry(delay), delay)
 }
 
+/// Serves Sentinel's scripts at the config's `sync_socket` on a thread of its own, for
+/// the process's life (a new path takes a restart). Without it they sync themselves.
+fn listen(config: &Config, asked: &Arc<Asked>, p: &Process, log: &Logger) {
+    let listener = match Listener::bind(&config.sync_socket) {
+        Ok(listener) => listener,
+        Err(e) => {
+            log.error(&format!(
+                "not serving Sentinel's scripts: {e}; they sync themselves, which needs \
+                 rights on the CIB"
+            ));
+            return;
+        }
+    };
+    log.info(&format!(
+        "serving Sentinel's scripts at {}",
+        listener.path().display()
+    ));
+    let asked = Arc::clone(asked);
+    let serve_log = Logger::for_tool("redis-ha-sync", p);
+    let spawned = std::thread::Builder::new()
+        .name("handoff".into())
+        .spawn(move || {
+            listener.serve(Peers::of_host(), &serve_log, move |request, within| {
+                asked.ask(request, within)
+            })
+        });
+    if let Err(e) = spawned {
+        log.error(&format!("not serving Sentinel's scripts: {e}"));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,36 +211,5 @@ mod tests {
             pace(&Round::Period, false, ms(100), took),
             (Round::Period, Duration::ZERO)
         );
-    }
-}
-
-/// Serves Sentinel's scripts at the config's `sync_socket` on a thread of its own, for
-/// the process's life (a new path takes a restart). Without it they sync themselves.
-fn listen(config: &Config, asked: &Arc<Asked>, p: &Process, log: &Logger) {
-    let listener = match Listener::bind(&config.sync_socket) {
-        Ok(listener) => listener,
-        Err(e) => {
-            log.error(&format!(
-                "not serving Sentinel's scripts: {e}; they sync themselves, which needs \
-                 rights on the CIB"
-            ));
-            return;
-        }
-    };
-    log.info(&format!(
-        "serving Sentinel's scripts at {}",
-        listener.path().display()
-    ));
-    let asked = Arc::clone(asked);
-    let serve_log = Logger::for_tool("redis-ha-sync", p);
-    let spawned = std::thread::Builder::new()
-        .name("handoff".into())
-        .spawn(move || {
-            listener.serve(Peers::of_host(), &serve_log, move |request, within| {
-                asked.ask(request, within)
-            })
-        });
-    if let Err(e) = spawned {
-        log.error(&format!("not serving Sentinel's scripts: {e}"));
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::fixture::cib_cluster::CibCluster;
 use crate::fixture::redis_set::RedisSet;
-use crate::util::{Run, TempDir, bin, run};
+use crate::util::{Run, TempDir, bin, run, run_ok};
 
 const NODES: [&str; 3] = ["node1", "node2", "node3"];
 
@@ -847,4 +847,112 @@ fn the_guard_refuses_what_this_node_cannot_confirm() {
     set_guard_conf(&s, "local_node = node1\nguard = off\n");
     wait_guard(&s, &[], &[]);
     s.cib.set_quorum(true);
+}
+
+/// PING on an open connection: whether PONG came back (false once it is reset).
+fn pong(stream: &mut std::net::TcpStream) -> bool {
+    use std::io::{Read, Write};
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut buf = [0u8; 7];
+    stream.write_all(b"PING\r\n").is_ok()
+        && matches!(stream.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
+}
+
+/// When the guard comes to refuse reads, it refuses new connections first: one already
+/// open (a read under way) is still answered, and reset only `guard_read_drain_ms` later,
+/// when the guard's own rule replaces the first step's. Real iptables, a real Redis on the
+/// read port.
+#[test]
+fn the_guard_refuses_new_reads_first_and_cuts_open_ones_after_the_drain() {
+    let s = Setup::new("guard-drain");
+    s.sync().expect(0);
+    set_guard_conf(
+        &s,
+        "local_node = node1\nguard_react_ms = 400\nguard_read_drain_ms = 2000\n",
+    );
+    let addr = crate::util::sock(s.set.ip(0), 6380);
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut server = Killed(
+        s.set
+            .ns()
+            .cmd("redis-server")
+            .args(["--port", "6380", "--bind", s.set.ip(0), "--save", ""])
+            .args(["--appendonly", "no", "--protected-mode", "no"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = Instant::now();
+    while s.set.ns().probe(addr) != crate::util::Probe::Pong {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no Redis on {addr}: {:?}",
+            server.0.try_wait()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // As on a node, where the REDIRECT of the public ports has conntrack follow every
+    // connection from its first packet: one picked up mid-stream would count as new.
+    run_ok(s.set.ns().cmd("iptables").args([
+        "-t",
+        "nat",
+        "-A",
+        "PREROUTING",
+        "-p",
+        "tcp",
+        "--dport",
+        "6399",
+        "-j",
+        "REDIRECT",
+        "--to-ports",
+        "6379",
+    ]));
+    let _periodic = s.periodic();
+    wait_guard(&s, &[], &["read 6380 open"]);
+    let mut open = s.set.ns().connect(addr).unwrap();
+    assert!(pong(&mut open));
+
+    s.cib.set_quorum(false);
+    let lost = Instant::now();
+    while s.set.ns().probe(addr) != crate::util::Probe::Refused {
+        assert!(
+            lost.elapsed() < Duration::from_secs(10),
+            "new connections not refused 10 s after the quorum loss\n{}",
+            s.set.ns().dump("iptables-save")
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        pong(&mut open),
+        "the open connection was cut with the new ones\n{}",
+        s.set.ns().dump("iptables-save")
+    );
+    let refused = Instant::now();
+    while pong(&mut open) {
+        assert!(
+            refused.elapsed() < Duration::from_secs(10),
+            "the open connection still answers 10 s after new ones were refused\n{}",
+            s.set.ns().dump("iptables-save")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    wait_guard(
+        &s,
+        &["redis-ha:guard:6380", "redis-ha:guard:6381"],
+        &["this node's partition has no quorum"],
+    );
+    let rules = s.set.ns().dump("iptables-save");
+    assert!(
+        !rules.contains("guardDrain"),
+        "the first step's rule was left\n{rules}"
+    );
 }
