@@ -136,9 +136,10 @@ impl Enforcer {
                 .cloned()
                 .chain([drain_block(settings)])
                 .collect();
-            let _lock = HostLock::acquire(&self.lock, self.lock_wait)?;
+            let lock = HostLock::acquire(&self.lock, self.lock_wait)?;
             self.change(firewall, &all, &first, Some(&read))?;
-            drop(_lock);
+            // Not held while it waits: the agents take the same lock.
+            drop(lock);
             std::thread::sleep(drain);
         }
         let _lock = HostLock::acquire(&self.lock, self.lock_wait)?;
