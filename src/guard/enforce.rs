@@ -92,22 +92,16 @@ impl Enforcer {
         settings: &GuardSettings,
         decision: Option<&Decision>,
     ) -> Result<bool, EnforceError> {
-        let wanted: Vec<Block> = decision.map_or_else(Vec::new, |d| {
-            let mut v = Vec::new();
-            if d.write.is_some() {
-                v.push(block(settings, settings.write_port));
-            }
-            if d.read.is_some() {
-                v.push(block(settings, settings.read_port));
-            }
-            v
-        });
+        let write = block(settings, settings.write_port);
         let read = block(settings, settings.read_port);
-        let all = [
-            block(settings, settings.write_port),
-            read.clone(),
-            drain_block(settings),
-        ];
+        let wanted: Vec<Block> = decision.map_or_else(Vec::new, |d| {
+            [(d.write.is_some(), &write), (d.read.is_some(), &read)]
+                .into_iter()
+                .filter(|(refused, _)| *refused)
+                .map(|(_, b)| b.clone())
+                .collect()
+        });
+        let all = [write.clone(), read.clone(), drain_block(settings)];
         let version = all.iter().find_map(|b| firewall.ruleset_version(b));
         if let Some(Last {
             managed,

@@ -58,7 +58,7 @@ pub(crate) fn every(p: &Process, path: &Path, period: Duration, dry_run: bool) -
     loop {
         let start = Instant::now();
         let number = asked.starting();
-        let (answer, failed) = match Config::load(path) {
+        let answer = match Config::load(path) {
             Ok(config) => {
                 if !listening {
                     listen(&config, &asked, p, &log);
@@ -74,19 +74,17 @@ pub(crate) fn every(p: &Process, path: &Path, period: Duration, dry_run: bool) -
                     log.warn(&e.logged());
                 }
                 watch.follow(&config, &report.sentinels);
-                (
-                    asked::answer(&report, &result),
-                    result.as_ref().err().map(SyncError::exit),
-                )
+                asked::answer(&report, &result)
             }
             Err(e) => {
                 let e = SyncError::from(e);
                 log.warn(&e.logged());
-                (Answer::new(e.exit(), &e.to_string()), Some(e.exit()))
+                Answer::new(e.exit(), &e.to_string())
             }
         };
+        // The answer carries the round's outcome in Sentinel's terms: retry or not.
+        let retry = answer.exit == HelperExit::Retry;
         asked.finished(number, answer);
-        let retry = failed == Some(HelperExit::Retry);
         let (next, wait) = pace(&round, retry, period, start.elapsed());
         round = match trigger.wait(wait) {
             Some(why) => {
