@@ -51,6 +51,14 @@ pub(crate) const FAILOVER_ALLOWANCE: Duration = Duration::from_secs(5);
 /// longer is probably gone, although no Sentinel calls it down yet.
 const UNANSWERED: Duration = Duration::from_millis(1500);
 
+/// How long a Sentinel must have taken a master for one before its closed link to it
+/// (`disconnected`) counts as the master gone. A killed Redis resets every link to it and
+/// refuses the reconnections, but a master a Sentinel has just taken (at its
+/// `+switch-master`, which makes a new link, or since it started) is `disconnected` too
+/// until that link is up: Sentinel reconnects at most once a second, and the leader's
+/// `CLIENT KILL` at the promotion has just closed the others' links to it.
+const SETTLED_MASTER: Duration = Duration::from_secs(3);
+
 /// Decides from the views of the Sentinels we reached. `configured` are the Sentinels the
 /// config names; the known set also includes every Sentinel any view names.
 ///
@@ -153,8 +161,19 @@ pub(crate) fn decide(
     let master_down = newest.master.has_flag("o_down")
         || in_failover(newest)
         || majority(&|m| m.has_flag("s_down"));
-    // Nobody takes writes: lost, or silent for a majority of the Sentinels.
-    let master_gone = master_down || majority(&|m| m.last_ok_ping > UNANSWERED);
+    // Nobody takes writes: lost, or silent for a majority of the Sentinels: no PING
+    // answered for over a second and a half, or, for a master they have taken for one a
+    // while, their links to it closed (a killed Redis resets them at once and refuses each
+    // reconnection). Redis counts a replica's link-down time in whole seconds, so right
+    // after a kill a replica's link can read 1 s down against a last PING answer of less
+    // (`silent_since_link` below), and a Sentinel that asks a replica for INFO every
+    // second (as it does while that replica last reported its link down) sees the broken
+    // link long before anyone calls the master down (bench-failover, 2026-12-04: both
+    // replicas refused 1.4 s before the first `+sdown`, 28 reads failed).
+    let closed = |m: &MasterView| {
+        m.has_flag("disconnected") && m.master_for.is_some_and(|t| t >= SETTLED_MASTER)
+    };
+    let master_gone = master_down || majority(&|m| m.last_ok_ping > UNANSWERED || closed(m));
     // A Sentinel has begun a failover of this live master (`SENTINEL FAILOVER`, its
     // `+try-failover`): it keeps taking writes until Sentinel converts it, and everything
     // it acknowledges after the promotion is discarded then. Its writes are refused from
@@ -869,6 +888,53 @@ mod tests {
             "the master answers: cut off"
         );
         assert_eq!(case(700, 0, "slave,disconnected"), Fail, "stale INFO of it");
+    }
+
+    #[test]
+    fn a_replica_keeps_reads_once_a_majority_lost_the_link_to_a_killed_master() {
+        // 0.7 s after the kill: the replica's link reads 1 s down (whole seconds), the
+        // master's last PING answer is 750 ms old, and `closed` of the Sentinels' links to
+        // it are closed, to a master they have taken for one for `master_for`.
+        let r = ReplicaView {
+            link_down: Duration::from_secs(1),
+            ..replica(2, 1, "slave", false)
+        };
+        let case = |closed: u8, master_for: Option<Duration>| {
+            let views: Vec<SentinelView> = (1..=3)
+                .map(|s| {
+                    let flags = if s <= closed {
+                        "master,disconnected"
+                    } else {
+                        "master"
+                    };
+                    let mut v = view(s, 1, 0, flags, vec![r.clone()]);
+                    v.master.last_ok_ping = Duration::from_millis(750);
+                    v.master.master_for = master_for;
+                    v
+                })
+                .collect();
+            decide_auto(&views, &[]).unwrap().roles[&redis(2)]
+        };
+        let long = Some(Duration::from_secs(100));
+        assert_eq!(case(3, long), Replica, "every Sentinel lost its link");
+        assert_eq!(case(2, long), Replica, "a majority did");
+        assert_eq!(case(1, long), Fail, "one Sentinel's link is no verdict");
+        assert_eq!(case(0, long), Fail, "cut off from a live master");
+        // Just switched to it (`redis-ha switchover`, drill 2): the leader's `CLIENT KILL`
+        // closed the others' links, and their new ones are not up yet. The master is
+        // alive and the replica re-pointed to it lacks what it takes.
+        let fresh = Some(Duration::from_millis(150));
+        assert_eq!(case(3, fresh), Fail, "a new master's links not up yet");
+        assert_eq!(
+            case(3, Some(SETTLED_MASTER)),
+            Replica,
+            "taken for one long enough"
+        );
+        assert_eq!(
+            case(3, None),
+            Fail,
+            "no role-reported-time: not known how long"
+        );
     }
 
     #[test]

@@ -356,6 +356,105 @@ fn the_event_watcher_syncs_at_the_failover_not_at_the_period() {
     );
 }
 
+/// Right after a kill, before any Sentinel calls the master down, a Sentinel may already
+/// see the replicas' links down (it asks a replica for INFO every second once that
+/// replica reported its link down; every 100 ms here before the kill), and Redis counts
+/// that time in whole seconds: a link broken 0.1 s ago reads 1 s once a second has begun,
+/// against a last PING answer of 0.1 s (bench-failover, 2026-12-04, round 1: both
+/// replicas refused 1.4 s before any `+sdown`, 28 failed reads). Every Sentinel's link to
+/// the killed master closed, a master of long standing: nobody takes writes, and the
+/// replicas keep their reads.
+#[test]
+fn the_replicas_of_a_killed_master_keep_their_reads_before_any_sentinel_calls_it_down() {
+    let mut s = Setup::new("sync-killed-links");
+    s.sync().expect(0);
+    for k in 0..3 {
+        let set = [
+            "SENTINEL",
+            "SET",
+            "redis-ha",
+            "down-after-milliseconds",
+            "3000",
+        ];
+        s.set.sentinel_cli(k, &set).expect(0);
+        // INFO of every instance every 100 ms (a replica whose link is down: every
+        // second, as always); a PING every 100 ms, so the master's last answer is the
+        // kill's time to within that.
+        let debug = [
+            "SENTINEL",
+            "DEBUG",
+            "info-period",
+            "100",
+            "ping-period",
+            "100",
+        ];
+        s.set.sentinel_cli(k, &debug).expect(0);
+    }
+    // A master every Sentinel has taken for one for over 3 s (SETTLED_MASTER).
+    s.set
+        .wait_until("every Sentinel took node 0 for master 3.5 s ago", |set| {
+            (0..3).all(|k| {
+                set.master(k)
+                    .and_then(|m| m.get("role-reported-time")?.parse::<u64>().ok())
+                    .is_some_and(|ms| ms >= 3500)
+            })
+        });
+    // Killed 30 ms before a second begins: the replicas' link-down time reads 1 s in
+    // Sentinel's first INFO of them taken after that second began.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let into_second = u64::from(now.subsec_millis());
+    std::thread::sleep(Duration::from_millis((1970 - into_second) % 1000));
+    s.set.kill_redis(0);
+    let killed = Instant::now();
+    let mut seen = Vec::new();
+    let mut refused = Vec::new();
+    // Until a Sentinel calls the master down (3 s after the kill); the read bound is far.
+    while killed.elapsed() < Duration::from_millis(2800) {
+        if (0..3).any(|k| {
+            s.set
+                .master(k)
+                .and_then(|m| m.get("flags").cloned())
+                .is_some_and(|f| f.split(',').any(|x| x == "s_down"))
+        }) {
+            break;
+        }
+        let links: Vec<String> = s
+            .set
+            .replicas(0)
+            .iter()
+            .map(|r| {
+                let field = |f: &str| r.get(f).map(String::as_str).unwrap_or("?").to_string();
+                format!(
+                    "{} {}",
+                    field("master-link-status"),
+                    field("master-link-down-time")
+                )
+            })
+            .collect();
+        s.sync().expect(0);
+        let at = killed.elapsed();
+        let roles = s.roles();
+        if roles[1] != "replica" || roles[2] != "replica" {
+            refused.push(format!("{at:?}: {roles:?}, links {links:?}"));
+        }
+        seen.push(format!("{at:?}: {roles:?}, links {links:?}"));
+    }
+    assert!(
+        refused.is_empty(),
+        "replicas refused before any Sentinel called the master down:\n{}\nevery sync:\n{}",
+        refused.join("\n"),
+        seen.join("\n")
+    );
+    // It ran through the window in question: Sentinel saw the links down meanwhile.
+    assert!(
+        seen.iter().any(|line| line.contains("err")),
+        "no Sentinel saw a replica's link down before the master was called down:\n{}",
+        seen.join("\n")
+    );
+}
+
 /// A Sentinel that goes away may have been a failover's leader, the only one that knew of
 /// the replica it was promoting: the watcher syncs at once when it loses its events.
 #[test]
