@@ -35,7 +35,8 @@ impl Origin {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Request {
     pub(crate) origin: Origin,
-    /// What Sentinel reported, for the service's log only.
+    /// What Sentinel reported: for a notification script the event's type and
+    /// description, as the service's watcher hears them on Sentinel's pub/sub.
     pub(crate) reason: String,
 }
 

@@ -1,16 +1,23 @@
 //! Syncs that Sentinel's scripts asked the service for (`crate::handoff`): each request
-//! is answered by the first sync that starts after it came, so it never gets a verdict
-//! older than its event; requests that come together share one sync, as the event
-//! watcher's wake-ups do.
+//! is answered by the first sync that starts after its event, so it never gets a verdict
+//! older than that event; requests that come together share one sync, as the event
+//! watcher's wake-ups do. An event the watcher heard on its subscription first (Sentinel
+//! publishes at once, and starts its scripts from its 100 ms timer) is answered by the
+//! sync that it woke, not one more.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::SyncError;
 use super::report::Report;
 use crate::exit::HelperExit;
-use crate::handoff::{Answer, Request};
+use crate::handoff::{Answer, Origin, Request};
 use crate::wake::Trigger;
+
+/// How long an event heard on a subscription is remembered for a script's request of it
+/// (Sentinel starts a script within 100 ms, later when it is busy or its scripts queue).
+const HEARD_FOR: Duration = Duration::from_secs(10);
 
 /// Numbers the loop's syncs and hands each finished one's answer to the requests that
 /// wait for it.
@@ -27,6 +34,26 @@ struct Syncs {
     finished: u64,
     /// The answer of sync number `finished`.
     last: Option<Answer>,
+    /// Events the watcher heard, newest last, each with the first sync that started
+    /// after it was heard.
+    heard: VecDeque<Heard>,
+}
+
+struct Heard {
+    event: String,
+    answered_by: u64,
+    at: Instant,
+}
+
+impl Syncs {
+    /// The first sync that started after `event` was last heard, if it was.
+    fn after_heard(&self, event: &str) -> Option<u64> {
+        self.heard
+            .iter()
+            .rev()
+            .find(|h| h.event == event && h.at.elapsed() < HEARD_FOR)
+            .map(|h| h.answered_by)
+    }
 }
 
 impl Asked {
@@ -38,15 +65,44 @@ impl Asked {
         }
     }
 
-    /// Wakes the loop and waits, at most `within`, for a sync that started after now.
+    /// The watcher heard `event` (`+sdown master m 10.0.0.1 6379`, as Sentinel gives a
+    /// notification script its type and description) on a subscription: the next sync to
+    /// start answers a script's request of it.
+    pub(crate) fn heard(&self, event: &str) {
+        let mut syncs = self.state.lock().expect("no panics under this lock");
+        while syncs
+            .heard
+            .front()
+            .is_some_and(|h| h.at.elapsed() >= HEARD_FOR)
+        {
+            syncs.heard.pop_front();
+        }
+        let answered_by = syncs.started + 1;
+        syncs.heard.push_back(Heard {
+            event: event.to_string(),
+            answered_by,
+            at: Instant::now(),
+        });
+    }
+
+    /// Waits, at most `within`, for a sync that started after the request's event: the
+    /// one its hearing woke when the watcher heard it first, else one that starts after
+    /// now (the loop is woken for it).
     pub(crate) fn ask(&self, request: &Request, within: Duration) -> Answer {
         let syncs = self.state.lock().expect("no panics under this lock");
-        let want = syncs.started + 1;
-        self.wake.fire(format!(
-            "{} {} (handed over)",
-            request.origin.word(),
-            request.reason
-        ));
+        let next = syncs.started + 1;
+        let want = match request.origin {
+            Origin::Notify => syncs.after_heard(&request.reason).unwrap_or(next),
+            // Its arguments are no event's text.
+            Origin::Reconfig => next,
+        };
+        if want == next {
+            self.wake.fire(format!(
+                "{} {} (handed over)",
+                request.origin.word(),
+                request.reason
+            ));
+        }
         let (syncs, _) = self
             .done
             .wait_timeout_while(syncs, within, |s| s.finished < want)
@@ -114,6 +170,64 @@ mod tests {
         asked.finished(next, Answer::new(HelperExit::Done, "new"));
         let got = waiter.join().unwrap();
         assert_eq!((got.exit, got.message.as_str()), (HelperExit::Done, "new"));
+    }
+
+    #[test]
+    fn a_request_for_an_event_the_watcher_heard_first_is_answered_by_the_sync_it_woke() {
+        let wake = Arc::new(Trigger::default());
+        let asked = Arc::new(Asked::new(Arc::clone(&wake)));
+        let first = asked.starting();
+        asked.finished(first, Answer::new(HelperExit::Done, "before the event"));
+        // Heard on a subscription; the sync it woke is under way when the script asks.
+        asked.heard("+sdown master m 10.0.0.1 6379");
+        let woken = asked.starting();
+        let ask = |reason: &str| {
+            let (a, reason) = (Arc::clone(&asked), reason.to_string());
+            std::thread::spawn(move || {
+                a.ask(
+                    &Request::new(Origin::Notify, &reason),
+                    Duration::from_secs(60),
+                )
+            })
+        };
+        let same = ask("+sdown master m 10.0.0.1 6379");
+        // Not one more sync for it.
+        assert_eq!(wake.wait(Duration::from_millis(50)), None);
+        // An event not heard (the subscription missed it) wakes the loop for a new one.
+        let other = ask("+odown master m 10.0.0.1 6379 #quorum 2/2");
+        let why = wake.wait(Duration::from_secs(60)).unwrap();
+        assert_eq!(
+            why,
+            "sentinel-notify +odown master m 10.0.0.1 6379 #quorum 2/2 (handed over)"
+        );
+        asked.finished(woken, Answer::new(HelperExit::Done, "woken"));
+        let got = same.join().unwrap();
+        assert_eq!(
+            (got.exit, got.message.as_str()),
+            (HelperExit::Done, "woken")
+        );
+        let next = asked.starting();
+        asked.finished(next, Answer::new(HelperExit::Retry, "next"));
+        assert_eq!(other.join().unwrap().message, "next");
+        // Once answered, a late request of the same event is answered at once.
+        let late = asked.ask(
+            &Request::new(Origin::Notify, "+sdown master m 10.0.0.1 6379"),
+            Duration::from_secs(60),
+        );
+        assert_eq!(late.message, "next");
+        assert_eq!(wake.wait(Duration::from_millis(10)), None);
+        // A reconfiguration script's arguments are no event's text: always a new sync.
+        let r = {
+            let a = Arc::clone(&asked);
+            std::thread::spawn(move || {
+                let request = Request::new(Origin::Reconfig, "+sdown master m 10.0.0.1 6379");
+                a.ask(&request, Duration::from_secs(60))
+            })
+        };
+        assert!(wake.wait(Duration::from_secs(60)).is_some());
+        let last = asked.starting();
+        asked.finished(last, Answer::new(HelperExit::Done, "last"));
+        assert_eq!(r.join().unwrap().message, "last");
     }
 
     #[test]

@@ -51,6 +51,7 @@ pub(crate) fn every(p: &Process, path: &Path, period: Duration, dry_run: bool) -
     }
     let mut watch = Watch::new(
         vec![Arc::clone(&trigger), Arc::clone(&guard)],
+        Arc::clone(&asked),
         Logger::for_tool("redis-ha-events", p),
     );
     // The config is re-read every round. The first comes at startup, not at an event.

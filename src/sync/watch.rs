@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::asked::Asked;
 use crate::config::Config;
 use crate::ocf::Logger;
 use crate::sentinel::{Addr, Event, Subscription};
@@ -42,6 +43,8 @@ pub(crate) fn moves_roles(event: &str) -> bool {
 pub(crate) struct Watch {
     /// Fired on every event that can move roles: the sync's loop, the guard.
     triggers: Vec<Arc<Trigger>>,
+    /// Told every such event first, for the scripts' requests of it.
+    asked: Arc<Asked>,
     followed: BTreeSet<Addr>,
     log: Logger,
 }
@@ -53,9 +56,10 @@ const EVENTS_IDLE: Duration = Duration::from_secs(10);
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
 
 impl Watch {
-    pub(crate) fn new(triggers: Vec<Arc<Trigger>>, log: Logger) -> Self {
+    pub(crate) fn new(triggers: Vec<Arc<Trigger>>, asked: Arc<Asked>, log: Logger) -> Self {
         Watch {
             triggers,
+            asked,
             followed: BTreeSet::new(),
             log,
         }
@@ -92,9 +96,10 @@ impl Watch {
             self.followed.insert(addr.clone());
             let (owned, sub) = (addr.clone(), subscription.clone());
             let (triggers, log) = (self.triggers.clone(), self.log.clone());
+            let asked = Arc::clone(&self.asked);
             let spawned = std::thread::Builder::new()
                 .name(format!("events {addr}"))
-                .spawn(move || subscriber(&owned, &sub, &triggers, &log));
+                .spawn(move || subscriber(&owned, &sub, &triggers, &asked, &log));
             if let Err(e) = spawned {
                 self.followed.remove(addr);
                 self.log
@@ -105,7 +110,13 @@ impl Watch {
 }
 
 /// Follows one Sentinel forever; logs when the subscription breaks and when it is back.
-fn subscriber(addr: &Addr, sub: &Subscription, triggers: &[Arc<Trigger>], log: &Logger) {
+fn subscriber(
+    addr: &Addr,
+    sub: &Subscription,
+    triggers: &[Arc<Trigger>],
+    asked: &Asked,
+    log: &Logger,
+) {
     let mut pause = BACKOFF.0;
     let mut broken = false;
     loop {
@@ -116,6 +127,9 @@ fn subscriber(addr: &Addr, sub: &Subscription, triggers: &[Arc<Trigger>], log: &
                 log.info(&format!("following Sentinel {addr}'s events again"));
             }
             if moves_roles(&event.name) {
+                // Before the wake-up: the sync it starts answers the scripts' requests of
+                // the event too.
+                asked.heard(&format!("{} {}", event.name, event.description));
                 let why = format!("{} {} (Sentinel {addr})", event.name, event.description);
                 for t in triggers {
                     t.fire(why.clone());

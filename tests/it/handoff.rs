@@ -147,6 +147,56 @@ fn a_script_without_cib_rights_is_handed_over_and_the_service_writes_the_role() 
     assert_eq!(s.roles(), ["primary", "replica", "replica"]);
 }
 
+/// Sentinel publishes an event at once and starts its scripts from its 100 ms timer: the
+/// service's watcher hears it first and syncs. The script's hand-over of the same event is
+/// answered by that sync, not by one more (at a failover each node's script would double
+/// the syncs while the Sentinels elect their leader).
+#[test]
+fn a_scripts_event_the_service_heard_first_is_answered_without_another_sync() {
+    let mut s = Setup::sandboxed("handoff-heard");
+    let _service = s.service();
+    // Its subscriptions are up once its first sync has named the Sentinels.
+    wait_for("the service's first sync", || {
+        s.service_log().contains("Sentinels reached")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    s.set.kill_redis(2);
+    let heard = "event: +sdown slave ";
+    wait_for("the service to hear the replica's +sdown", || {
+        s.service_log().contains(heard)
+    });
+    // Every Sentinel's `+sdown` of it heard and synced for: the log still for a second.
+    let mut last = s.service_log();
+    let mut still = Instant::now();
+    while still.elapsed() < Duration::from_secs(1) {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = s.service_log();
+        if now != last {
+            (last, still) = (now, Instant::now());
+        }
+    }
+    let syncs = |log: &str| log.matches("Sentinels reached").count();
+    let before = syncs(&last);
+    let line = last.lines().find(|l| l.contains(heard)).unwrap();
+    let event =
+        &line[line.find(heard).unwrap() + "event: ".len()..line.find(" (Sentinel").unwrap()];
+    let (name, description) = event.split_once(' ').unwrap();
+    let mut notify = s.as_user(REDIS, REDIS, "sentinel-notify");
+    notify.args([name, description]);
+    let out = run(&mut notify).expect(0);
+    assert!(out.stderr.contains("the sync service answered"), "{out}");
+    std::thread::sleep(Duration::from_millis(500));
+    let log = s.service_log();
+    assert_eq!(
+        syncs(&log),
+        before,
+        "one more sync for an event the service had heard\n{log}"
+    );
+    // An event it did not hear (here, none happened) is synced for.
+    s.notify_as(REDIS, REDIS).expect(0);
+    assert!(s.service_log().contains("(handed over): syncing now"));
+}
+
 #[test]
 fn the_scripts_exit_as_the_services_sync_did() {
     let s = Setup::sandboxed("handoff-exit");
