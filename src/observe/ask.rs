@@ -47,6 +47,30 @@ pub(crate) fn ask<S: Sentinels + Sync>(
     Ok(Answers { views, silent })
 }
 
+/// The Sentinels of `views` asked again, all at once: their new answers. One silent now
+/// counts as silent (the decision then needs a majority without it).
+pub(crate) fn again<S: Sentinels + Sync>(
+    config: &Config,
+    sentinels: &S,
+    views: &[SentinelView],
+) -> Result<Answers, ObserveError> {
+    let round: Vec<Addr> = views.iter().map(|v| v.sentinel.clone()).collect();
+    let mut answers = Answers {
+        views: Vec::new(),
+        silent: Vec::new(),
+    };
+    for answer in at_once(config, sentinels, &round) {
+        match answer {
+            Ok(view) => answers.views.push(view),
+            Err(e @ (SentinelError::UnknownMaster { .. } | SentinelError::Auth { .. })) => {
+                return Err(ObserveError::Refused(e));
+            }
+            Err(e) => answers.silent.push(e),
+        }
+    }
+    Ok(answers)
+}
+
 /// The replicas' own offsets, asked of them all at once; those that answered.
 pub(crate) fn offsets<S: Sentinels + Sync>(sentinels: &S, replicas: &[Addr]) -> Offsets {
     std::thread::scope(|scope| {

@@ -18,7 +18,7 @@ pub(crate) use nodes::MappingError;
 pub(crate) use truth::{NoMajority, Offsets, Truth, decide};
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::cluster::{Cib, Cluster, ClusterError, NodeName};
 use crate::config::Config;
@@ -84,26 +84,65 @@ impl Verdict {
     }
 }
 
+/// Answers older than this are asked again before a promotion the Sentinels have not
+/// made yet is decided from them. A failover moves on in that time: the leader picks
+/// its replica ~0.1 s after its election and promotes it ~0.1 s later.
+const FRESH_FOR: Duration = Duration::from_millis(250);
+
 /// Asks every known Sentinel and decides; needs no cluster (backups run without one).
 pub(crate) fn verdict<S: Sentinels + Sync>(
     config: &Config,
     sentinels: &S,
 ) -> Result<Verdict, ObserveError> {
-    let ask::Answers { views, silent } = ask::ask(config, sentinels)?;
-    let decided = |offsets: &Offsets| decide(&views, &config.sentinels, &config.policy, offsets);
-    let mut truth = decided(&Offsets::new());
-    // The master is down and its successor is to be foreseen: its replicas' own offsets
-    // (a dead master's no longer move) tell before the Sentinels' INFO of them does.
+    let asking = Instant::now();
+    let ask::Answers {
+        mut views,
+        mut silent,
+    } = ask::ask(config, sentinels)?;
+    let mut truth = decided(config, sentinels, &views);
+    // A silent Sentinel kept the others' answers waiting, up to a timeout: a promotion
+    // foreseen from them may be one the leader has since decided against (drill 7 in CI,
+    // 2026-12-04: the views waited 1 s on the cut-off node's Sentinel, the leader chose
+    // the other replica meanwhile, and the foreseen one was written primary). Those
+    // that answered are asked again, once, and the decision made from their new answers.
+    if asking.elapsed() > FRESH_FOR && truth.as_ref().is_ok_and(|t| ahead(t, &views)) {
+        let again = ask::again(config, sentinels, &views)?;
+        views = again.views;
+        silent.extend(again.silent);
+        truth = decided(config, sentinels, &views);
+    }
+    let truth = truth.map_err(|majority| ObserveError::NoMajority { majority, silent })?;
+    Ok(Verdict { views, truth })
+}
+
+/// The decision from `views`, with the replicas' own offsets asked when it needs them:
+/// the master is down and its successor is to be foreseen (a dead master's replicas'
+/// offsets no longer move, and tell before the Sentinels' INFO of them does).
+fn decided<S: Sentinels + Sync>(
+    config: &Config,
+    sentinels: &S,
+    views: &[SentinelView],
+) -> Result<Truth, NoMajority> {
+    let decide = |offsets: &Offsets| decide(views, &config.sentinels, &config.policy, offsets);
+    let truth = decide(&Offsets::new());
     if let Ok(t) = &truth
         && !t.ask_offsets.is_empty()
     {
         let offsets = ask::offsets(sentinels, &t.ask_offsets);
         if !offsets.is_empty() {
-            truth = decided(&offsets);
+            return decide(&offsets);
         }
     }
-    let truth = truth.map_err(|majority| ObserveError::NoMajority { majority, silent })?;
-    Ok(Verdict { views, truth })
+    truth
+}
+
+/// Whether `truth` makes primary a Redis that no Sentinel names master yet: a promotion
+/// foreseen, or the leader's under way.
+fn ahead(truth: &Truth, views: &[SentinelView]) -> bool {
+    truth.roles.iter().any(|(addr, role)| {
+        *role == crate::cluster::Role::Primary
+            && views.iter().all(|v| v.master.addr.canonical() != *addr)
+    })
 }
 
 /// The Sentinels' verdict in the cluster's terms.
@@ -188,6 +227,93 @@ mod tests {
     use super::fake::{FakeCluster, FakeSentinels, config, no_dns};
     use super::*;
     use crate::cluster::Role;
+
+    /// Sentinel 1 is cut off: each question to it waits `wait`, then goes unanswered.
+    /// Sentinels 2 and 3 answer `first` at their first question and `later` after.
+    struct CutOff {
+        wait: std::time::Duration,
+        first: Vec<SentinelView>,
+        later: Vec<SentinelView>,
+        asked: std::sync::Mutex<BTreeSet<crate::sentinel::Addr>>,
+    }
+
+    impl Sentinels for CutOff {
+        fn view(
+            &self,
+            s: &crate::sentinel::Addr,
+            _: &str,
+        ) -> Result<SentinelView, crate::sentinel::SentinelError> {
+            if *s == super::fake::sentinel(1) {
+                std::thread::sleep(self.wait);
+                return Err(crate::sentinel::SentinelError::Unreachable {
+                    addr: s.clone(),
+                    reason: "no connection".into(),
+                });
+            }
+            let again = !self.asked.lock().unwrap().insert(s.clone());
+            let views = if again { &self.later } else { &self.first };
+            Ok(views.iter().find(|v| v.sentinel == *s).unwrap().clone())
+        }
+
+        fn failover(
+            &self,
+            s: &crate::sentinel::Addr,
+            _: &str,
+        ) -> Result<(), crate::sentinel::SentinelError> {
+            Err(crate::sentinel::SentinelError::Protocol {
+                addr: s.clone(),
+                reason: "not here".into(),
+            })
+        }
+    }
+
+    #[test]
+    fn a_promotion_foreseen_from_answers_kept_waiting_is_decided_from_new_ones() {
+        use super::fake::{candidate, master1_view, redis};
+        // Master 1 is down for Sentinels 2 and 3; replica 3 has the higher offset, so it
+        // is foreseen. Meanwhile Sentinel 2, elected leader, chose replica 2 (its INFO of
+        // 3 was older) and is promoting it.
+        let odown = "master,s_down,o_down";
+        let replicas = |promoted: &str| {
+            let mut two = candidate(2, 100, 10, "run2");
+            two.flags = promoted.split(',').map(String::from).collect();
+            vec![two, candidate(3, 100, 20, "run3")]
+        };
+        let first = vec![
+            master1_view(2, odown, replicas("slave")),
+            master1_view(3, odown, replicas("slave")),
+        ];
+        let mut leader = master1_view(
+            2,
+            &format!("{odown},failover_in_progress"),
+            replicas("slave,promoted"),
+        );
+        leader.master.failover_state = Some("send_slaveof_noone".into());
+        let later = vec![leader, master1_view(3, odown, replicas("slave"))];
+        let config = config("sentinel = 10.0.0.2:26379\nsentinel = 10.0.0.3:26379\n");
+        let primary = |wait_ms: u64| {
+            let sentinels = CutOff {
+                wait: std::time::Duration::from_millis(wait_ms),
+                first: first.clone(),
+                later: later.clone(),
+                asked: Default::default(),
+            };
+            let v = verdict(&config, &sentinels).unwrap();
+            let primaries: Vec<_> = v
+                .truth
+                .roles
+                .iter()
+                .filter(|(_, r)| **r == Role::Primary)
+                .map(|(a, _)| a.clone())
+                .collect();
+            assert_eq!(v.truth.reached, 2, "{v:?}");
+            primaries
+        };
+        // Answered at once: the foresight stands (nothing newer was there to see).
+        assert_eq!(primary(0), [redis(3)]);
+        // Kept waiting 400 ms on Sentinel 1: asked again, the leader's choice wins.
+        assert_eq!(primary(400), [redis(2)]);
+    }
 
     fn role_of(o: &Observation, node: &str) -> Option<Role> {
         let mapped = o.sentinels.as_ref().ok()?;
