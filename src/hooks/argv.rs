@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 
-use crate::sentinel::{Addr, host_of};
+use crate::sentinel::{Addr, host_of, is_masters_sdown};
 
 /// `client-reconfig-script`: `<master> <role> <state> <from-ip> <from-port> <to-ip> <to-port>`.
 /// The arguments only trigger a sync: the truth is read from the Sentinels.
@@ -53,9 +53,11 @@ pub(crate) struct Notify {
 const SYNC_EVENTS: &[&str] = &["+sdown", "-sdown", "+odown", "-odown", "+switch-master"];
 
 impl Notify {
-    /// Whether the event can change roles (the others need no sync).
+    /// Whether the event can change roles (the others need no sync; nor does one
+    /// Sentinel's `+sdown` of the master: [`is_masters_sdown`]).
     pub(crate) fn syncs(&self) -> bool {
         SYNC_EVENTS.contains(&self.event.as_str())
+            && !is_masters_sdown(&self.event, &self.description)
     }
 }
 
@@ -255,6 +257,9 @@ mod tests {
     fn notify_takes_two_words_and_knows_which_events_sync() {
         let n = Notify::parse(&args(&["+switch-master", "m 1 2 3 4"])).unwrap();
         assert!(n.syncs());
+        let sdown = |d: &str| Notify::parse(&args(&["+sdown", d])).unwrap().syncs();
+        assert!(sdown("slave 10.0.0.2:6379 10.0.0.2 6379 @ m 10.0.0.1 6379"));
+        assert!(!sdown("master m 10.0.0.1 6379"), "one Sentinel's verdict");
         assert_eq!(n.description, "m 1 2 3 4");
         for event in ["+reboot", "+convert-to-slave", "+failover-end"] {
             assert!(

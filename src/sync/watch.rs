@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 use super::asked::Asked;
 use crate::config::Config;
 use crate::ocf::Logger;
-use crate::sentinel::{Addr, Event, Subscription};
+use crate::sentinel::{Addr, Event, Subscription, is_masters_sdown};
 use crate::wake::Trigger;
 
-/// Events after which who should be what may have changed.
+/// Events after which who should be what may have changed (a master's `+sdown` aside:
+/// [`is_masters_sdown`]).
 const MOVING: &[&str] = &[
     "+sdown",
     "-sdown",
@@ -34,9 +35,10 @@ const MOVING: &[&str] = &[
     "-role-change",
 ];
 
-/// Whether a sync should follow `event` at once.
-pub(crate) fn moves_roles(event: &str) -> bool {
-    MOVING.contains(&event) || event.starts_with("-failover-abort")
+/// Whether a sync should follow the event `name` with `description` at once.
+pub(crate) fn moves_roles(name: &str, description: &str) -> bool {
+    (MOVING.contains(&name) || name.starts_with("-failover-abort"))
+        && !is_masters_sdown(name, description)
 }
 
 /// The subscribers started so far, one per Sentinel address, for the process's life.
@@ -126,7 +128,7 @@ fn subscriber(
                 broken = false;
                 log.info(&format!("following Sentinel {addr}'s events again"));
             }
-            if moves_roles(&event.name) {
+            if moves_roles(&event.name, &event.description) {
                 // Before the wake-up: the sync it starts answers the scripts' requests of
                 // the event too.
                 asked.heard(&format!("{} {}", event.name, event.description));
@@ -165,22 +167,35 @@ mod tests {
 
     #[test]
     fn events_that_move_roles_trigger_and_the_others_do_not() {
-        for e in [
-            "+switch-master",
-            "+odown",
-            "-sdown",
-            "-failover-abort-no-good-slave",
+        for (e, d) in [
+            ("+switch-master", "m 10.0.0.1 6379 10.0.0.2 6379"),
+            ("+odown", "master m 10.0.0.1 6379 #quorum 2/2"),
+            ("-sdown", "master m 10.0.0.1 6379"),
+            (
+                "+sdown",
+                "slave 10.0.0.2:6379 10.0.0.2 6379 @ m 10.0.0.1 6379",
+            ),
+            ("+sdown", "sentinel 0123 10.0.0.3 26379 @ m 10.0.0.1 6379"),
+            ("-failover-abort-no-good-slave", "master m 10.0.0.1 6379"),
         ] {
-            assert!(moves_roles(e), "{e}");
+            assert!(moves_roles(e, d), "{e} {d}");
         }
-        for e in [
-            "+reboot",
-            "+sentinel",
-            "+tilt",
-            "+new-epoch",
-            "+failover-state-select-slave",
+        for (e, d) in [
+            // One Sentinel's verdict: the sync waits for `+odown`.
+            ("+sdown", "master m 10.0.0.1 6379"),
+            (
+                "+reboot",
+                "slave 10.0.0.2:6379 10.0.0.2 6379 @ m 10.0.0.1 6379",
+            ),
+            (
+                "+sentinel",
+                "sentinel 0123 10.0.0.3 26379 @ m 10.0.0.1 6379",
+            ),
+            ("+tilt", "#tilt mode entered"),
+            ("+new-epoch", "7"),
+            ("+failover-state-select-slave", "master m 10.0.0.1 6379"),
         ] {
-            assert!(!moves_roles(e), "{e}");
+            assert!(!moves_roles(e, d), "{e} {d}");
         }
     }
 }

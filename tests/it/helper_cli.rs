@@ -86,8 +86,10 @@ fn reconfig_for_another_master_gives_up() {
 #[test]
 fn a_newline_in_sentinels_arguments_forges_no_log_line() {
     let dir = TempDir::new("forge");
-    let out = run(script(&dir, "sentinel-notify", "missing.conf")
-        .args(["+sdown", "master m 10.0.0.1 6379\nERROR: forged line"]))
+    let out = run(script(&dir, "sentinel-notify", "missing.conf").args([
+        "+odown",
+        "master m 10.0.0.1 6379 #quorum 2/2\nERROR: forged line",
+    ]))
     .expect(2);
     assert!(out.stderr.contains("\\nERROR: forged line"), "{out}");
     assert!(
