@@ -382,10 +382,10 @@ impl Config {
                     return Err(err(n, "expected `node NAME = ADDRESS [ADDRESS...]`".into()));
                 }
                 (Some("timeout_ms"), None, _) => {
-                    timeout = millis(value, MAX_TIMEOUT_MS).map_err(|m| err(n, m))?
+                    timeout = millis(value, 1..=MAX_TIMEOUT_MS).map_err(|m| err(n, m))?
                 }
                 (Some("block_wait_ms"), None, _) => {
-                    block_wait = millis(value, MAX_BLOCK_WAIT_MS).map_err(|m| err(n, m))?
+                    block_wait = millis(value, 1..=MAX_BLOCK_WAIT_MS).map_err(|m| err(n, m))?
                 }
                 (Some("guard"), None, _) => {
                     guard.enabled = match value {
@@ -395,28 +395,10 @@ impl Config {
                     }
                 }
                 (Some("guard_read_drain_ms"), None, _) => {
-                    guard.read_drain = value
-                        .parse::<u64>()
-                        .ok()
-                        .filter(|&ms| ms <= 5_000 && value.bytes().all(|b| b.is_ascii_digit()))
-                        .map(Duration::from_millis)
-                        .ok_or_else(|| {
-                            err(
-                                n,
-                                format!("expected milliseconds from 0 to 5000, got {value:?}"),
-                            )
-                        })?
+                    guard.read_drain = millis(value, 0..=5_000).map_err(|m| err(n, m))?
                 }
                 (Some("guard_react_ms"), None, _) => {
-                    guard.react = millis(value, 10_000)
-                        .ok()
-                        .filter(|d| d.as_millis() >= 200)
-                        .ok_or_else(|| {
-                            err(
-                                n,
-                                format!("expected milliseconds from 200 to 10000, got {value:?}"),
-                            )
-                        })?
+                    guard.react = millis(value, 200..=10_000).map_err(|m| err(n, m))?
                 }
                 (Some("read_port"), None, _) => {
                     guard.read_port =
@@ -439,20 +421,13 @@ impl Config {
                     })?
                 }
                 (Some("read_max_stale_ms"), None, _) => {
-                    policy.read_bound = match value {
-                        "auto" => ReadBound::Auto,
-                        _ => match value.parse::<u64>() {
-                            Ok(ms) if ms <= 600_000 => ReadBound::Fixed(Duration::from_millis(ms)),
-                            _ => {
-                                return Err(err(
-                                    n,
-                                    format!(
-                                        "expected auto or milliseconds from 0 to 600000, got {value:?}"
-                                    ),
-                                ));
-                            }
-                        },
-                    }
+                    policy.read_bound =
+                        match value {
+                            "auto" => ReadBound::Auto,
+                            _ => ReadBound::Fixed(millis(value, 0..=600_000).map_err(|m| {
+                                err(n, m.replacen("expected", "expected auto or", 1))
+                            })?),
+                        }
                 }
                 (Some("guard_record_file"), None, _) => guard.record_file = PathBuf::from(value),
                 (Some("sync_socket"), None, _) => sync_socket = PathBuf::from(value),
@@ -528,11 +503,16 @@ fn auth_file(
     }
 }
 
-fn millis(value: &str, max: u64) -> Result<Duration, String> {
+/// A whole number of milliseconds within `range`, in decimal digits only.
+fn millis(value: &str, range: std::ops::RangeInclusive<u64>) -> Result<Duration, String> {
     match value.parse::<u64>() {
-        Ok(ms) if (1..=max).contains(&ms) => Ok(Duration::from_millis(ms)),
+        Ok(ms) if range.contains(&ms) && value.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(Duration::from_millis(ms))
+        }
         _ => Err(format!(
-            "expected milliseconds from 1 to {max}, got {value:?}"
+            "expected milliseconds from {} to {}, got {value:?}",
+            range.start(),
+            range.end()
         )),
     }
 }
@@ -864,6 +844,14 @@ mod tests {
             (
                 "master_name = m\nguard_react_ms = 100\n",
                 "x:2: expected milliseconds from 200 to 10000",
+            ),
+            (
+                "master_name = m\nguard_read_drain_ms = 5001\n",
+                "x:2: expected milliseconds from 0 to 5000, got \"5001\"",
+            ),
+            (
+                "master_name = m\nguard_read_drain_ms = +50\n",
+                "x:2: expected milliseconds from 0 to 5000, got \"+50\"",
             ),
             (
                 "master_name = m\nwrite_port = 0\n",
