@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 
-use crate::sentinel::{Addr, host_of, is_masters_sdown};
+use crate::sentinel::{Addr, Event, host_of};
 
 /// `client-reconfig-script`: `<master> <role> <state> <from-ip> <from-port> <to-ip> <to-port>`.
 /// The arguments only trigger a sync: the truth is read from the Sentinels.
@@ -45,8 +45,7 @@ pub(crate) enum Caller {
 /// `notification-script`: `<event> <description>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Notify {
-    pub(crate) event: String,
-    pub(crate) description: String,
+    pub(crate) event: Event,
 }
 
 /// Events of the notification script that can change who should be what.
@@ -54,10 +53,9 @@ const SYNC_EVENTS: &[&str] = &["+sdown", "-sdown", "+odown", "-odown", "+switch-
 
 impl Notify {
     /// Whether the event can change roles (the others need no sync; nor does one
-    /// Sentinel's `+sdown` of the master: [`is_masters_sdown`]).
+    /// Sentinel's `+sdown` of the master: [`Event::is_masters_sdown`]).
     pub(crate) fn syncs(&self) -> bool {
-        SYNC_EVENTS.contains(&self.event.as_str())
-            && !is_masters_sdown(&self.event, &self.description)
+        SYNC_EVENTS.contains(&self.event.name.as_str()) && !self.event.is_masters_sdown()
     }
 }
 
@@ -150,8 +148,10 @@ impl Notify {
     pub(crate) fn parse(args: &[OsString]) -> Result<Self, ArgvError> {
         let mut w = words(args, 2, NOTIFY_USAGE)?;
         let description = w.pop().expect("two words");
-        let event = w.pop().expect("two words");
-        Ok(Notify { event, description })
+        let name = w.pop().expect("two words");
+        Ok(Notify {
+            event: Event { name, description },
+        })
     }
 }
 
@@ -260,7 +260,7 @@ mod tests {
         let sdown = |d: &str| Notify::parse(&args(&["+sdown", d])).unwrap().syncs();
         assert!(sdown("slave 10.0.0.2:6379 10.0.0.2 6379 @ m 10.0.0.1 6379"));
         assert!(!sdown("master m 10.0.0.1 6379"), "one Sentinel's verdict");
-        assert_eq!(n.description, "m 1 2 3 4");
+        assert_eq!(n.event.description, "m 1 2 3 4");
         for event in ["+reboot", "+convert-to-slave", "+failover-end"] {
             assert!(
                 !Notify::parse(&args(&[event, "x"])).unwrap().syncs(),

@@ -58,7 +58,7 @@ pub(crate) fn notify(p: &Process) -> HelperExit {
     if !args.syncs() {
         return HelperExit::Done;
     }
-    let event = format!("{} {}", args.event, args.description);
+    let event = args.event.to_string();
     log.info(&format!("triggered: {event}"));
     match load(p) {
         Ok(config) => synced(&log, &config, &Request::new(Origin::Notify, &event)),

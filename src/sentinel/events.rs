@@ -14,14 +14,24 @@ pub(crate) struct Event {
     pub(crate) description: String,
 }
 
-/// Whether `name` and `description` are one Sentinel finding the master subjectively
-/// down: no verdict yet (a majority of them, each reaching `+odown` ~0.1 s later, is),
-/// and a sync and a guard check at it on every node load the machine while the Sentinels
-/// elect their leader. In bench-failover (2026-12-04) two Sentinels began a failover each
-/// in 4 or 5 of 10 rounds in four runs that synced at it, and in 0 of 10 in one that did
-/// not; when all three begin, the election splits and the failover waits 20 s.
-pub(crate) fn is_masters_sdown(name: &str, description: &str) -> bool {
-    name == "+sdown" && description.starts_with("master ")
+impl Event {
+    /// Whether this is one Sentinel finding the master subjectively down: no verdict
+    /// yet (a majority of them, each reaching `+odown` ~0.1 s later, is), and a sync and
+    /// a guard check at it on every node load the machine while the Sentinels elect their
+    /// leader. In bench-failover (2026-12-04) two Sentinels began a failover each in 4 or
+    /// 5 of 10 rounds in four runs that synced at it, and in 0 of 10 in one that did not;
+    /// when all three begin, the election splits and the failover waits 20 s.
+    pub(crate) fn is_masters_sdown(&self) -> bool {
+        self.name == "+sdown" && self.description.starts_with("master ")
+    }
+}
+
+/// As Sentinel gives it to a notification script and publishes it: `+odown master m
+/// 10.0.0.1 6379 #quorum 2/2`.
+impl std::fmt::Display for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.name, self.description)
+    }
 }
 
 /// How a subscription is made and kept.

@@ -11,7 +11,7 @@ pub(crate) use addr::{
     AclUser, Addr, Credentials, SENTINEL_PORT, canonical_host, host_of, parse_addr, read_password,
 };
 pub(crate) use client::{RedisClients, RedisSentinels};
-pub(crate) use events::{Event, Subscription, is_masters_sdown};
+pub(crate) use events::{Event, Subscription};
 pub(crate) use wire::connect;
 #[cfg(feature = "fuzzing")]
 pub(crate) use {parse::view, wire::next_reply};

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 use super::asked::Asked;
 use crate::config::Config;
 use crate::ocf::Logger;
-use crate::sentinel::{Addr, Event, Subscription, is_masters_sdown};
+use crate::sentinel::{Addr, Event, Subscription};
 use crate::wake::Trigger;
 
 /// Events after which who should be what may have changed (a master's `+sdown` aside:
-/// [`is_masters_sdown`]).
+/// [`Event::is_masters_sdown`]).
 const MOVING: &[&str] = &[
     "+sdown",
     "-sdown",
@@ -35,10 +35,10 @@ const MOVING: &[&str] = &[
     "-role-change",
 ];
 
-/// Whether a sync should follow the event `name` with `description` at once.
-pub(crate) fn moves_roles(name: &str, description: &str) -> bool {
-    (MOVING.contains(&name) || name.starts_with("-failover-abort"))
-        && !is_masters_sdown(name, description)
+/// Whether a sync should follow `event` at once.
+pub(crate) fn moves_roles(event: &Event) -> bool {
+    let name = event.name.as_str();
+    (MOVING.contains(&name) || name.starts_with("-failover-abort")) && !event.is_masters_sdown()
 }
 
 /// The subscribers started so far, one per Sentinel address, for the process's life.
@@ -128,11 +128,11 @@ fn subscriber(
                 broken = false;
                 log.info(&format!("following Sentinel {addr}'s events again"));
             }
-            if moves_roles(&event.name, &event.description) {
+            if moves_roles(&event) {
                 // Before the wake-up: the sync it starts answers the scripts' requests of
                 // the event too.
-                asked.heard(&format!("{} {}", event.name, event.description));
-                let why = format!("{} {} (Sentinel {addr})", event.name, event.description);
+                asked.heard(&event.to_string());
+                let why = format!("{event} (Sentinel {addr})");
                 for t in triggers {
                     t.fire(why.clone());
                 }
@@ -165,6 +165,13 @@ fn subscriber(
 mod tests {
     use super::*;
 
+    fn event(name: &str, description: &str) -> Event {
+        Event {
+            name: name.into(),
+            description: description.into(),
+        }
+    }
+
     #[test]
     fn events_that_move_roles_trigger_and_the_others_do_not() {
         for (e, d) in [
@@ -178,7 +185,7 @@ mod tests {
             ("+sdown", "sentinel 0123 10.0.0.3 26379 @ m 10.0.0.1 6379"),
             ("-failover-abort-no-good-slave", "master m 10.0.0.1 6379"),
         ] {
-            assert!(moves_roles(e, d), "{e} {d}");
+            assert!(moves_roles(&event(e, d)), "{e} {d}");
         }
         for (e, d) in [
             // One Sentinel's verdict: the sync waits for `+odown`.
@@ -195,7 +202,7 @@ mod tests {
             ("+new-epoch", "7"),
             ("+failover-state-select-slave", "master m 10.0.0.1 6379"),
         ] {
-            assert!(!moves_roles(e, d), "{e} {d}");
+            assert!(!moves_roles(&event(e, d)), "{e} {d}");
         }
     }
 }
