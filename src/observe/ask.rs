@@ -28,17 +28,9 @@ pub(crate) fn ask<S: Sentinels + Sync>(
         round.retain(|addr| asked.insert(addr.clone()));
         let mut next = Vec::new();
         for answer in at_once(config, sentinels, &round) {
-            match answer {
-                Ok(view) => {
-                    next.extend(view.sentinels.iter().map(|peer| peer.addr.clone()));
-                    views.push(view);
-                }
-                Err(e @ (SentinelError::UnknownMaster { .. } | SentinelError::Auth { .. })) => {
-                    return Err(ObserveError::Refused(e));
-                }
-                Err(e @ (SentinelError::Unreachable { .. } | SentinelError::Protocol { .. })) => {
-                    silent.push(e);
-                }
+            if let Some(view) = sort(answer, &mut silent)? {
+                next.extend(view.sentinels.iter().map(|peer| peer.addr.clone()));
+                views.push(view);
             }
         }
         next.retain(|addr| !asked.contains(addr));
@@ -60,15 +52,27 @@ pub(crate) fn again<S: Sentinels + Sync>(
         silent: Vec::new(),
     };
     for answer in at_once(config, sentinels, &round) {
-        match answer {
-            Ok(view) => answers.views.push(view),
-            Err(e @ (SentinelError::UnknownMaster { .. } | SentinelError::Auth { .. })) => {
-                return Err(ObserveError::Refused(e));
-            }
-            Err(e) => answers.silent.push(e),
-        }
+        answers.views.extend(sort(answer, &mut answers.silent)?);
     }
     Ok(answers)
+}
+
+/// One Sentinel's answer: its view; or why it was silent, kept in `silent`; or, for a
+/// wrong master name or password, the end of the observation (retrying cannot help).
+fn sort(
+    answer: Result<SentinelView, SentinelError>,
+    silent: &mut Vec<SentinelError>,
+) -> Result<Option<SentinelView>, ObserveError> {
+    match answer {
+        Ok(view) => Ok(Some(view)),
+        Err(e @ (SentinelError::UnknownMaster { .. } | SentinelError::Auth { .. })) => {
+            Err(ObserveError::Refused(e))
+        }
+        Err(e @ (SentinelError::Unreachable { .. } | SentinelError::Protocol { .. })) => {
+            silent.push(e);
+            Ok(None)
+        }
+    }
 }
 
 /// The replicas' own offsets, asked of them all at once; those that answered.

@@ -20,7 +20,7 @@ pub(crate) use truth::{NoMajority, Offsets, Truth, decide};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use crate::cluster::{Cib, Cluster, ClusterError, NodeName};
+use crate::cluster::{Cib, Cluster, ClusterError, NodeName, Role};
 use crate::config::Config;
 use crate::exit::HelperExit;
 use crate::resolve::{self, Resolved};
@@ -140,8 +140,7 @@ fn decided<S: Sentinels + Sync>(
 /// foreseen, or the leader's under way.
 fn ahead(truth: &Truth, views: &[SentinelView]) -> bool {
     truth.roles.iter().any(|(addr, role)| {
-        *role == crate::cluster::Role::Primary
-            && views.iter().all(|v| v.master.addr.canonical() != *addr)
+        *role == Role::Primary && views.iter().all(|v| v.master.addr.canonical() != *addr)
     })
 }
 
@@ -226,7 +225,6 @@ fn mapped(
 mod tests {
     use super::fake::{FakeCluster, FakeSentinels, config, no_dns};
     use super::*;
-    use crate::cluster::Role;
 
     /// Sentinel 1 is cut off: each question to it waits `wait`, then goes unanswered.
     /// Sentinels 2 and 3 answer `first` at their first question and `later` after.
