@@ -46,12 +46,24 @@ struct Heard {
 }
 
 impl Syncs {
-    /// The first sync that started after `event` was last heard, if it was.
-    fn after_heard(&self, event: &str) -> Option<u64> {
+    /// Forgets the events heard more than [`HEARD_FOR`] ago.
+    fn forget_old(&mut self) {
+        while self
+            .heard
+            .front()
+            .is_some_and(|h| h.at.elapsed() >= HEARD_FOR)
+        {
+            self.heard.pop_front();
+        }
+    }
+
+    /// The first sync that started after `event` was last heard, if it was, lately.
+    fn after_heard(&mut self, event: &str) -> Option<u64> {
+        self.forget_old();
         self.heard
             .iter()
             .rev()
-            .find(|h| h.event == event && h.at.elapsed() < HEARD_FOR)
+            .find(|h| h.event == event)
             .map(|h| h.answered_by)
     }
 }
@@ -70,13 +82,7 @@ impl Asked {
     /// start answers a script's request of it.
     pub(crate) fn heard(&self, event: &str) {
         let mut syncs = self.state.lock().expect("no panics under this lock");
-        while syncs
-            .heard
-            .front()
-            .is_some_and(|h| h.at.elapsed() >= HEARD_FOR)
-        {
-            syncs.heard.pop_front();
-        }
+        syncs.forget_old();
         let answered_by = syncs.started + 1;
         syncs.heard.push_back(Heard {
             event: event.to_string(),
@@ -89,7 +95,7 @@ impl Asked {
     /// one its hearing woke when the watcher heard it first, else one that starts after
     /// now (the loop is woken for it).
     pub(crate) fn ask(&self, request: &Request, within: Duration) -> Answer {
-        let syncs = self.state.lock().expect("no panics under this lock");
+        let mut syncs = self.state.lock().expect("no panics under this lock");
         let next = syncs.started + 1;
         let want = match request.origin {
             Origin::Notify => syncs.after_heard(&request.reason).unwrap_or(next),
