@@ -101,7 +101,8 @@ impl Enforcer {
                 .map(|(_, b)| b.clone())
                 .collect()
         });
-        let all = [write.clone(), read.clone(), drain_block(settings)];
+        let new_reads = drain_block(settings);
+        let all = [write.clone(), read.clone(), new_reads.clone()];
         let version = all.iter().find_map(|b| firewall.ruleset_version(b));
         if let Some(Last {
             managed,
@@ -128,7 +129,7 @@ impl Enforcer {
                 .iter()
                 .filter(|b| **b != read)
                 .cloned()
-                .chain([drain_block(settings)])
+                .chain([new_reads])
                 .collect();
             let lock = HostLock::acquire(&self.lock, self.lock_wait)?;
             self.change(firewall, &all, &first, Some(&read))?;
