@@ -412,12 +412,7 @@ fn the_replicas_of_a_killed_master_keep_their_reads_before_any_sentinel_calls_it
     let mut refused = Vec::new();
     // Until a Sentinel calls the master down (3 s after the kill); the read bound is far.
     while killed.elapsed() < Duration::from_millis(2800) {
-        if (0..3).any(|k| {
-            s.set
-                .master(k)
-                .and_then(|m| m.get("flags").cloned())
-                .is_some_and(|f| f.split(',').any(|x| x == "s_down"))
-        }) {
+        if (0..3).any(|k| s.set.master_flagged(k, "s_down")) {
             break;
         }
         let links: Vec<String> = s
