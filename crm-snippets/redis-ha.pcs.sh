@@ -16,9 +16,9 @@ configure() { # CIB_FILE
 
     for agent in RedisLBReadBlock RedisLBWriteBlock; do
         pcs -f "$cib" resource create "$agent" "ocf:redis-ha:$agent" --no-default-ops $force \
-            op monitor interval=10s timeout=20s \
-            op start interval=0s timeout=20s \
-            op stop interval=0s timeout=20s \
+            op monitor interval=10s timeout=20s record-pending=false \
+            op start interval=0s timeout=20s record-pending=false \
+            op stop interval=0s timeout=20s record-pending=false \
             clone
     done
 

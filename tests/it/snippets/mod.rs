@@ -62,6 +62,14 @@ fn block_clones_load_in_every_dialect_and_agree() {
             (2, 4, 1),
             "{dialect:?}: clones, locations, orders: {got:#?}"
         );
+        // A failover's transition records no pending actions of the blocks: each record
+        // is one more CIB update for every node to apply while the new primary's write
+        // port waits (README, "Failover benchmark").
+        let ops: Vec<&String> = got.iter().filter(|l| l.contains("/op{")).collect();
+        assert!(
+            ops.len() == 6 && ops.iter().all(|l| l.contains("record-pending=false")),
+            "{dialect:?}: every operation without pending records: {ops:#?}"
+        );
         match &reference {
             None => reference = Some((dialect, got)),
             Some((first, want)) => {
