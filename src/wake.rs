@@ -2,6 +2,7 @@
 //! thread fires, and learns the first reason given since it last looked (a burst of
 //! fires is one wake-up).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
@@ -30,11 +31,96 @@ impl Trigger {
     }
 }
 
+/// The isolation guard's wake-up. A Sentinel event wakes it only while its last round
+/// left this node's write port open: there an event may mean the node must stop taking
+/// writes at once (its master called down, a failover under way, a partial partition
+/// that the Sentinels see and its Pacemaker partition may not). Everywhere else its
+/// refusals stand already or follow the block clones, which the sync moves at the same
+/// event, and its own cadence bounds the rest; each round reads the CIB with a
+/// `cibadmin` of its own, and the rounds that every event of every Sentinel started on
+/// every node ran right while the new primary's write block stopped (README, "Failover
+/// benchmark"). Anything else (the sync wrote a role, a Sentinel's events were lost)
+/// wakes it always.
+#[derive(Debug)]
+pub(crate) struct GuardWake {
+    trigger: Trigger,
+    serves_writes: AtomicBool,
+}
+
+impl Default for GuardWake {
+    /// Until its first round, as if it served writes: no event is missed before it knows.
+    fn default() -> Self {
+        GuardWake {
+            trigger: Trigger::default(),
+            serves_writes: AtomicBool::new(true),
+        }
+    }
+}
+
+impl GuardWake {
+    /// A Sentinel event that can move roles.
+    pub(crate) fn event(&self, why: String) {
+        if self.serves_writes() {
+            self.trigger.fire(why);
+        }
+    }
+
+    /// Anything else that calls for a round at once.
+    pub(crate) fn fire(&self, why: String) {
+        self.trigger.fire(why);
+    }
+
+    /// What the guard's round just left: this node's write port open or not.
+    pub(crate) fn set_serves_writes(&self, open: bool) {
+        self.serves_writes.store(open, Ordering::SeqCst);
+    }
+
+    pub(crate) fn serves_writes(&self) -> bool {
+        self.serves_writes.load(Ordering::SeqCst)
+    }
+
+    /// As [`Trigger::wait`].
+    pub(crate) fn wait(&self, timeout: Duration) -> Option<String> {
+        self.trigger.wait(timeout)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::Arc;
     use std::time::Instant;
+
+    #[test]
+    fn events_wake_the_guard_only_where_it_leaves_writes_open() {
+        let g = GuardWake::default();
+        g.event("+odown master".into());
+        assert_eq!(
+            g.wait(Duration::from_millis(1)).as_deref(),
+            Some("+odown master"),
+            "before its first round"
+        );
+        g.set_serves_writes(false);
+        g.event("+switch-master a".into());
+        assert_eq!(
+            g.wait(Duration::from_millis(1)),
+            None,
+            "writes refused here"
+        );
+        g.fire("the sync wrote a role".into());
+        assert_eq!(
+            g.wait(Duration::from_millis(1)).as_deref(),
+            Some("the sync wrote a role"),
+            "other wake-ups still wake it"
+        );
+        g.set_serves_writes(true);
+        g.event("+odown master".into());
+        assert_eq!(
+            g.wait(Duration::from_millis(1)).as_deref(),
+            Some("+odown master"),
+            "writes open here"
+        );
+    }
 
     #[test]
     fn a_burst_of_events_is_one_wake_up() {

@@ -24,7 +24,7 @@ use crate::lock::LockFile;
 use crate::observe::{Observation, Resolve, observe, resolver};
 use crate::ocf::Logger;
 use crate::sentinel::Sentinels;
-use crate::wake::Trigger;
+use crate::wake::GuardWake;
 use enforce::{EnforceError, Enforcer};
 use reads_back::hold_reads;
 use record::{PortRecord, Record};
@@ -143,9 +143,10 @@ pub(crate) fn close_at_boot(settings: &GuardSettings) -> Result<bool, GuardError
 
 /// The guard's loop, forever: re-reads the config every round (a broken config keeps
 /// the rules as they are), checks every quarter of the reaction time and at once when
-/// `wake` fires (a Sentinel event, a sync that wrote a role), logs every change. Its
-/// rules stay when the process ends: what was refused stays refused.
-pub(crate) fn run(path: &Path, log: &Logger, wake: &Trigger) -> ! {
+/// `wake` fires (a sync that wrote a role, a Sentinel event while this node takes
+/// writes), logs every change. Its rules stay when the process ends: what was refused
+/// stays refused.
+pub(crate) fn run(path: &Path, log: &Logger, wake: &GuardWake) -> ! {
     let mut enforcer = Enforcer::new(LockFile::host(), Duration::from_secs(2), true);
     let mut shown: Option<Record> = None;
     let mut last_error = String::new();
@@ -157,6 +158,8 @@ pub(crate) fn run(path: &Path, log: &Logger, wake: &Trigger) -> ! {
                 let (record, decision) = round(&config, shown.as_ref());
                 // A new time budget every round: Xtables bounds its whole life.
                 enforcer.apply(&firewall(), &config.guard, decision.as_ref())?;
+                // Off, it has nothing to refuse at an event.
+                wake.set_serves_writes(decision.is_some_and(|d| d.write.is_none()));
                 Ok((
                     record,
                     config.guard.react,
@@ -184,6 +187,8 @@ pub(crate) fn run(path: &Path, log: &Logger, wake: &Trigger) -> ! {
                 react / 4
             }
             Err(e) => {
+                // What is in force is not known: every event may matter.
+                wake.set_serves_writes(true);
                 let e = e.to_string();
                 if e != last_error {
                     log.error(&e);

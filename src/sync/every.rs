@@ -18,7 +18,7 @@ use crate::exit::HelperExit;
 use crate::handoff::{Answer, Listener, Peers};
 use crate::ocf::Logger;
 use crate::process::Process;
-use crate::wake::Trigger;
+use crate::wake::{GuardWake, Trigger};
 
 /// Runs until killed; returns only when the guard cannot be started.
 pub(crate) fn every(p: &Process, path: &Path, period: Duration, dry_run: bool) -> HelperExit {
@@ -35,8 +35,10 @@ pub(crate) fn every(p: &Process, path: &Path, period: Duration, dry_run: bool) -
         listening = true;
     }
     // The isolation guard, on its own faster cadence (a sync may wait seconds for a
-    // block), woken at once by the events and by every sync that wrote a role.
-    let guard = Arc::new(Trigger::default());
+    // block), woken at once by every sync that wrote a role or found this node primary
+    // before the guard opened its writes (another node's sync may have written it), and
+    // by the events while it leaves this node's writes open (`GuardWake`).
+    let guard = Arc::new(GuardWake::default());
     if !dry_run {
         let guard_log = Logger::for_tool("redis-ha-guard", p);
         let guard_path = path.to_path_buf();
@@ -50,7 +52,8 @@ pub(crate) fn every(p: &Process, path: &Path, period: Duration, dry_run: bool) -
         }
     }
     let mut watch = Watch::new(
-        vec![Arc::clone(&trigger), Arc::clone(&guard)],
+        Arc::clone(&trigger),
+        Arc::clone(&guard),
         Arc::clone(&asked),
         Logger::for_tool("redis-ha-events", p),
     );
@@ -70,6 +73,10 @@ pub(crate) fn every(p: &Process, path: &Path, period: Duration, dry_run: bool) -
                 let (report, result) = reporting(&config, &log, dry_run, Deadline::NONE, courtesy);
                 if !report.written.is_empty() {
                     guard.fire("the sync wrote a role".into());
+                } else if !guard.serves_writes()
+                    && report.primary.as_ref().is_some_and(|(node, _)| *node == me)
+                {
+                    guard.fire("the sync found this node primary".into());
                 }
                 if let Err(e) = &result {
                     log.warn(&e.logged());

@@ -12,7 +12,7 @@ use super::asked::Asked;
 use crate::config::Config;
 use crate::ocf::Logger;
 use crate::sentinel::{Addr, Event, Subscription};
-use crate::wake::Trigger;
+use crate::wake::{GuardWake, Trigger};
 
 /// Events after which who should be what may have changed (a master's `+sdown` aside:
 /// [`Event::is_masters_sdown`]).
@@ -43,8 +43,10 @@ pub(crate) fn moves_roles(event: &Event) -> bool {
 
 /// The subscribers started so far, one per Sentinel address, for the process's life.
 pub(crate) struct Watch {
-    /// Fired on every event that can move roles: the sync's loop, the guard.
-    triggers: Vec<Arc<Trigger>>,
+    /// Fired on every event that can move roles.
+    sync: Arc<Trigger>,
+    /// Told every such event, and fired when a Sentinel's events are lost.
+    guard: Arc<GuardWake>,
     /// Told every such event first, for the scripts' requests of it.
     asked: Arc<Asked>,
     followed: BTreeSet<Addr>,
@@ -58,9 +60,15 @@ const EVENTS_IDLE: Duration = Duration::from_secs(10);
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
 
 impl Watch {
-    pub(crate) fn new(triggers: Vec<Arc<Trigger>>, asked: Arc<Asked>, log: Logger) -> Self {
+    pub(crate) fn new(
+        sync: Arc<Trigger>,
+        guard: Arc<GuardWake>,
+        asked: Arc<Asked>,
+        log: Logger,
+    ) -> Self {
         Watch {
-            triggers,
+            sync,
+            guard,
             asked,
             followed: BTreeSet::new(),
             log,
@@ -97,11 +105,11 @@ impl Watch {
         for addr in &new {
             self.followed.insert(addr.clone());
             let (owned, sub) = (addr.clone(), subscription.clone());
-            let (triggers, log) = (self.triggers.clone(), self.log.clone());
-            let asked = Arc::clone(&self.asked);
+            let (sync, guard) = (Arc::clone(&self.sync), Arc::clone(&self.guard));
+            let (asked, log) = (Arc::clone(&self.asked), self.log.clone());
             let spawned = std::thread::Builder::new()
                 .name(format!("events {addr}"))
-                .spawn(move || subscriber(&owned, &sub, &triggers, &asked, &log));
+                .spawn(move || subscriber(&owned, &sub, (&sync, &guard), &asked, &log));
             if let Err(e) = spawned {
                 self.followed.remove(addr);
                 self.log
@@ -115,7 +123,7 @@ impl Watch {
 fn subscriber(
     addr: &Addr,
     sub: &Subscription,
-    triggers: &[Arc<Trigger>],
+    (sync, guard): (&Trigger, &GuardWake),
     asked: &Asked,
     log: &Logger,
 ) {
@@ -133,9 +141,8 @@ fn subscriber(
                 // the event too.
                 asked.heard(&event.to_string());
                 let why = format!("{event} (Sentinel {addr})");
-                for t in triggers {
-                    t.fire(why.clone());
-                }
+                sync.fire(why.clone());
+                guard.event(why);
             }
         });
         if let Err(e) = result {
@@ -146,9 +153,8 @@ fn subscriber(
                 // A Sentinel gone may be a failover's leader, the only one that knew of
                 // the replica it was promoting: what the others say decides now.
                 let why = format!("Sentinel {addr}'s events lost");
-                for t in triggers {
-                    t.fire(why.clone());
-                }
+                sync.fire(why.clone());
+                guard.fire(why);
             }
             broken = true;
         }
