@@ -94,32 +94,25 @@ mod tests {
     #[test]
     fn events_wake_the_guard_only_where_it_leaves_writes_open() {
         let g = GuardWake::default();
-        g.event("+odown master".into());
-        assert_eq!(
-            g.wait(Duration::from_millis(1)).as_deref(),
-            Some("+odown master"),
-            "before its first round"
-        );
-        g.set_serves_writes(false);
-        g.event("+switch-master a".into());
-        assert_eq!(
-            g.wait(Duration::from_millis(1)),
-            None,
-            "writes refused here"
-        );
-        g.fire("the sync wrote a role".into());
-        assert_eq!(
-            g.wait(Duration::from_millis(1)).as_deref(),
-            Some("the sync wrote a role"),
-            "other wake-ups still wake it"
-        );
-        g.set_serves_writes(true);
-        g.event("+odown master".into());
-        assert_eq!(
-            g.wait(Duration::from_millis(1)).as_deref(),
-            Some("+odown master"),
-            "writes open here"
-        );
+        // (its last round left writes open: None before the first, an event or not,
+        // the wake-up it gets)
+        let steps: [(Option<bool>, bool, Option<&str>); 4] = [
+            (None, true, Some("+odown master")),
+            (Some(false), true, None),
+            (Some(false), false, Some("the sync wrote a role")),
+            (Some(true), true, Some("+odown master")),
+        ];
+        for (open, event, want) in steps {
+            if let Some(open) = open {
+                g.set_serves_writes(open);
+            }
+            match event {
+                true => g.event("+odown master".into()),
+                false => g.fire("the sync wrote a role".into()),
+            }
+            let got = g.wait(Duration::from_millis(1));
+            assert_eq!(got.as_deref(), want, "{open:?}, event {event}");
+        }
     }
 
     #[test]

@@ -951,6 +951,101 @@ fn the_guard_refuses_what_this_node_cannot_confirm() {
     s.cib.set_quorum(true);
 }
 
+/// When the guard's record was last written: once per round, whatever it says.
+fn guard_round(s: &Setup) -> Option<std::time::SystemTime> {
+    std::fs::metadata(s.dir.join("guard"))
+        .and_then(|m| m.modified())
+        .ok()
+}
+
+/// Waits for the guard's next round, then kills Redis `victim` (a replica whose node the
+/// CIB already says `fail`, so the sync its `+sdown` wakes writes nothing); returns the
+/// time since that round when the service logged the event, and the times of the guard's
+/// rounds after it for 2 s: the next round comes 2.5 s after that one began
+/// (guard_react_ms = 10000), less the time that one took to write its record.
+fn rounds_around_a_replicas_sdown(s: &mut Setup, victim: usize) -> (Duration, Vec<Duration>) {
+    let before = guard_round(s);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while guard_round(s) == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no guard round in 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let round = std::time::Instant::now();
+    let mut last = guard_round(s);
+    s.set.kill_redis(victim);
+    let log = || std::fs::read_to_string(s.dir.join("periodic.err")).unwrap_or_default();
+    let heard_before = log().matches("event: +sdown slave").count();
+    let (mut heard, mut rounds) = (None, Vec::new());
+    while round.elapsed() < Duration::from_millis(2000) {
+        if heard.is_none() && log().matches("event: +sdown slave").count() > heard_before {
+            heard = Some(round.elapsed());
+        }
+        let now = guard_round(s);
+        if now != last {
+            rounds.push(round.elapsed());
+            last = now;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let heard = heard.unwrap_or_else(|| panic!("no +sdown heard in 2 s:\n{}", log()));
+    (heard, rounds)
+}
+
+/// Sentinel's events wake the guard at once only on the node whose write port it leaves
+/// open: there an event may mean the node must stop taking writes. On a replica its
+/// refusals stand or follow the block clones, and its cadence bounds the rest; each of
+/// its rounds reads the CIB with a `cibadmin` of its own, which the events of every
+/// Sentinel ran back to back on every node during a failover, while the new primary's
+/// write block stopped (bench-failover, 2026-12-04). Real Sentinels' `+sdown` of a
+/// replica, the real service and guard; its record is written once a round.
+#[test]
+fn sentinel_events_wake_the_guard_only_where_it_leaves_writes_open() {
+    let mut s = Setup::new("guard-events");
+    s.sync().expect(0);
+    for k in 0..3 {
+        // A replica called down 1 s after its kill, not up to 2 s.
+        let debug = ["SENTINEL", "DEBUG", "ping-period", "100"];
+        s.set.sentinel_cli(k, &debug).expect(0);
+    }
+    // Rounds every 2.5 s, and none at the service's own syncs: nothing to write.
+    set_guard_conf(&s, "local_node = node2\nguard_react_ms = 10000\n");
+    let _service = s.every("600s");
+    wait_guard(
+        &s,
+        &["redis-ha:guard:6381"],
+        &["node node2\n", "write 6381 refused"],
+    );
+    s.cib.set_role("node3", Some("fail"));
+    let (heard, rounds) = rounds_around_a_replicas_sdown(&mut s, 2);
+    assert!(
+        rounds.is_empty(),
+        "a replica's guard ran at {rounds:?} after its last round, the event heard at \
+         {heard:?}\n{}",
+        std::fs::read_to_string(s.dir.join("periodic.err")).unwrap_or_default()
+    );
+
+    // The primary's guard, its writes open: the next event wakes it at once.
+    set_guard_conf(&s, "local_node = node1\nguard_react_ms = 10000\n");
+    wait_guard(&s, &[], &["node node1\n", "write 6381 open"]);
+    s.cib.set_role("node2", Some("fail"));
+    let (heard, rounds) = rounds_around_a_replicas_sdown(&mut s, 1);
+    assert!(
+        heard < Duration::from_millis(1500),
+        "the event came too late to tell a woken round from the next one: {heard:?}"
+    );
+    assert!(
+        rounds
+            .iter()
+            .any(|r| *r >= heard && *r < heard + Duration::from_millis(500)),
+        "the primary's guard ran at {rounds:?} after its last round, the event heard at \
+         {heard:?}\n{}",
+        std::fs::read_to_string(s.dir.join("periodic.err")).unwrap_or_default()
+    );
+}
+
 /// PING on an open connection: whether PONG came back (false once it is reset).
 fn pong(stream: &mut std::net::TcpStream) -> bool {
     use std::io::{Read, Write};
