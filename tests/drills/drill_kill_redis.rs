@@ -131,12 +131,20 @@ pub(crate) fn wait_new_primary(c: &Cluster, old: usize) -> Result<usize, String>
 
 /// HAProxy's write backend has node N up.
 pub(crate) fn wait_writes_to(c: &Cluster, n: usize) -> Result<(), String> {
-    let up = format!("redis-write/node{n}");
-    wait_for(
-        &format!("HAProxy: {up} UP"),
-        Duration::from_secs(60),
-        || (c.haproxy().get(&up).map(String::as_str) == Some("UP")).then_some(()),
-    )
+    wait_up(c, "redis-write", n, Duration::from_secs(60))
+}
+
+/// Waits until HAProxy's `backend` has node `n` up.
+pub(crate) fn wait_up(
+    c: &Cluster,
+    backend: &str,
+    n: usize,
+    within: Duration,
+) -> Result<(), String> {
+    let up = format!("{backend}/node{n}");
+    wait_for(&format!("HAProxy: {up} UP"), within, || {
+        (c.haproxy().get(&up).map(String::as_str) == Some("UP")).then_some(())
+    })
 }
 
 pub(crate) fn finish(errors: Vec<String>) -> Result<(), String> {

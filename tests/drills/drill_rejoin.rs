@@ -10,7 +10,7 @@ use crate::clients::{
     start_reader,
 };
 use crate::cluster::{Cluster, NODES, wait_for, write_frontend};
-use crate::drill_kill_redis::{finish, wait_new_primary};
+use crate::drill_kill_redis::{finish, wait_new_primary, wait_up};
 use crate::timeline::{Timeline, now_us};
 
 const KEY: &str = "drill3:marker";
@@ -53,12 +53,7 @@ pub(crate) fn run(c: &Cluster, shared: &mut Shared) -> Result<(), String> {
     std::thread::sleep(Duration::from_millis(500));
     let restart = tl.act(&format!("start node{killed}'s redis-server again"));
     c.start_redis(killed)?;
-    let back = format!("redis-read/node{killed}");
-    let served = wait_for(
-        &format!("HAProxy to take node{killed} back for reads"),
-        Duration::from_secs(90),
-        || (c.haproxy().get(&back).map(String::as_str) == Some("UP")).then_some(()),
-    );
+    let served = wait_up(c, "redis-read", killed, Duration::from_secs(90));
     // Long enough for leastconn to send it a share of the reads.
     std::thread::sleep(Duration::from_secs(2));
     let reads = reader.stop();
