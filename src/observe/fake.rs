@@ -73,6 +73,8 @@ struct AskedState {
     asked: u32,
     /// What the replicas themselves say of their offsets.
     offsets: BTreeMap<Addr, u64>,
+    /// Sentinels that keep each question waiting this long before they answer.
+    slow: BTreeMap<Addr, Duration>,
 }
 
 impl FakeSentinels {
@@ -88,6 +90,7 @@ impl FakeSentinels {
                 then: None,
                 asked: 0,
                 offsets: BTreeMap::new(),
+                slow: BTreeMap::new(),
             }),
         }
     }
@@ -109,6 +112,12 @@ impl FakeSentinels {
 
     pub(crate) fn set(&self, s: u8, answer: Result<SentinelView, String>) {
         self.state.lock().unwrap().views.insert(sentinel(s), answer);
+    }
+
+    /// Sentinel `s` keeps every question waiting `wait` before it answers (the others
+    /// answer meanwhile).
+    pub(crate) fn slow(&self, s: u8, wait: Duration) {
+        self.state.lock().unwrap().slow.insert(sentinel(s), wait);
     }
 }
 
@@ -227,7 +236,7 @@ impl Sentinels for FakeSentinels {
         {
             state.views = then;
         }
-        match state.views.get(s) {
+        let answer = match state.views.get(s) {
             Some(Ok(v)) => Ok(v.clone()),
             Some(Err(reason)) => Err(SentinelError::Unreachable {
                 addr: s.clone(),
@@ -237,7 +246,13 @@ impl Sentinels for FakeSentinels {
                 addr: s.clone(),
                 reason: "unknown".into(),
             }),
+        };
+        let wait = state.slow.get(s).copied();
+        drop(state);
+        if let Some(wait) = wait {
+            std::thread::sleep(wait);
         }
+        answer
     }
 
     fn replica_offset(&self, redis: &Addr) -> Option<u64> {

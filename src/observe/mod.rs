@@ -226,45 +226,6 @@ mod tests {
     use super::fake::{FakeCluster, FakeSentinels, config, no_dns};
     use super::*;
 
-    /// Sentinel 1 is cut off: each question to it waits `wait`, then goes unanswered.
-    /// Sentinels 2 and 3 answer `first` at their first question and `later` after.
-    struct CutOff {
-        wait: std::time::Duration,
-        first: Vec<SentinelView>,
-        later: Vec<SentinelView>,
-        asked: std::sync::Mutex<BTreeSet<crate::sentinel::Addr>>,
-    }
-
-    impl Sentinels for CutOff {
-        fn view(
-            &self,
-            s: &crate::sentinel::Addr,
-            _: &str,
-        ) -> Result<SentinelView, crate::sentinel::SentinelError> {
-            if *s == super::fake::sentinel(1) {
-                std::thread::sleep(self.wait);
-                return Err(crate::sentinel::SentinelError::Unreachable {
-                    addr: s.clone(),
-                    reason: "no connection".into(),
-                });
-            }
-            let again = !self.asked.lock().unwrap().insert(s.clone());
-            let views = if again { &self.later } else { &self.first };
-            Ok(views.iter().find(|v| v.sentinel == *s).unwrap().clone())
-        }
-
-        fn failover(
-            &self,
-            s: &crate::sentinel::Addr,
-            _: &str,
-        ) -> Result<(), crate::sentinel::SentinelError> {
-            Err(crate::sentinel::SentinelError::Protocol {
-                addr: s.clone(),
-                reason: "not here".into(),
-            })
-        }
-    }
-
     #[test]
     fn a_promotion_foreseen_from_answers_kept_waiting_is_decided_from_new_ones() {
         use super::fake::{candidate, master1_view, redis};
@@ -277,25 +238,27 @@ mod tests {
             two.flags = promoted.split(',').map(String::from).collect();
             vec![two, candidate(3, 100, 20, "run3")]
         };
-        let first = vec![
-            master1_view(2, odown, replicas("slave")),
-            master1_view(3, odown, replicas("slave")),
-        ];
         let mut leader = master1_view(
             2,
             &format!("{odown},failover_in_progress"),
             replicas("slave,promoted"),
         );
         leader.master.failover_state = Some("send_slaveof_noone".into());
-        let later = vec![leader, master1_view(3, odown, replicas("slave"))];
         let config = config("sentinel = 10.0.0.2:26379\nsentinel = 10.0.0.3:26379\n");
         let primary = |wait_ms: u64| {
-            let sentinels = CutOff {
-                wait: std::time::Duration::from_millis(wait_ms),
-                first: first.clone(),
-                later: later.clone(),
-                asked: Default::default(),
-            };
+            // Sentinel 1 is cut off: each question to it waits, then goes unanswered.
+            // From the fourth question on (the second round's), Sentinel 2 is the leader.
+            let sentinels = FakeSentinels::agreeing(1, 0, &[]);
+            sentinels.set(1, Err("no connection".into()));
+            for s in [2, 3] {
+                sentinels.set(s, Ok(master1_view(s, odown, replicas("slave"))));
+            }
+            sentinels.slow(1, std::time::Duration::from_millis(wait_ms));
+            sentinels.later(|v| {
+                if v.sentinel == leader.sentinel {
+                    *v = leader.clone();
+                }
+            });
             let v = verdict(&config, &sentinels).unwrap();
             let primaries: Vec<_> = v
                 .truth
