@@ -421,13 +421,12 @@ impl Config {
                     })?
                 }
                 (Some("read_max_stale_ms"), None, _) => {
-                    policy.read_bound =
-                        match value {
-                            "auto" => ReadBound::Auto,
-                            _ => ReadBound::Fixed(millis(value, 0..=600_000).map_err(|m| {
-                                err(n, m.replacen("expected", "expected auto or", 1))
-                            })?),
-                        }
+                    policy.read_bound = match value {
+                        "auto" => ReadBound::Auto,
+                        _ => ReadBound::Fixed(
+                            millis_or("auto or ", value, 0..=600_000).map_err(|m| err(n, m))?,
+                        ),
+                    }
                 }
                 (Some("guard_record_file"), None, _) => guard.record_file = PathBuf::from(value),
                 (Some("sync_socket"), None, _) => sync_socket = PathBuf::from(value),
@@ -505,12 +504,22 @@ fn auth_file(
 
 /// A whole number of milliseconds within `range`, in decimal digits only.
 fn millis(value: &str, range: std::ops::RangeInclusive<u64>) -> Result<Duration, String> {
+    millis_or("", value, range)
+}
+
+/// [`millis`] for a setting that also takes words, which its error names first
+/// (`others`: "auto or ").
+fn millis_or(
+    others: &str,
+    value: &str,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Duration, String> {
     match value.parse::<u64>() {
         Ok(ms) if range.contains(&ms) && value.bytes().all(|b| b.is_ascii_digit()) => {
             Ok(Duration::from_millis(ms))
         }
         _ => Err(format!(
-            "expected milliseconds from {} to {}, got {value:?}",
+            "expected {others}milliseconds from {} to {}, got {value:?}",
             range.start(),
             range.end()
         )),
