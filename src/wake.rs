@@ -65,9 +65,20 @@ impl GuardWake {
         }
     }
 
-    /// Anything else that calls for a round at once.
+    /// Anything else that calls for a round at once (a Sentinel's events lost).
     pub(crate) fn fire(&self, why: String) {
         self.trigger.fire(why);
+    }
+
+    /// After a sync: a round at once if it `wrote` a role, or if it found this node
+    /// primary while the guard still refuses its writes (another node's sync may have
+    /// written the promotion, and no event reaches the guard here).
+    pub(crate) fn synced(&self, wrote: bool, primary_here: bool) {
+        if wrote {
+            self.fire("the sync wrote a role".into());
+        } else if primary_here && !self.serves_writes() {
+            self.fire("the sync found this node primary".into());
+        }
     }
 
     /// What the guard's round just left: this node's write port open or not.
@@ -75,7 +86,7 @@ impl GuardWake {
         self.serves_writes.store(open, Ordering::SeqCst);
     }
 
-    pub(crate) fn serves_writes(&self) -> bool {
+    fn serves_writes(&self) -> bool {
         self.serves_writes.load(Ordering::SeqCst)
     }
 
@@ -91,27 +102,55 @@ mod tests {
     use std::sync::Arc;
     use std::time::Instant;
 
+    /// What reaches the guard in one row of its table.
+    #[derive(Debug, Clone, Copy)]
+    enum Call {
+        Event,
+        Lost,
+        /// A sync: whether it wrote a role, whether it found this node primary.
+        Synced(bool, bool),
+    }
+
     #[test]
     fn events_wake_the_guard_only_where_it_leaves_writes_open() {
+        use Call::*;
         let g = GuardWake::default();
-        // (its last round left writes open: None before the first, an event or not,
-        // the wake-up it gets)
-        let steps: [(Option<bool>, bool, Option<&str>); 4] = [
-            (None, true, Some("+odown master")),
-            (Some(false), true, None),
-            (Some(false), false, Some("the sync wrote a role")),
-            (Some(true), true, Some("+odown master")),
+        // (its last round left writes open: None before the first, what reaches it, the
+        // wake-up it gets)
+        let steps: [(Option<bool>, Call, Option<&str>); 9] = [
+            (None, Event, Some("+odown master")),
+            (Some(false), Event, None),
+            (Some(false), Lost, Some("events lost")),
+            (
+                Some(false),
+                Synced(true, false),
+                Some("the sync wrote a role"),
+            ),
+            (Some(false), Synced(false, false), None),
+            (
+                Some(false),
+                Synced(false, true),
+                Some("the sync found this node primary"),
+            ),
+            (Some(true), Event, Some("+odown master")),
+            (Some(true), Synced(false, true), None),
+            (
+                Some(true),
+                Synced(true, true),
+                Some("the sync wrote a role"),
+            ),
         ];
-        for (open, event, want) in steps {
+        for (open, call, want) in steps {
             if let Some(open) = open {
                 g.set_serves_writes(open);
             }
-            match event {
-                true => g.event("+odown master".into()),
-                false => g.fire("the sync wrote a role".into()),
+            match call {
+                Event => g.event("+odown master".into()),
+                Lost => g.fire("events lost".into()),
+                Synced(wrote, primary_here) => g.synced(wrote, primary_here),
             }
             let got = g.wait(Duration::from_millis(1));
-            assert_eq!(got.as_deref(), want, "{open:?}, event {event}");
+            assert_eq!(got.as_deref(), want, "{open:?}, {call:?}");
         }
     }
 

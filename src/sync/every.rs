@@ -71,13 +71,10 @@ pub(crate) fn every(p: &Process, path: &Path, period: Duration, dry_run: bool) -
                 let me = config.guard.local_node();
                 let courtesy = (round == Round::Event).then_some(&me);
                 let (report, result) = reporting(&config, &log, dry_run, Deadline::NONE, courtesy);
-                if !report.written.is_empty() {
-                    guard.fire("the sync wrote a role".into());
-                } else if !guard.serves_writes()
-                    && report.primary.as_ref().is_some_and(|(node, _)| *node == me)
-                {
-                    guard.fire("the sync found this node primary".into());
-                }
+                guard.synced(
+                    !report.written.is_empty(),
+                    report.primary.as_ref().is_some_and(|(node, _)| *node == me),
+                );
                 if let Err(e) = &result {
                     log.warn(&e.logged());
                 }
