@@ -50,7 +50,7 @@ pub(crate) fn run(kind: AgentKind, p: &Process) -> i32 {
         .ok()
         .and_then(|p| p.wait)
         .unwrap_or(env.budget());
-    let firewall = Iptables::new(Xtables::new(env.budget(), wait, env.fail_have_binary));
+    let firewall = Iptables::under_lock(Xtables::new(env.budget(), wait, env.fail_have_binary));
     let agent = Agent {
         kind,
         env: &env,

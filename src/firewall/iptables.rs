@@ -9,15 +9,66 @@ use super::save::{self, Listing};
 use super::transaction::{self, Ensure, Lift, Script, Tag};
 use super::xtables::Xtables;
 use super::{Firewall, Presence};
+use std::sync::Mutex;
+
+/// Listings by table (backend, family).
+type Seen = Vec<((Backend, Family), Listing)>;
 
 /// Blocks ports with iptables/ip6tables.
 pub(crate) struct Iptables {
     x: Xtables,
+    /// The listings read since the last write, kept only by [`Iptables::under_lock`].
+    seen: Option<Mutex<Seen>>,
 }
 
 impl Iptables {
+    /// Every decision from a listing of its own.
     pub(crate) fn new(x: Xtables) -> Self {
-        Self { x }
+        Self { x, seen: None }
+    }
+
+    /// For an action that holds the host lock from its first read to its last write (an
+    /// agent's start or stop): a table read once serves every decision until this writes
+    /// it (a start's check of the chain, then its transaction, list it once). Our own
+    /// writers wait for the lock meanwhile; another program's change makes the
+    /// transaction fail and be decided again from a fresh read, as with [`Iptables::new`].
+    pub(crate) fn under_lock(x: Xtables) -> Self {
+        Self {
+            x,
+            seen: Some(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// The filter table of (backend, family): the one read since the last write, if kept.
+    fn listing(&self, backend: Backend, family: Family) -> Result<Listing, FirewallError> {
+        let table = (backend, family);
+        if let Some(seen) = &self.seen
+            && let Some((_, l)) = seen
+                .lock()
+                .expect("no panics under this lock")
+                .iter()
+                .find(|(t, _)| *t == table)
+        {
+            return Ok(l.clone());
+        }
+        let listing = self.x.listing(backend, family, "filter")?;
+        self.remember(table, &listing);
+        Ok(listing)
+    }
+
+    fn remember(&self, table: (Backend, Family), listing: &Listing) {
+        if let Some(seen) = &self.seen {
+            let mut seen = seen.lock().expect("no panics under this lock");
+            seen.retain(|(t, _)| *t != table);
+            seen.push((table, listing.clone()));
+        }
+    }
+
+    /// After a write: every table is read again.
+    fn forget(&self) {
+        if let Some(seen) = &self.seen {
+            seen.lock().expect("no panics under this lock").clear();
+        }
     }
 
     /// One family's change decided from `listing`; `NotOurs` when an ensure's chain is
@@ -55,11 +106,13 @@ impl Iptables {
             if script.is_empty() {
                 return Ok(script);
             }
-            match self.x.restore(backend, family, &script) {
+            let restored = self.x.restore(backend, family, &script);
+            self.forget();
+            match restored {
                 Ok(()) => return Ok(script),
                 Err(FirewallError::Failed { .. }) if !retried => {
                     retried = true;
-                    let listing = self.x.listing(backend, family, "filter")?;
+                    let listing = self.listing(backend, family)?;
                     script = self.decide(backend, family, ensure, lift, &listing)?;
                 }
                 Err(FirewallError::NotInstalled { program }) => {
@@ -87,6 +140,9 @@ impl Iptables {
             .map(|&f| (block.backend, f))
             .collect();
         let (listings, found) = self.x.listings_and_checks(&tables, "filter", checks)?;
+        for (&table, listing) in tables.iter().zip(&listings) {
+            self.remember(table, listing);
+        }
         for (&(backend, family), listing) in tables.iter().zip(&listings) {
             if let Standing::Foreign(why) =
                 owned::standing(listing, block.chain.as_str(), owned::is_block_rule)
@@ -225,7 +281,7 @@ impl Firewall for Iptables {
                     tag: Tag::Exact(b.tag()),
                 })
                 .collect();
-            let listing = self.x.listing(backend, family, "filter")?;
+            let listing = self.listing(backend, family)?;
             let script = self.decide(backend, family, &ensure, &lift, &listing)?;
             decided.push((backend, family, ensure, lift, script));
         }
@@ -251,7 +307,7 @@ impl Firewall for Iptables {
         }];
         let mut removed = 0;
         for &family in families.list() {
-            let listing = self.x.listing(backend, family, "filter")?;
+            let listing = self.listing(backend, family)?;
             let script = self.decide(backend, family, &[], &lift, &listing)?;
             removed += self.write(backend, family, &[], &lift, script)?.deleted;
         }

@@ -20,6 +20,11 @@ impl Exec {
         self.path.ends_with("-restore")
     }
 
+    /// A listing of a table (`-S`).
+    fn is_listing(&self) -> bool {
+        self.args.iter().any(|a| a == "-S")
+    }
+
     /// An iptables run that only reads: a listing (`-S`) or a check (`-C`).
     fn only_reads(&self) -> bool {
         self.args.iter().any(|a| a == "-S" || a == "-C")
@@ -140,6 +145,10 @@ fn start_and_stop_each_run_one_restore_per_family_and_otherwise_only_read() {
             assert_eq!(out.code, 0, "{case} {action}\n{out}");
             let restores = execs.iter().filter(|e| e.is_restore()).count();
             assert_eq!(restores, listers.len(), "{case} {action}: {execs:#?}");
+            // Each table read once: a start's check of the chain and its transaction
+            // decide from the same listing (the host lock keeps our own writers out).
+            let listings = execs.iter().filter(|e| e.is_listing()).count();
+            assert_eq!(listings, listers.len(), "{case} {action}: {execs:#?}");
             assert!(
                 execs.iter().all(|e| e.is_restore() || e.only_reads()),
                 "{case} {action}: a change outside the transaction: {execs:#?}"
