@@ -456,11 +456,11 @@ start_sync_every() {
 
 start_haproxy() {
     sed "s|@DIR@|$STATE/client|g" "$HERE/haproxy-extra.cfg.in" >"$STATE/client/haproxy-extra.cfg"
-    haproxy -c -q -f "$SNIPPETS/haproxy.cfg" -f "$STATE/client/haproxy-extra.cfg" ||
+    haproxy -c -q -f "$STATE/client/haproxy-extra.cfg" -f "$SNIPPETS/haproxy.cfg" ||
         die "haproxy -c rejects the configuration"
     launch "$(cg_path rha-client)" "$STATE/client/haproxy.out" "$STATE/client/haproxy.pid" \
         nsenter --net="/run/netns/$CLIENT_NS" -- \
-        haproxy -db -f "$SNIPPETS/haproxy.cfg" -f "$STATE/client/haproxy-extra.cfg"
+        haproxy -db -f "$STATE/client/haproxy-extra.cfg" -f "$SNIPPETS/haproxy.cfg"
 }
 
 # crm_load FILE: `crm configure load update FILE` on node1. crm prints crm_verify's

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use crate::bench_table::{Figures, print_table};
-use crate::clients::{ReadFigures, Records, Watchers, ack_violations};
+use crate::clients::{ReadFigures, Records, Watchers, ack_violations, failed_read_sessions};
 use crate::cluster::{Cluster, NODES, retry, write_frontend};
 use crate::drill_kill_redis::{WriteReport, wait_new_primary};
 use crate::timeline::{Timeline, now_us};
@@ -111,6 +111,7 @@ fn round(c: &Cluster, setup: Setup, n: usize, verbose: bool) -> Result<Figures, 
         samples,
         ..
     } = watchers.collect(&mut tl, c, "clients stopped");
+    failed_read_sessions(&mut tl, c, &reads);
     if verbose || driven.is_err() {
         tl.print();
     }
@@ -123,11 +124,14 @@ fn round(c: &Cluster, setup: Setup, n: usize, verbose: bool) -> Result<Figures, 
     }
 
     let writes = WriteReport::of(&prefix, &attempts, kill, new)?;
-    let read = ReadFigures::of(&reads, &marker, old, restart);
+    let master = tl.master_mode(kill, new);
+    let read = ReadFigures::of(&reads, &marker, (old, restart), master.map(|t| (new, t)));
     let switch = tl.first_switch_master(kill, &all);
     let first_write = writes.first_after.as_ref().map(|a| a.done);
     let f = Figures {
         kill_to_switch: switch.map(|s| s - kill),
+        kill_to_master: master.map(|m| m - kill),
+        master_to_write: master.zip(first_write).map(|(m, w)| w - m),
         write_gap: match (&writes.last_before, &writes.first_after) {
             (Some(b), Some(a)) => Some(a.done - b.done),
             _ => None,
@@ -135,6 +139,7 @@ fn round(c: &Cluster, setup: Setup, n: usize, verbose: bool) -> Result<Figures, 
         switch_to_write: switch.zip(first_write).map(|(s, w)| w - s),
         read_gap: read.longest_gap.0,
         failed_reads: read.failed,
+        failed_at_promotion: read.failed_at_promotion,
         lost: writes.lost.len(),
         non_primary_acks: ack_violations(&attempts, &samples).len(),
         stale_reads: read.stale,
@@ -144,15 +149,19 @@ fn round(c: &Cluster, setup: Setup, n: usize, verbose: bool) -> Result<Figures, 
     let ms = |t: Option<i64>| t.map_or("-".to_string(), |t| format!("{}", t / 1000));
     println!(
         "  node{old} killed, node{new} primary; kill -> +switch-master {} ms; write gap {} ms; \
-         +switch-master -> write {} ms; read gap {} ms (from {:+} ms), {} of {} reads failed; \
+         +switch-master -> write {} ms; kill -> MASTER MODE {} ms, then write {} ms; \
+         read gap {} ms (from {:+} ms), {} of {} reads failed ({} at the promotion); \
          {} writes acked, {} lost, {} by a non-primary; {} stale reads from node{old} ({:.0} s)",
         ms(f.kill_to_switch),
         ms(f.write_gap),
         ms(f.switch_to_write),
+        ms(f.kill_to_master),
+        ms(f.master_to_write),
         f.read_gap / 1000,
         tl.ms(read.longest_gap.1),
         f.failed_reads,
         f.reads,
+        f.failed_at_promotion,
         f.acked,
         f.lost,
         f.non_primary_acks,

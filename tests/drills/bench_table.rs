@@ -7,6 +7,10 @@
 pub(crate) struct Figures {
     /// From the kill to the first Sentinel's `+switch-master`.
     pub(crate) kill_to_switch: Option<i64>,
+    /// From the kill to the promoted replica's `MASTER MODE enabled` (Sentinel's pace).
+    pub(crate) kill_to_master: Option<i64>,
+    /// From that to the first write it acked (the write port, HAProxy's check).
+    pub(crate) master_to_write: Option<i64>,
     /// The last acked write before the kill to the first acked by the new primary.
     pub(crate) write_gap: Option<i64>,
     /// The first `+switch-master` to the first write acked by the new primary (negative:
@@ -15,6 +19,8 @@ pub(crate) struct Figures {
     /// The longest stretch without an answered read.
     pub(crate) read_gap: i64,
     pub(crate) failed_reads: usize,
+    /// Of those, the ones Sentinel's `CLIENT KILL` at the promotion closed.
+    pub(crate) failed_at_promotion: usize,
     pub(crate) lost: usize,
     pub(crate) non_primary_acks: usize,
     pub(crate) stale_reads: usize,
@@ -23,7 +29,7 @@ pub(crate) struct Figures {
     pub(crate) reads: usize,
 }
 
-const ROWS: usize = 8;
+const ROWS: usize = 11;
 
 impl Figures {
     /// The table's rows for this round: the label, and the value in ms or a count.
@@ -32,6 +38,11 @@ impl Figures {
         let n = |c: usize| Some(c as f64);
         [
             ("kill -> first +switch-master (ms)", ms(self.kill_to_switch)),
+            (
+                "kill -> promoted replica's MASTER MODE (ms)",
+                ms(self.kill_to_master),
+            ),
+            ("MASTER MODE -> first write (ms)", ms(self.master_to_write)),
             ("total write gap (ms)", ms(self.write_gap)),
             (
                 "first +switch-master -> first write (ms)",
@@ -42,6 +53,10 @@ impl Figures {
                 ms(Some(self.read_gap)),
             ),
             ("failed reads", n(self.failed_reads)),
+            (
+                "... of which closed by Sentinel's CLIENT KILL at the promotion",
+                n(self.failed_at_promotion),
+            ),
             ("acknowledged writes lost", n(self.lost)),
             (
                 "writes acknowledged by a non-primary",

@@ -638,6 +638,10 @@ fn describe_rounds(tl: &Timeline, p: NodePort, rounds: &[&ProbeRound], verb: &st
 #[derive(Debug, Clone)]
 pub(crate) struct Read1 {
     pub(crate) sent: i64,
+    /// When its answer (or failure) came.
+    pub(crate) done: i64,
+    /// Its connection's own port, once connected: HAProxy's log line of the session.
+    pub(crate) port: Option<u16>,
     pub(crate) node: Option<usize>,
     /// The value of the key, or why there was none.
     pub(crate) value: Result<Option<String>, String>,
@@ -690,28 +694,61 @@ pub(crate) fn start_reader(key: &str, period: Duration) -> Background<Vec<Read1>
         Vec::new(),
         move |reads: &mut Vec<Read1>| {
             let sent = now_us();
-            let (node, value) = read_once(&key);
-            reads.push(Read1 { sent, node, value });
+            let (port, node, value) = read_once(&key);
+            reads.push(Read1 {
+                sent,
+                done: now_us(),
+                port,
+                node,
+                value,
+            });
         },
         |r| r,
     )
 }
 
-fn read_once(key: &str) -> (Option<usize>, Result<Option<String>, String>) {
+/// The connection's port, the node that answered, and the value or why there was none.
+type ReadOnce = (Option<u16>, Option<usize>, Result<Option<String>, String>);
+
+fn read_once(key: &str) -> ReadOnce {
     let mut conn = match Conn::connect(cluster::read_frontend(), TIMEOUT) {
         Ok(c) => c,
-        Err(e) => return (None, Err(Failure::of(&e).word().to_string())),
+        Err(e) => return (None, None, Err(Failure::of(&e).word().to_string())),
     };
+    let port = conn.local_port();
     let node = match whoami(&mut conn) {
         Ok(n) => n,
-        Err(e) => return (None, Err(Failure::of(&e).word().to_string())),
+        Err(e) => return (port, None, Err(Failure::of(&e).word().to_string())),
     };
     let value = match conn.cmd(&["GET", key]) {
         Ok(Reply::Bulk(v)) => Ok(v),
         Ok(other) => Err(format!("{other:?}")),
         Err(e) => Err(Failure::of(&e).word().to_string()),
     };
-    (node, value)
+    (port, node, value)
+}
+
+/// HAProxy's log line of each failed read's session (tcplog: the server it went to, its
+/// timers, termination state and retries), found by the read's port, on the timeline at
+/// the read's time: what the client alone cannot tell.
+pub(crate) fn failed_read_sessions(tl: &mut Timeline, c: &cluster::Cluster, reads: &[Read1]) {
+    let log = std::fs::read_to_string(c.haproxy_log()).unwrap_or_default();
+    for r in reads.iter().filter(|r| !r.answered()) {
+        let Some(port) = r.port else { continue };
+        let tag = format!(":{port} [");
+        let line = log
+            .lines()
+            .rev()
+            .find(|l| l.contains(&tag) && l.contains("redis-read"));
+        let what = line.map_or("no log line".to_string(), |l| {
+            l.split_once(&tag).map_or(l, |(_, rest)| rest).to_string()
+        });
+        tl.add_at(
+            r.sent,
+            "haproxy",
+            &format!("failed read's session (port {port}): [{what}"),
+        );
+    }
 }
 
 /// How many violations of one kind a report lists one by one.
@@ -839,6 +876,10 @@ pub(crate) struct ReadFigures {
     pub(crate) total: usize,
     /// No answer: refused, reset, timed out, or an error reply (LOADING, MASTERDOWN).
     pub(crate) failed: usize,
+    /// Of those, the reads under way when the promoted replica became a master: the
+    /// failover leader's `REPLICAOF NO ONE` comes with `CLIENT KILL TYPE normal`, which
+    /// closes every client connection of that Redis, a read's included.
+    pub(crate) failed_at_promotion: usize,
     /// The longest stretch between two answered reads, in µs, with its start.
     pub(crate) longest_gap: (i64, i64),
     /// Answers by `node` from `since` on that were not `value`: it had come back without
@@ -846,13 +887,37 @@ pub(crate) struct ReadFigures {
     pub(crate) stale: usize,
 }
 
+/// Redis logs `MASTER MODE enabled` as it executes `REPLICAOF NO ONE`; the `CLIENT KILL`
+/// queued behind it in the leader's transaction (after a `CONFIG REWRITE`) comes at most
+/// this much later (µs).
+const KILL_AFTER_MASTER_MODE: i64 = 50_000;
+
 impl ReadFigures {
-    pub(crate) fn of(reads: &[Read1], value: &str, node: usize, since: i64) -> Self {
+    /// `promoted`: the replica that became the master, and when its log says so.
+    pub(crate) fn of(
+        reads: &[Read1],
+        value: &str,
+        (node, since): (usize, i64),
+        promoted: Option<(usize, i64)>,
+    ) -> Self {
         let answered: Vec<&Read1> = reads.iter().filter(|r| r.answered()).collect();
         let window = (reads.first(), reads.last());
+        // Cut by the kill: the connection closed (not a timeout, not a refusal) then.
+        let at_promotion = |r: &&Read1| {
+            let cut = matches!(&r.value, Err(e) if e == "closed" || e == "reset");
+            promoted.is_some_and(|(n, t)| {
+                cut && r.node.is_none_or(|at| at == n)
+                    && (t..=t + KILL_AFTER_MASTER_MODE).contains(&r.done)
+            })
+        };
         ReadFigures {
             total: reads.len(),
             failed: reads.len() - answered.len(),
+            failed_at_promotion: reads
+                .iter()
+                .filter(|r| !r.answered())
+                .filter(at_promotion)
+                .count(),
             longest_gap: match window {
                 (Some(a), Some(b)) => longest_gap(answered.iter().map(|r| r.sent), a.sent, b.sent),
                 _ => (0, 0),

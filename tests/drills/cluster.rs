@@ -165,6 +165,11 @@ impl Cluster {
         self.state().join(format!("node{n}"))
     }
 
+    /// HAProxy's log (`cluster.sh`: stdout to this file).
+    pub(crate) fn haproxy_log(&self) -> PathBuf {
+        self.state().join("client/haproxy.out")
+    }
+
     pub(crate) fn haproxy_sock(&self) -> PathBuf {
         self.state().join("client/haproxy.sock")
     }

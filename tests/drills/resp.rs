@@ -81,6 +81,11 @@ impl Conn {
         })
     }
 
+    /// This end's port: HAProxy's log names the session by it.
+    pub(crate) fn local_port(&self) -> Option<u16> {
+        self.writer.local_addr().ok().map(|a| a.port())
+    }
+
     pub(crate) fn cmd(&mut self, args: &[&str]) -> io::Result<Reply> {
         let mut buf = format!("*{}\r\n", args.len()).into_bytes();
         for a in args {

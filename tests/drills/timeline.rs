@@ -164,6 +164,17 @@ impl Timeline {
         at.get(nodes.len() / 2).copied()
     }
 
+    /// When node `n`'s Redis logged `MASTER MODE enabled` at or after `t`: it executed
+    /// `REPLICAOF NO ONE`.
+    pub(crate) fn master_mode(&self, t: i64, n: usize) -> Option<i64> {
+        let who = format!("node{n} redis");
+        self.events
+            .iter()
+            .filter(|e| e.t >= t && e.who == who && e.what.starts_with("MASTER MODE enabled"))
+            .map(|e| e.t)
+            .min()
+    }
+
     /// The first event starting with `what` at or after `t` from a Sentinel of `nodes`.
     fn first_sentinel_event(&self, t: i64, nodes: &[usize], what: &str) -> Option<i64> {
         self.events
