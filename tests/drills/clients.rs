@@ -732,9 +732,16 @@ fn read_once(key: &str) -> ReadOnce {
 /// timers, termination state and retries), found by the read's port, on the timeline at
 /// the read's time: what the client alone cannot tell.
 pub(crate) fn failed_read_sessions(tl: &mut Timeline, c: &cluster::Cluster, reads: &[Read1]) {
+    let failed: Vec<(&Read1, u16)> = reads
+        .iter()
+        .filter(|r| !r.answered())
+        .filter_map(|r| Some((r, r.port?)))
+        .collect();
+    if failed.is_empty() {
+        return;
+    }
     let log = std::fs::read_to_string(c.haproxy_log()).unwrap_or_default();
-    for r in reads.iter().filter(|r| !r.answered()) {
-        let Some(port) = r.port else { continue };
+    for (r, port) in failed {
         let tag = format!(":{port} [");
         let line = log
             .lines()
