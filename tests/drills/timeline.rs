@@ -167,20 +167,21 @@ impl Timeline {
     /// When node `n`'s Redis logged `MASTER MODE enabled` at or after `t`: it executed
     /// `REPLICAOF NO ONE`.
     pub(crate) fn master_mode(&self, t: i64, n: usize) -> Option<i64> {
-        let who = format!("node{n} redis");
-        self.events
-            .iter()
-            .filter(|e| e.t >= t && e.who == who && e.what.starts_with("MASTER MODE enabled"))
-            .map(|e| e.t)
-            .min()
+        self.first_event(t, &[n], "redis", "MASTER MODE enabled")
     }
 
     /// The first event starting with `what` at or after `t` from a Sentinel of `nodes`.
     fn first_sentinel_event(&self, t: i64, nodes: &[usize], what: &str) -> Option<i64> {
+        self.first_event(t, nodes, "sentinel", what)
+    }
+
+    /// The first event starting with `what` at or after `t` in the log of `daemon`
+    /// (`sentinel`, `redis`) of one of `nodes`.
+    fn first_event(&self, t: i64, nodes: &[usize], daemon: &str, what: &str) -> Option<i64> {
         self.events
             .iter()
             .filter(|e| e.t >= t && e.what.starts_with(what))
-            .filter(|e| nodes.iter().any(|n| e.who == format!("node{n} sentinel")))
+            .filter(|e| nodes.iter().any(|n| e.who == format!("node{n} {daemon}")))
             .map(|e| e.t)
             .min()
     }
