@@ -692,40 +692,31 @@ pub(crate) fn start_reader(key: &str, period: Duration) -> Background<Vec<Read1>
         true,
         period,
         Vec::new(),
-        move |reads: &mut Vec<Read1>| {
-            let sent = now_us();
-            let (port, node, value) = read_once(&key);
-            reads.push(Read1 {
-                sent,
-                done: now_us(),
-                port,
-                node,
-                value,
-            });
-        },
+        move |reads: &mut Vec<Read1>| reads.push(read_once(&key)),
         |r| r,
     )
 }
 
-/// The connection's port, the node that answered, and the value or why there was none.
-type ReadOnce = (Option<u16>, Option<usize>, Result<Option<String>, String>);
-
-fn read_once(key: &str) -> ReadOnce {
-    let mut conn = match Conn::connect(cluster::read_frontend(), TIMEOUT) {
-        Ok(c) => c,
-        Err(e) => return (None, None, Err(Failure::of(&e).word().to_string())),
+fn read_once(key: &str) -> Read1 {
+    let mut read = Read1 {
+        sent: now_us(),
+        done: 0,
+        port: None,
+        node: None,
+        value: Ok(None),
     };
-    let port = conn.local_port();
-    let node = match whoami(&mut conn) {
-        Ok(n) => n,
-        Err(e) => return (port, None, Err(Failure::of(&e).word().to_string())),
-    };
-    let value = match conn.cmd(&["GET", key]) {
-        Ok(Reply::Bulk(v)) => Ok(v),
-        Ok(other) => Err(format!("{other:?}")),
-        Err(e) => Err(Failure::of(&e).word().to_string()),
-    };
-    (port, node, value)
+    let asked = (|| -> std::io::Result<Result<Option<String>, String>> {
+        let mut conn = Conn::connect(cluster::read_frontend(), TIMEOUT)?;
+        read.port = conn.local_port();
+        read.node = whoami(&mut conn)?;
+        Ok(match conn.cmd(&["GET", key])? {
+            Reply::Bulk(v) => Ok(v),
+            other => Err(format!("{other:?}")),
+        })
+    })();
+    read.value = asked.unwrap_or_else(|e| Err(Failure::of(&e).word().to_string()));
+    read.done = now_us();
+    read
 }
 
 /// HAProxy's log line of each failed read's session (tcplog: the server it went to, its
@@ -911,7 +902,9 @@ impl ReadFigures {
         let window = (reads.first(), reads.last());
         // Cut by the kill: the connection closed (not a timeout, not a refusal) then.
         let at_promotion = |r: &&Read1| {
-            let cut = matches!(&r.value, Err(e) if e == "closed" || e == "reset");
+            let cut = [Failure::Closed, Failure::Reset]
+                .iter()
+                .any(|f| r.value.as_ref().err().map(String::as_str) == Some(f.word()));
             promoted.is_some_and(|(n, t)| {
                 cut && r.node.is_none_or(|at| at == n)
                     && (t..=t + KILL_AFTER_MASTER_MODE).contains(&r.done)
