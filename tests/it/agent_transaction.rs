@@ -27,7 +27,7 @@ impl Exec {
 
     /// An iptables run that only reads: a listing (`-S`) or a check (`-C`).
     fn only_reads(&self) -> bool {
-        self.args.iter().any(|a| a == "-S" || a == "-C")
+        (self.is_listing() || self.args.iter().any(|a| a == "-C"))
             && !self
                 .args
                 .iter()
