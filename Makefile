@@ -67,11 +67,12 @@ fuzz:
 # Needs root (network namespaces, iptables) and the packages .ci/deps installs.
 # Installs into $(PREFIX) first: crm_resource only finds agents under /usr/lib/ocf.
 # Runs the failover drills too (tests/drills, all twelve by default: DRILLS=1,2,3 picks);
-# --no-fail-fast: a failed drill does not hide the other test crates' results.
+# --no-fail-fast: a failed drill does not hide the other test crates' results, and
+# tests/failures.sh repeats what failed at the end, where CI's tail shows it.
 # Then the Debian package: built, installed with dpkg, checked, removed and purged
 # (tests/package/test.sh undoes `make install` first and redoes it at the end).
 test: lint install
-	$(CARGO) test --release --locked --no-fail-fast -- --test-threads=4
+	bash tests/failures.sh $(CARGO) test --release --locked --no-fail-fast -- --test-threads=4
 	$(MAKE) --no-print-directory deb
 	bash tests/package/test.sh
 
