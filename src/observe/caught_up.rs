@@ -1,11 +1,18 @@
 //! Before a node's reads are given back (the sync: its `redis_role` becomes `replica`
-//! from `fail` or unset), its Redis must hold what the primary has acknowledged. A
-//! replica whose link to the primary has just come up after a full resync says
-//! `master_link_status:up`, and the Sentinels call it synced, while the primary still holds back the writes it took
-//! during the transfer: it streams them once the replica's first `REPLCONF ACK` arrives,
-//! up to a second later (drill 2 saw such a replica answer reads 0.4 s older than
-//! acknowledged writes). So both servers are asked directly: the primary's offset first,
-//! then the replica's, which must have reached it.
+//! from `fail` or unset), its Redis must hold what the primary has acknowledged, and
+//! must be getting the primary's stream. A replica whose link to the primary has just
+//! come up after a full resync says `master_link_status:up`, and the Sentinels call it
+//! synced, while the primary may still hold back its stream: Redis starts it at the
+//! replica's first `REPLCONF ACK` after the primary has reaped the child that sent the
+//! RDB, and the replica's immediate ACK usually comes before that (the primary reaps in
+//! its cron, every 100 ms), so the stream starts at its next ACK, up to a second later.
+//! Drill 2 saw such replicas answer reads 0.4 s, and (under load) 0.7 s, older than
+//! acknowledged writes: the first time the primary had taken writes during the transfer,
+//! the second time it took them only after the replica's offset had reached its own. So
+//! both servers are asked directly: the primary's offset first, then the replica's, which
+//! must have reached it, and the replica's backlog, which a full resync empties and only
+//! the primary's stream fills (a Sentinel's hello alone, `PUBLISH`ed on the primary every
+//! 2 s, does so within seconds).
 
 use std::time::Duration;
 
@@ -43,6 +50,10 @@ pub(crate) fn lag(redis: &dyn RedisServers, primary: &Addr, replica: &Addr) -> L
         && r.link_up == Some(true);
     match r.offset {
         _ if !follows => Lag::Behind("it does not say it replicates the primary, link up".into()),
+        _ if r.backlog.is_none_or(|b| b == 0) => Lag::Behind(
+            "the primary has streamed it nothing since its full resync: repl_backlog_histlen 0"
+                .into(),
+        ),
         Some(offset) if offset >= wanted => Lag::CaughtUp,
         offset => Lag::Behind(format!(
             "offset {} of the primary's {wanted}",
@@ -80,9 +91,11 @@ pub(crate) mod tests {
             master: None,
             link_up: None,
             last_io: None,
+            backlog: Some(offset),
         }
     }
 
+    /// A replica streamed to since its last full resync (its backlog holds `offset`).
     pub(crate) fn replica(of: &str, link_up: bool, offset: u64) -> Replication {
         Replication {
             role: "slave".into(),
@@ -90,6 +103,15 @@ pub(crate) mod tests {
             master: Some(addr(of)),
             link_up: Some(link_up),
             last_io: Some(0),
+            backlog: Some(offset),
+        }
+    }
+
+    /// A replica just after a full resync, nothing streamed since.
+    pub(crate) fn resynced(of: &str, offset: u64) -> Replication {
+        Replication {
+            backlog: Some(0),
+            ..replica(of, true, offset)
         }
     }
 
@@ -113,12 +135,27 @@ pub(crate) mod tests {
     fn a_replica_has_caught_up_once_its_offset_reaches_the_primarys() {
         let p = "10.0.0.1:6379";
         // (case, primary's answer, replica's answer, caught up)
-        let table: [(&str, Option<Replication>, Option<Replication>, bool); 8] = [
+        let table: [(&str, Option<Replication>, Option<Replication>, bool); 10] = [
             (
                 "equal",
                 Some(master(500)),
                 Some(replica(p, true, 500)),
                 true,
+            ),
+            (
+                "equal, but nothing streamed since a full resync: the stream may be held back",
+                Some(master(500)),
+                Some(resynced(p, 500)),
+                false,
+            ),
+            (
+                "its INFO gives no backlog",
+                Some(master(500)),
+                Some(Replication {
+                    backlog: None,
+                    ..replica(p, true, 500)
+                }),
+                false,
             ),
             (
                 "past it",

@@ -275,6 +275,7 @@ pub(crate) fn replication(redis: &Addr, reply: &Value) -> Result<Replication, Se
         },
         link_up: field("master_link_status").map(|v| v == "up"),
         last_io: number("master_last_io_seconds_ago"),
+        backlog: number("repl_backlog_histlen"),
         role,
     })
 }
@@ -695,6 +696,7 @@ mod tests {
                 master: None,
                 link_up: None,
                 last_io: None,
+                backlog: Some(50),
             }
         );
         let replica = replication(&r, &bulk(include_str!("testdata/replica.info"))).unwrap();
@@ -706,6 +708,7 @@ mod tests {
                 master: Some(r.clone()),
                 link_up: Some(false),
                 last_io: None,
+                backlog: Some(0),
             }
         );
         assert!(replication(&r, &bulk("# Replication\n")).is_err());

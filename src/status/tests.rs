@@ -25,6 +25,7 @@ impl RedisServers for FakeServers<'_> {
             master: None,
             link_up: Some(true),
             last_io: Some(0),
+            backlog: Some(100),
         })
     }
 

@@ -86,6 +86,7 @@ impl RedisServers for Fakes {
             master: None,
             link_up: None,
             last_io: None,
+            backlog: None,
         })
     }
 
