@@ -2,8 +2,8 @@
 //! HAProxy every 10 ms (a new connection each time, each write also setting
 //! `<prefix>last`), reads `<prefix>last` every 50 ms, and every node's 6381 is probed
 //! every 20 ms. First `redis-ha switchover`: no acknowledged write lost, no read older
-//! than a write acknowledged 1 s before (those older than 250 ms are reported),
-//! never two nodes open on 6381, reads never stop. Then a plain `SENTINEL FAILOVER`:
+//! than a write acknowledged 250 ms before (a replica lags by milliseconds), never two
+//! nodes open on 6381, reads never stop. Then a plain `SENTINEL FAILOVER`:
 //! never two nodes open on 6381; what it loses is reported (`BENCH=switchover` compares
 //! the two over many rounds).
 
