@@ -49,15 +49,17 @@ pub(crate) fn lag(redis: &dyn RedisServers, primary: &Addr, replica: &Addr) -> L
     let follows = r.role == "slave"
         && r.master.as_ref().map(Addr::canonical) == Some(primary.canonical())
         && r.link_up == Some(true);
-    match r.offset {
-        _ if !follows => Lag::Behind("it does not say it replicates the primary, link up".into()),
-        _ if r.backlog.is_none() => Lag::Behind("its INFO gives no repl_backlog_histlen".into()),
-        _ if r.backlog == Some(0) => Lag::Behind(
+    if !follows {
+        return Lag::Behind("it does not say it replicates the primary, link up".into());
+    }
+    match (r.backlog, r.offset) {
+        (None, _) => Lag::Behind("its INFO gives no repl_backlog_histlen".into()),
+        (Some(0), _) => Lag::Behind(
             "the primary has streamed it nothing since its full resync: repl_backlog_histlen 0"
                 .into(),
         ),
-        Some(offset) if offset >= wanted => Lag::CaughtUp,
-        offset => Lag::Behind(format!(
+        (_, Some(offset)) if offset >= wanted => Lag::CaughtUp,
+        (_, offset) => Lag::Behind(format!(
             "offset {} of the primary's {wanted}",
             offset.map_or("unknown".to_string(), |o| o.to_string())
         )),
