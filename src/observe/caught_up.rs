@@ -94,7 +94,6 @@ pub(crate) mod tests {
             offset: Some(offset),
             master: None,
             link_up: None,
-            last_io: None,
             backlog: Some(offset),
         }
     }
@@ -106,7 +105,6 @@ pub(crate) mod tests {
             offset: Some(offset),
             master: Some(addr(of)),
             link_up: Some(link_up),
-            last_io: Some(0),
             backlog: Some(offset),
         }
     }

@@ -166,8 +166,6 @@ pub(crate) struct Replication {
     pub(crate) master: Option<Addr>,
     /// A replica's `master_link_status` is `up`.
     pub(crate) link_up: Option<bool>,
-    /// A replica's `master_last_io_seconds_ago` (None: never).
-    pub(crate) last_io: Option<u64>,
     /// `repl_backlog_histlen`: how much replication stream the server keeps. A replica
     /// starts a new, empty backlog at a full resync, so 0 there says its master has
     /// streamed it nothing since.

@@ -274,7 +274,6 @@ pub(crate) fn replication(redis: &Addr, reply: &Value) -> Result<Replication, Se
             _ => None,
         },
         link_up: field("master_link_status").map(|v| v == "up"),
-        last_io: number("master_last_io_seconds_ago"),
         backlog: number("repl_backlog_histlen"),
         role,
     })
@@ -695,7 +694,6 @@ mod tests {
                 offset: Some(50),
                 master: None,
                 link_up: None,
-                last_io: None,
                 backlog: Some(50),
             }
         );
@@ -707,7 +705,6 @@ mod tests {
                 offset: Some(1),
                 master: Some(r.clone()),
                 link_up: Some(false),
-                last_io: None,
                 backlog: Some(0),
             }
         );

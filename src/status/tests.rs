@@ -24,7 +24,6 @@ impl RedisServers for FakeServers<'_> {
             offset: Some(if redis.host == "10.0.0.3" { 90 } else { 100 }),
             master: None,
             link_up: Some(true),
-            last_io: Some(0),
             backlog: Some(100),
         })
     }

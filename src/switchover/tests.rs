@@ -85,7 +85,6 @@ impl RedisServers for Fakes {
             offset: self.offset.lock().unwrap().get(&redis).copied(),
             master: None,
             link_up: None,
-            last_io: None,
             backlog: None,
         })
     }
