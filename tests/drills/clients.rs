@@ -902,9 +902,9 @@ impl ReadFigures {
         let window = (reads.first(), reads.last());
         // Cut by the kill: the connection closed (not a timeout, not a refusal) then.
         let at_promotion = |r: &&Read1| {
-            let cut = [Failure::Closed, Failure::Reset]
+            let cut = matches!(&r.value, Err(e) if [Failure::Closed, Failure::Reset]
                 .iter()
-                .any(|f| r.value.as_ref().err().map(String::as_str) == Some(f.word()));
+                .any(|f| e == f.word()));
             promoted.is_some_and(|(n, t)| {
                 cut && r.node.is_none_or(|at| at == n)
                     && (t..=t + KILL_AFTER_MASTER_MODE).contains(&r.done)
